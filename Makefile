@@ -1,0 +1,37 @@
+# Bosun: `make run` brings the Bridge up on http://127.0.0.1:8000; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test test-fast test-e2e test-postgres bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python manage.py up
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "not e2e" -q
+	$(MAKE) --no-print-directory test-postgres
+	$(MAKE) --no-print-directory test-e2e
+
+# The scale-out mode: the flow and lane tests again on PostgreSQL (DATABASE_URL), when one is reachable.
+test-postgres: $(STAMP)
+	@if $(BIN)/python -c "import psycopg; psycopg.connect('postgresql://postgres@127.0.0.1:5432/postgres', connect_timeout=3).close()" 2>/dev/null; then \
+		DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bosun BOSUN_TEST_DATABASE=test_bosun_ci \
+		$(BIN)/python -m pytest -m "postgres and not e2e" -q; \
+	else echo "PostgreSQL is not reachable on 127.0.0.1:5432: .ci/run starts one"; exit 1; fi
+
+test-e2e: $(STAMP)
+	$(BIN)/python -m pytest -m e2e -q
+
+bench: $(STAMP)
+	@echo "Start a server (make run), export BOSUN_TOKEN, then: $(BIN)/python bench/handoff.py"
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

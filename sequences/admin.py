@@ -1,0 +1,128 @@
+"""Django admin: a real tool for looking around. States are read-only here; control comes as actions."""
+
+from django.contrib import admin
+
+from .models import ApiToken, ControlAction, Event, Project, SequenceExecution, Service, TaskExecution
+
+
+class ServiceInline(admin.TabularInline):
+    model = Service
+    extra = 0
+    readonly_fields = ["created_at"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "created_at", "updated_at"]
+    search_fields = ["name"]
+    readonly_fields = ["created_at", "updated_at"]
+    inlines = [ServiceInline]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        original_clean = form.clean
+
+        def clean(form_self):
+            from django.core.exceptions import ValidationError
+
+            from .projects import ProjectError, validated_shipyard
+
+            data = original_clean(form_self)
+            if data.get("shipyard"):
+                try:
+                    data["shipyard"] = validated_shipyard(data["shipyard"])
+                except ProjectError as exc:
+                    raise ValidationError({"shipyard": exc.message}) from None
+            return data
+
+        form.clean = clean
+        return form
+
+
+class TaskExecutionInline(admin.TabularInline):
+    model = TaskExecution
+    extra = 0
+    can_delete = False
+    fields = ["index", "name", "state", "result", "status", "triggered_at", "started_at", "finished_at", "finished_by"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SequenceExecution)
+class SequenceExecutionAdmin(admin.ModelAdmin):
+    list_display = ["context", "project", "stage", "service", "name", "state", "result", "triggered_at"]
+    list_filter = ["state", "result", "project", "stage", "name"]
+    search_fields = ["context", "service", "triggered_id"]
+    list_select_related = ["project"]
+    date_hierarchy = "triggered_at"
+    readonly_fields = [f.name for f in SequenceExecution._meta.fields]
+    inlines = [TaskExecutionInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return request.method in ("GET", "HEAD") and super().has_view_permission(request, obj)
+
+
+@admin.register(TaskExecution)
+class TaskExecutionAdmin(admin.ModelAdmin):
+    list_display = ["name", "triggered_id", "state", "result", "status", "triggered_at", "finished_at"]
+    list_filter = ["state", "result", "name"]
+    search_fields = ["triggered_id", "sequence_execution__context"]
+    list_select_related = ["sequence_execution"]
+    readonly_fields = [f.name for f in TaskExecution._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return request.method in ("GET", "HEAD") and super().has_view_permission(request, obj)
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ["id", "type", "source", "context", "outcome", "time"]
+    list_filter = ["outcome", "project", "type"]
+    search_fields = ["event_id", "context", "triggered_id", "type"]
+    readonly_fields = [f.name for f in Event._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return request.method in ("GET", "HEAD") and super().has_view_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ControlAction)
+class ControlActionAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "command", "project", "context", "actor", "source", "state_before", "state_after"]
+    list_filter = ["command", "source", "project"]
+    search_fields = ["context", "actor", "reason", "idempotency_key"]
+    readonly_fields = [f.name for f in ControlAction._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return request.method in ("GET", "HEAD") and super().has_view_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "user__username", "prefix"]
+    list_select_related = ["user"]
+    readonly_fields = ["user", "name", "prefix", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request):
+        return False  # tokens are shown once when made: manage.py create_token or the Bridge's token page

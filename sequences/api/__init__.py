@@ -1,0 +1,58 @@
+"""Bosun's REST API (django-ninja): Keptn-compatible paths plus Bosun's own, under /api/."""
+
+from django.http import Http404
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from .auth import BearerToken, XToken
+from .events import router as events_router
+from .executions import router as executions_router
+from .projects import router as projects_router
+
+api = NinjaAPI(
+    title="Bosun API",
+    version="1",
+    description=(
+        "Bosun's control plane API. It speaks Keptn's formats: CloudEvents in, sequence executions out. "
+        "Authenticate with an API token in the `x-token` header (or `Authorization: Bearer <token>`): "
+        "click **Authorize** and paste the token `manage.py up` printed, or one from `manage.py create_token`."
+    ),
+    auth=[XToken(), BearerToken()],
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+
+def error(request, code: int, message: str):
+    return api.create_response(request, {"code": code, "message": message}, status=code)
+
+
+@api.exception_handler(AuthenticationError)
+def on_unauthenticated(request, exc):
+    return error(request, 401, "Missing or invalid API token: send it in the x-token header "
+                               "or as 'Authorization: Bearer <token>'.")
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request, exc):
+    return error(request, exc.status_code, exc.message)
+
+
+@api.exception_handler(Http404)
+def on_not_found(request, exc):
+    return error(request, 404, str(exc) or "Not found.")
+
+
+@api.exception_handler(ValidationError)
+def on_invalid(request, exc):
+    problems = []
+    for item in exc.errors:
+        where = ".".join(str(part) for part in item.get("loc", ()) if part not in ("body", "payload"))
+        problems.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
+    return error(request, 400, "Invalid request: " + "; ".join(problems))
+
+
+api.add_router("/v1", events_router)
+api.add_router("/controlPlane/v1", executions_router)
+api.add_router("/controlPlane/v1", projects_router)

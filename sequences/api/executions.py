@@ -1,0 +1,229 @@
+"""Sequence executions (Keptn's shape plus queue and timeouts), per-context states, open tasks."""
+
+from django.db.models import Min, Prefetch
+from django.shortcuts import get_object_or_404
+from django.utils.dateparse import parse_datetime
+from ninja import Router
+from ninja.errors import HttpError
+
+from .. import lanes
+from ..events import now_iso, parse_type, sequence_type
+from ..models import Event, Project, SequenceExecution, TaskExecution
+
+router = Router(tags=["Sequences"])
+STATES = {s for s, _ in SequenceExecution.STATES}
+
+
+def _iso(moment):
+    return now_iso(moment) if moment else None
+
+
+def _task_events(task: TaskExecution) -> list[dict]:
+    rows = []
+    for source, entry in task.executors.items():
+        rows.append({"eventType": f"sh.keptn.event.{task.name}.started", "source": source,
+                     "time": entry.get("started"), "result": "", "status": "", "properties": None})
+        if entry.get("finished"):
+            rows.append({"eventType": f"sh.keptn.event.{task.name}.finished", "source": source,
+                         "time": entry.get("finished"), "result": entry.get("result"),
+                         "status": entry.get("status"), "properties": None})
+    return rows
+
+
+def execution_json(execution: SequenceExecution, queue: dict | None) -> dict:
+    tasks = list(execution.task_executions.all())  # prefetched
+    previous = [
+        {"name": t.name, "triggeredID": t.triggered_id, "result": t.result, "status": t.status,
+         "state": t.state, "properties": t.finished_data or None, "finishedBy": t.finished_by or None}
+        for t in tasks if t.state not in TaskExecution.OPEN + (TaskExecution.SCHEDULED,)
+    ]
+    current = next((t for t in tasks if t.state in TaskExecution.OPEN + (TaskExecution.SCHEDULED,)), None)
+    current_json = None
+    if current is not None:
+        current_json = {
+            "name": current.name,
+            "triggeredID": current.triggered_id,
+            "state": current.state,
+            "events": _task_events(current),
+            "timeouts": {
+                "dueAt": _iso(current.due_at),
+                "startDeadline": _iso(current.start_deadline),
+                "deadline": _iso(current.deadline),
+                "heartbeatDeadline": _iso(current.heartbeat_deadline),
+            },
+        }
+    return {
+        "_id": str(execution.execution_id),
+        "schemaVersion": "1",
+        "scope": {
+            "project": execution.project.name,
+            "stage": execution.stage,
+            "service": execution.service,
+            "keptnContext": execution.context,
+            "triggeredId": execution.triggered_id,
+            "gitcommitid": execution.gitcommitid,
+            "eventType": sequence_type(execution.stage, execution.name, "triggered"),
+            "status": execution.status,
+            "result": execution.result,
+        },
+        "sequence": {"name": execution.name,
+                     "tasks": [{"name": t["name"], "properties": t.get("properties")} for t in execution.tasks]},
+        "status": {
+            "state": execution.state,
+            "stateBeforePause": execution.state_before_pause,
+            "previousTasks": previous,
+            "currentTask": current_json,
+            "message": execution.message,
+        },
+        "inputProperties": execution.input_data,
+        "triggeredAt": _iso(execution.triggered_at),
+        "startedAt": _iso(execution.started_at),
+        "endedAt": _iso(execution.ended_at),
+        "queue": queue,
+    }
+
+
+def _offset(key: str | None) -> int:
+    if not key:
+        return 0
+    if not key.isdigit():
+        raise HttpError(400, f"nextPageKey {key!r} is not one this API gave out.")
+    return int(key)
+
+
+def _size(value: int | None) -> int:
+    if value is None:
+        return 20
+    if not 1 <= value <= 100:
+        raise HttpError(400, "pageSize must be between 1 and 100.")
+    return value
+
+
+@router.get("/sequence-execution", summary="Sequence executions, newest first (Keptn's shape plus queue)",
+            response={200: dict, 400: dict, 404: dict})
+def sequence_executions(
+    request,
+    project: str,
+    stage: str | None = None,
+    service: str | None = None,
+    name: str | None = None,
+    status: str | None = None,
+    keptnContext: str | None = None,
+    pageSize: int | None = None,
+    nextPageKey: str | None = None,
+):
+    found = get_object_or_404(Project, name=project)
+    if status and status not in STATES:
+        raise HttpError(400, f"status must be one of {', '.join(sorted(STATES))}.")
+    size, offset = _size(pageSize), _offset(nextPageKey)
+    executions = SequenceExecution.objects.filter(project=found)
+    for field, value in (("stage", stage), ("service", service), ("name", name), ("state", status),
+                         ("context", keptnContext)):
+        if value:
+            executions = executions.filter(**{field: value})
+    total = executions.count()
+    page = list(
+        executions.select_related("project")
+        .prefetch_related(Prefetch("task_executions", queryset=TaskExecution.objects.order_by("index")))
+        .order_by("-id")[offset: offset + size]
+    )
+    queues = lanes.queue_info(page)
+    return {
+        "sequenceExecutions": [execution_json(e, queues.get(e.id)) for e in page],
+        "nextPageKey": str(offset + size) if offset + size < total else "",
+        "pageSize": len(page),
+        "totalCount": total,
+    }
+
+
+def _image(data: dict) -> str:
+    values = (data.get("configurationChange") or {}).get("values") or {}
+    image = values.get("image") if isinstance(values, dict) else None
+    return image if isinstance(image, str) else ""
+
+
+def _context_state(runs: list[SequenceExecution]) -> str:
+    active = [r for r in runs if not r.is_terminal]
+    return (active or runs)[-1].state
+
+
+@router.get("/sequence/{project}", summary="Per-context state across stages (Keptn's SequenceStates)",
+            response={200: dict, 400: dict, 404: dict})
+def sequence_states(
+    request,
+    project: str,
+    name: str | None = None,
+    state: str | None = None,
+    fromTime: str | None = None,
+    beforeTime: str | None = None,
+    keptnContext: str | None = None,
+    pageSize: int | None = None,
+    nextPageKey: str | None = None,
+):
+    found = get_object_or_404(Project, name=project)
+    size, offset = _size(pageSize), _offset(nextPageKey)
+    runs = SequenceExecution.objects.filter(project=found)
+    if name:
+        runs = runs.filter(name=name)
+    if state:
+        runs = runs.filter(state=state)
+    for value, lookup in ((fromTime, "triggered_at__gte"), (beforeTime, "triggered_at__lt")):
+        if value:
+            moment = parse_datetime(value)
+            if moment is None:
+                raise HttpError(400, f"{value!r} is not an ISO 8601 time.")
+            runs = runs.filter(**{lookup: moment})
+    if keptnContext:
+        runs = runs.filter(context__in=[c.strip() for c in keptnContext.split(",") if c.strip()])
+    contexts = runs.values("context").annotate(first=Min("id")).order_by("-first")
+    total = contexts.count()
+    page = [row["context"] for row in contexts[offset: offset + size]]
+    by_context: dict[str, list[SequenceExecution]] = {c: [] for c in page}
+    for run in SequenceExecution.objects.filter(project=found, context__in=page).order_by("id"):
+        by_context[run.context].append(run)
+    stage_order = {s: i for i, s in enumerate(found.parsed_shipyard().stage_names)}
+    states = []
+    for context in page:
+        context_runs = by_context[context]
+        first = context_runs[0]
+        stages = {}
+        for run in context_runs:
+            stages[run.stage] = {
+                "name": run.stage,
+                "state": run.state,
+                "result": run.result,
+                "image": _image(run.input_data),
+                "latestEvent": {"type": sequence_type(run.stage, run.name, "finished" if run.is_terminal
+                                                      else "triggered"),
+                                "time": _iso(run.ended_at or run.triggered_at), "id": run.triggered_id},
+            }
+        states.append({
+            "name": first.name,
+            "project": found.name,
+            "service": first.service,
+            "shkeptncontext": context,
+            "state": _context_state(context_runs),
+            "time": _iso(first.triggered_at),
+            "stages": sorted(stages.values(), key=lambda s: stage_order.get(s["name"], 99)),
+        })
+    return {"states": states, "nextPageKey": str(offset + size) if offset + size < total else "",
+            "pageSize": len(states), "totalCount": total}
+
+
+@router.get("/event/triggered/{eventType}", summary="Open tasks of a type, for polling executors",
+            response={200: dict, 400: dict})
+def triggered_events(request, eventType: str, project: str | None = None, stage: str | None = None,
+                     service: str | None = None, eventID: str | None = None, pageSize: int | None = None):
+    parsed = parse_type(eventType)
+    if parsed is None or parsed.kind != "triggered" or parsed.is_sequence:
+        raise HttpError(400, f"'{eventType}' is not a task's .triggered type (sh.keptn.event.<task>.triggered).")
+    size = _size(pageSize)
+    tasks = TaskExecution.objects.open().filter(name=parsed.task)
+    for field, value in (("sequence_execution__project__name", project), ("sequence_execution__stage", stage),
+                         ("sequence_execution__service", service), ("triggered_id", eventID)):
+        if value:
+            tasks = tasks.filter(**{field: value})
+    ids = list(tasks.order_by("id").values_list("triggered_id", flat=True)[:size])
+    events = Event.objects.filter(event_id__in=ids).order_by("id")
+    payloads = [e.payload for e in events]
+    return {"events": payloads, "nextPageKey": "", "pageSize": len(payloads), "totalCount": len(payloads)}

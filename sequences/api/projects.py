@@ -1,0 +1,107 @@
+"""Projects and services: create, read, update (the shipyard), delete."""
+
+from django.shortcuts import get_object_or_404
+from ninja import Router, Schema
+from ninja.errors import HttpError
+
+from .. import projects
+from ..events import now_iso
+from ..models import Project
+from .auth import MANAGE, require
+
+router = Router(tags=["Projects"])
+
+
+class CreateProject(Schema):
+    name: str
+    shipyard: str
+
+
+class UpdateProject(Schema):
+    shipyard: str
+
+
+class CreateService(Schema):
+    serviceName: str
+
+
+def _call(function, *args):
+    try:
+        return function(*args)
+    except projects.ProjectError as exc:
+        raise HttpError(exc.code, exc.message) from None
+
+
+def project_json(project: Project) -> dict:
+    services = [s.name for s in project.services.all()]
+    return {
+        "projectName": project.name,
+        "shipyard": project.shipyard,
+        "shipyardVersion": project.parsed_shipyard().api_version,
+        "creationDate": now_iso(project.created_at),
+        "lastChangeDate": now_iso(project.updated_at),
+        "stages": [
+            {"stageName": stage, "services": [{"serviceName": s} for s in services]}
+            for stage in project.parsed_shipyard().stage_names
+        ],
+    }
+
+
+def _project(name: str) -> Project:
+    return get_object_or_404(Project.objects.prefetch_related("services"), name=name)
+
+
+@router.get("/project", summary="List projects", response={200: dict})
+def list_projects(request):
+    found = list(Project.objects.prefetch_related("services"))
+    return {"projects": [project_json(p) for p in found], "totalCount": len(found), "nextPageKey": "",
+            "pageSize": len(found)}
+
+
+@router.post("/project", summary="Create a project from a shipyard (YAML or base64-encoded YAML)",
+             response={201: dict, 400: dict, 403: dict, 409: dict})
+def create_project(request, payload: CreateProject):
+    require(request, MANAGE)
+    project = _call(projects.create_project, payload.name, payload.shipyard)
+    return 201, project_json(project)
+
+
+@router.get("/project/{project}", summary="Read a project", response={200: dict, 404: dict})
+def get_project(request, project: str):
+    return project_json(_project(project))
+
+
+@router.put("/project/{project}", summary="Replace a project's shipyard",
+            response={200: dict, 400: dict, 403: dict, 404: dict})
+def update_project(request, project: str, payload: UpdateProject):
+    require(request, MANAGE)
+    found = _project(project)
+    _call(projects.update_shipyard, found, payload.shipyard)
+    return project_json(_project(project))
+
+
+@router.delete("/project/{project}", summary="Delete a project and everything in it",
+               response={200: dict, 403: dict, 404: dict})
+def delete_project(request, project: str):
+    require(request, MANAGE)
+    found = _project(project)
+    _call(projects.delete_project, found)
+    return {"message": f"Project '{project}' was deleted."}
+
+
+@router.post("/project/{project}/service", summary="Create a service (it exists in every stage)",
+             response={201: dict, 400: dict, 403: dict, 404: dict, 409: dict})
+def create_service(request, project: str, payload: CreateService):
+    require(request, MANAGE)
+    found = _project(project)
+    service = _call(projects.create_service, found, payload.serviceName)
+    return 201, {"serviceName": service.name, "project": found.name}
+
+
+@router.delete("/project/{project}/service/{service}", summary="Delete a service",
+               response={200: dict, 403: dict, 404: dict})
+def delete_service(request, project: str, service: str):
+    require(request, MANAGE)
+    found = _project(project)
+    _call(projects.delete_service, found, service)
+    return {"message": f"Service '{service}' was deleted from project '{project}'."}

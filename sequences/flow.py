@@ -1,0 +1,447 @@
+"""The transitions of sequences and tasks. Each public function is one atomic action.
+
+Every state a sequence or task execution takes is assigned here (or in sequences/control.py for the
+operator's commands, which use these helpers). Callers: the API, the Bridge, admin actions, the engine.
+"""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from . import events as ev
+from . import lanes
+from .db import announce, write_transaction
+from .events import EventError
+from .models import Event, Project, Service, SequenceExecution, TaskExecution
+
+SE = SequenceExecution
+TE = TaskExecution
+
+
+@dataclass
+class Receipt:
+    """The answer to one incoming event."""
+
+    code: int
+    event_id: str
+    keptn_context: str | None = None
+    message: str = ""
+    duplicate: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        if self.code >= 400:
+            body = {"code": self.code, "message": self.message}
+            if self.keptn_context:
+                body["keptnContext"] = self.keptn_context
+            body["id"] = self.event_id
+            return body
+        body = {"keptnContext": self.keptn_context, "id": self.event_id}
+        if self.duplicate:
+            body["duplicate"] = True
+            body["message"] = self.message
+        return body
+
+
+# --- intake ----------------------------------------------------------------------------------
+
+
+def receive_event(raw) -> Receipt:
+    """Validate, store and apply one client event (DESIGN.md "Events")."""
+    try:
+        incoming = ev.validate_incoming(raw)
+    except EventError as exc:
+        event_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else ""
+        return Receipt(exc.code, event_id, message=exc.message)
+    with write_transaction():
+        return _apply(incoming)
+
+
+def receive_batch(raws: list) -> list[Receipt]:
+    """CloudEvents batch mode: applied in order, in one transaction, one receipt per event."""
+    receipts = []
+    with write_transaction():
+        for raw in raws:
+            try:
+                incoming = ev.validate_incoming(raw)
+            except EventError as exc:
+                event_id = raw.get("id", "") if isinstance(raw, dict) else ""
+                receipts.append(Receipt(exc.code, event_id if isinstance(event_id, str) else "", message=exc.message))
+                continue
+            receipts.append(_apply(incoming))
+    return receipts
+
+
+def _apply(incoming: ev.IncomingEvent) -> Receipt:
+    previous = Event.objects.filter(event_id=incoming.id).first()
+    if previous is not None:
+        return Receipt(
+            200 if previous.outcome != Event.REJECTED else 409,
+            incoming.id,
+            previous.context or None,
+            message=f"Event {incoming.id} was received before ({previous.outcome}); it is not applied twice.",
+            duplicate=True,
+        )
+    if incoming.parsed.is_sequence:
+        return _apply_sequence_trigger(incoming)
+    return _apply_task_event(incoming)
+
+
+def _event_time(raw: dict):
+    value = raw.get("time")
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is None:
+        return timezone.now()
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed, timezone.utc)
+    return parsed
+
+
+def _store(payload: dict, *, outcome=Event.APPLIED, note="", context=None, triggered_id=None, data=None):
+    data = data if data is not None else payload.get("data") or {}
+    try:
+        return Event.objects.create(
+            event_id=payload["id"],
+            type=payload["type"],
+            source=payload.get("source") or "",
+            context=context or payload.get("shkeptncontext") or "",
+            triggered_id=triggered_id or payload.get("triggeredid") or "",
+            project=str(data.get("project") or "")[:100],
+            stage=str(data.get("stage") or "")[:100],
+            service=str(data.get("service") or "")[:100],
+            time=_event_time(payload),
+            outcome=outcome,
+            note=note,
+            payload=payload,
+        )
+    except IntegrityError:
+        raise EventError(409, f"Event {payload['id']} was received at the same moment twice.") from None
+
+
+def _emit(event_type: str, data: dict, context: str, triggered_id: str | None = None) -> Event:
+    payload = ev.make_event(event_type, data, context, triggered_id)
+    return _store(payload, outcome=Event.EMITTED)
+
+
+def _apply_sequence_trigger(incoming: ev.IncomingEvent) -> Receipt:
+    data = incoming.data
+    project = Project.objects.filter(name=data["project"]).first()
+    if project is None:
+        return Receipt(404, incoming.id, message=f"Project '{data['project']}' does not exist.")
+    shipyard = project.parsed_shipyard()
+    stage, name = incoming.parsed.stage, incoming.parsed.sequence
+    if shipyard.stage(stage) is None:
+        return Receipt(
+            400, incoming.id,
+            message=f"Project '{project.name}' has no stage '{stage}'; its stages are {', '.join(shipyard.stage_names)}.",
+        )
+    sequence = shipyard.sequence(stage, name)
+    if sequence is None:
+        names = ", ".join(s.name for s in shipyard.stage(stage).sequences)
+        return Receipt(400, incoming.id, message=f"Stage '{stage}' has no sequence '{name}'; it has {names}.")
+    if not Service.objects.filter(project=project, name=data["service"]).exists():
+        return Receipt(404, incoming.id, message=f"Project '{project.name}' has no service '{data['service']}'.")
+    context = incoming.context or str(uuid.uuid4())
+    duplicate_run = SE.objects.active().filter(context=context, stage=stage, name=name, service=data["service"])
+    if duplicate_run.exists():
+        return Receipt(
+            409, incoming.id, context,
+            message=f"Sequence '{name}' already runs in stage '{stage}' for context {context}.",
+        )
+    payload = {**incoming.raw, "id": incoming.id, "shkeptncontext": context}
+    _store(payload, context=context)
+    _trigger_sequence(project, stage, sequence, data["service"], data, context, incoming.id,
+                      incoming.raw.get("gitcommitid") or "")
+    return Receipt(202, incoming.id, context)
+
+
+def _apply_task_event(incoming: ev.IncomingEvent) -> Receipt:
+    task = (
+        TE.objects.select_for_update()
+        .select_related("sequence_execution", "sequence_execution__project")
+        .filter(triggered_id=incoming.triggered_id)
+        .first()
+    )
+    if task is None:
+        reason = f"No task was triggered with id {incoming.triggered_id}; the event is stored and changes nothing."
+        _store(incoming.raw | {"id": incoming.id}, outcome=Event.REJECTED, note=reason)
+        return Receipt(409, incoming.id, incoming.context, message=reason)
+    sequence = task.sequence_execution
+    context = sequence.context
+    if incoming.context and incoming.context != context:
+        reason = (f"Task {task.triggered_id} belongs to context {context}, not {incoming.context}; "
+                  "the event is stored and changes nothing.")
+        _store(incoming.raw | {"id": incoming.id}, outcome=Event.REJECTED, note=reason, context=incoming.context)
+        return Receipt(409, incoming.id, incoming.context, message=reason)
+    data = {**incoming.data}
+    for key in ("project", "stage", "service"):
+        data.setdefault(key, getattr(sequence, key) if key != "project" else sequence.project.name)
+    payload = incoming.raw | {"id": incoming.id, "shkeptncontext": context, "data": data}
+    if not task.is_open:
+        reason = _closed_reason(task)
+        _store(payload, outcome=Event.REJECTED, note=reason, context=context)
+        return Receipt(409, incoming.id, context, message=reason)
+    _store(payload, context=context)
+    now = timezone.now()
+    kind = incoming.parsed.kind
+    executor = task.executors.get(incoming.source)
+    if kind == "started":
+        if executor is None:
+            task.executors[incoming.source] = {"started": ev.now_iso(now), "finished": None}
+        if task.state == TE.TRIGGERED:
+            task.state = TE.STARTED
+            task.started_at = now
+            _set_running_deadlines(task, sequence, now)
+        task.last_heard_at = now
+        _refresh_heartbeat(task, sequence, now)
+        task.save()
+    elif kind == "status.changed":
+        task.last_heard_at = now
+        _refresh_heartbeat(task, sequence, now)
+        task.save(update_fields=["last_heard_at", "heartbeat_deadline"])
+    else:  # finished
+        _record_finished(task, sequence, incoming, data, now)
+    announce(sequence.project.name, context, stage=sequence.stage, service=sequence.service)
+    return Receipt(202, incoming.id, context)
+
+
+def _closed_reason(task: TaskExecution) -> str:
+    why = {
+        TE.SCHEDULED: "is not triggered yet (it waits for its triggeredAfter delay)",
+        TE.FINISHED: "has already finished" + (f" (finished by {task.finished_by})" if task.finished_by else ""),
+        TE.ABANDONED: "was abandoned when its sequence was aborted with force",
+        TE.KILLING: "is being killed",
+        TE.KILLED: "was killed",
+        TE.TIMED_OUT: "has timed out",
+    }.get(task.state, f"is {task.state}")
+    return f"Task '{task.name}' ({task.triggered_id}) {why}; the event is stored and changes nothing."
+
+
+def _record_finished(task, sequence, incoming, data, now):
+    """A `.finished` from one executor; with no `.started` from that source first it counts as both."""
+    source = incoming.source
+    entry = task.executors.get(source) or {"started": ev.now_iso(now)}
+    entry.update(
+        finished=ev.now_iso(now),
+        result=data.get("result") or "pass",
+        status=data.get("status") or "succeeded",
+        message=data.get("message") or "",
+    )
+    task.executors[source] = entry
+    if task.state == TE.TRIGGERED:
+        task.state = TE.STARTED
+        task.started_at = now
+    task.finished_data = ev.deep_merge(task.finished_data, data)
+    task.last_heard_at = now
+    if any(e.get("finished") is None for e in task.executors.values()):
+        task.save()
+        return
+    result, status = task_outcome(task.executors.values())
+    _finish_task(task, sequence, TE.FINISHED, result, status, data.get("message") or "", now)
+
+
+def task_outcome(executors) -> tuple[str, str]:
+    """fail if any result is fail or any status errored/unknown, else warning if any, else pass."""
+    results = [e.get("result") for e in executors]
+    statuses = [e.get("status") for e in executors]
+    if "errored" in statuses:
+        status = "errored"
+    elif "unknown" in statuses:
+        status = "unknown"
+    else:
+        status = "succeeded"
+    if "fail" in results or status != "succeeded":
+        return "fail", status
+    return ("warning" if "warning" in results else "pass"), status
+
+
+# --- deadlines (fired by sequences/engine.py) -----------------------------------------------
+
+
+def _task_limit(sequence, task, key):
+    spec = sequence.task_spec(task.index) or {}
+    return spec.get(key)
+
+
+def _set_running_deadlines(task, sequence, now):
+    task.start_deadline = None
+    timeout = _task_limit(sequence, task, "timeout")
+    task.deadline = now + timedelta(seconds=timeout) if timeout else None
+
+
+def _refresh_heartbeat(task, sequence, now):
+    heartbeat = _task_limit(sequence, task, "heartbeatTimeout")
+    task.heartbeat_deadline = now + timedelta(seconds=heartbeat) if heartbeat else None
+
+
+def _clear_deadlines(task):
+    task.start_deadline = task.deadline = task.heartbeat_deadline = task.due_at = None
+
+
+# --- sequences -------------------------------------------------------------------------------
+
+
+def _trigger_sequence(project, stage, sequence, service, data, context, triggered_id, gitcommitid=""):
+    """Create a sequence execution; it takes its lane at once if it may, else it waits."""
+    execution = SE.objects.create(
+        project=project,
+        stage=stage,
+        service=service,
+        name=sequence.name,
+        context=context,
+        triggered_id=triggered_id,
+        gitcommitid=gitcommitid,
+        input_data=data,
+        tasks=[_task_snapshot(t) for t in sequence.tasks],
+    )
+    lanes.lock_lane(project, stage, service)
+    if lanes.may_take(execution):
+        _start_sequence(execution)
+    else:
+        execution.state = SE.WAITING
+        execution.save(update_fields=["state", "updated_at"])
+    announce(project.name, context, stage=stage, service=service)
+    return execution
+
+
+def _task_snapshot(task) -> dict:
+    return {
+        "name": task.name,
+        "properties": task.properties,
+        "triggeredAfter": task.triggered_after,
+        "startTimeout": task.start_timeout,
+        "timeout": task.timeout,
+        "heartbeatTimeout": task.heartbeat_timeout,
+    }
+
+
+def _start_sequence(execution):
+    execution.state = SE.STARTED
+    execution.holds_lane = True
+    execution.started_at = timezone.now()
+    execution.save(update_fields=["state", "holds_lane", "started_at", "updated_at"])
+    _trigger_task(execution, 0)
+
+
+def _merged_payload(execution, upto_index: int) -> dict:
+    """The sequence's input deep-merged with every earlier task's .finished data, result/status of the last."""
+    data = ev.deep_merge({}, execution.input_data)
+    last = None
+    for task in execution.task_executions.filter(index__lt=upto_index, state=TE.FINISHED).order_by("index"):
+        data = ev.deep_merge(data, task.finished_data)
+        last = task
+    if last is not None:
+        data["result"], data["status"] = last.result, last.status
+    data.update(project=execution.project.name, stage=execution.stage, service=execution.service)
+    return data
+
+
+def _trigger_task(execution, index: int):
+    """Create the task execution; emit its .triggered now, or schedule it after its triggeredAfter."""
+    spec = execution.task_spec(index)
+    now = timezone.now()
+    task = TE(sequence_execution=execution, index=index, name=spec["name"], properties=spec.get("properties"),
+              triggered_id=str(uuid.uuid4()))
+    if spec.get("triggeredAfter"):
+        task.state = TE.SCHEDULED
+        task.due_at = now + timedelta(seconds=spec["triggeredAfter"])
+        task.save()
+        return task
+    _emit_task_triggered(execution, task, now)
+    return task
+
+
+def _emit_task_triggered(execution, task, now):
+    spec = execution.task_spec(task.index)
+    data = _merged_payload(execution, task.index)
+    if spec.get("properties"):
+        data[task.name] = ev.deep_merge(data.get(task.name) or {}, spec["properties"])
+    task.state = TE.TRIGGERED
+    task.triggered_at = now
+    task.due_at = None
+    start_timeout = spec.get("startTimeout") or settings.BOSUN_TASK_START_TIMEOUT
+    task.start_deadline = now + timedelta(seconds=start_timeout)
+    task.save()
+    payload = ev.make_event(ev.task_type(task.name, "triggered"), data, execution.context, moment=now)
+    payload["id"] = task.triggered_id
+    _store(payload, outcome=Event.EMITTED, context=execution.context)
+
+
+def _finish_task(task, execution, state, result, status, message, now):
+    task.state = state
+    task.result, task.status = result, status
+    task.message = message
+    task.finished_at = now
+    _clear_deadlines(task)
+    task.save()
+    _advance(execution, task)
+
+
+def _advance(execution, finished_task):
+    """What follows a task's end: the next task, or the sequence's end."""
+    if finished_task.result == "fail":
+        _end_sequence(execution, SE.FINISHED, "fail", finished_task.status if finished_task.status != "succeeded"
+                      else "succeeded", finished_task.message)
+        return
+    if execution.state == SE.ABORTING:
+        _end_sequence(execution, SE.ABORTED, "fail", "aborted", "Aborted after the running task ended.")
+        return
+    if execution.state in (SE.PAUSED,):
+        return  # resume triggers what the pause held back
+    next_index = finished_task.index + 1
+    if execution.task_spec(next_index) is not None:
+        _trigger_task(execution, next_index)
+        return
+    results = set(execution.task_executions.values_list("result", flat=True))
+    _end_sequence(execution, SE.FINISHED, "warning" if "warning" in results else "pass", "succeeded")
+
+
+def _end_sequence(execution, state, result, status, message=""):
+    """End a sequence: emit its .finished, fire chained sequences (finished only), release the lane."""
+    execution.state = state
+    execution.state_before_pause = ""
+    execution.result, execution.status = result, status
+    execution.message = message or execution.message
+    execution.ended_at = timezone.now()
+    execution.save()
+    project = execution.project
+    data = _merged_payload(execution, len(execution.tasks))
+    data.update(result=result, status=status)
+    if message:
+        data["message"] = message
+    _emit(ev.sequence_type(execution.stage, execution.name, "finished"), data, execution.context,
+          execution.triggered_id)
+    if state == SE.FINISHED:
+        task_results = dict(execution.task_executions.values_list("name", "result"))
+        shipyard = project.parsed_shipyard()
+        for stage, sequence in shipyard.chained(execution.stage, execution.name, result, task_results):
+            chained_data = {**data, "stage": stage.name}
+            chained_data.pop("message", None)
+            event = _emit(ev.sequence_type(stage.name, sequence.name, "triggered"), chained_data, execution.context)
+            _trigger_sequence(project, stage.name, sequence, execution.service, chained_data, execution.context,
+                              event.event_id, execution.gitcommitid)
+    # The lane is let go only after chaining, so a same-context follow-up (rollback) goes first.
+    if execution.holds_lane:
+        execution.holds_lane = False
+        execution.save(update_fields=["holds_lane", "updated_at"])
+    release_lane(project, execution.stage, execution.service)
+    announce(project.name, execution.context, stage=execution.stage, service=execution.service)
+
+
+def release_lane(project, stage: str, service: str):
+    """Start waiting sequences, strictly FIFO, while the lane is free or held by their own context."""
+    lanes.lock_lane(project, stage, service)
+    while True:
+        candidate = lanes.next_in_line(project, stage, service)
+        if candidate is None:
+            return
+        current = lanes.holders(project, stage, service)
+        if any(h.context != candidate.context for h in current):
+            return
+        _start_sequence(candidate)
+        announce(project.name, candidate.context, stage=stage, service=service)

@@ -1,0 +1,343 @@
+"""Projects, services, lanes, sequence and task executions, the event log, audit rows and API tokens.
+
+Nothing outside sequences/flow.py and sequences/lanes.py assigns a `state`.
+"""
+
+import hashlib
+import secrets
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from . import shipyard as shipyard_module
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    shipyard = models.TextField(help_text="The shipyard as YAML (spec.keptn.sh/0.2.x)")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("operate_sequences", "Can trigger and control sequences"),
+            ("manage_projects", "Can create, change and delete projects"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def parsed_shipyard(self) -> shipyard_module.Shipyard:
+        """The parsed shipyard, cached per process by its text (parsing is the slow part)."""
+        cached = _SHIPYARDS.get(self.shipyard)
+        if cached is None:
+            cached = shipyard_module.parse(self.shipyard)
+            if len(_SHIPYARDS) > 256:
+                _SHIPYARDS.clear()
+            _SHIPYARDS[self.shipyard] = cached
+        return cached
+
+
+_SHIPYARDS: dict[str, shipyard_module.Shipyard] = {}
+
+
+class Service(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="services")
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="unique_service_per_project")]
+
+    def __str__(self):
+        return f"{self.project.name}/{self.name}"
+
+
+class Lane(models.Model):
+    """(project, stage, service). Its row is the lock taken when a lane is taken or released."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="lanes")
+    stage = models.CharField(max_length=100)
+    service = models.CharField(max_length=100)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "stage", "service"], name="unique_lane")
+        ]
+
+    def __str__(self):
+        return f"{self.project.name}/{self.stage}/{self.service}"
+
+
+class SequenceQuerySet(models.QuerySet):
+    def in_lane(self, project, stage, service):
+        return self.filter(project=project, stage=stage, service=service)
+
+    def holding(self):
+        """Sequences that hold their lane: started, waitingForApproval, aborting, paused after starting."""
+        return self.filter(holds_lane=True)
+
+    def waiting(self):
+        """The queue of a lane, oldest trigger first (paused waiting sequences keep their place)."""
+        return self.filter(Q(state=SequenceExecution.WAITING) | Q(
+            state=SequenceExecution.PAUSED, state_before_pause=SequenceExecution.WAITING
+        )).order_by("id")
+
+    def active(self):
+        return self.exclude(state__in=SequenceExecution.TERMINAL)
+
+
+class SequenceExecution(models.Model):
+    TRIGGERED = "triggered"
+    WAITING = "waiting"
+    STARTED = "started"
+    PAUSED = "paused"
+    WAITING_FOR_APPROVAL = "waitingForApproval"
+    ABORTING = "aborting"
+    FINISHED = "finished"
+    ABORTED = "aborted"
+    TIMED_OUT = "timedOut"
+    STATES = [
+        (TRIGGERED, "triggered"),
+        (WAITING, "waiting"),
+        (STARTED, "started"),
+        (PAUSED, "paused"),
+        (WAITING_FOR_APPROVAL, "waiting for approval"),
+        (ABORTING, "aborting"),
+        (FINISHED, "finished"),
+        (ABORTED, "aborted"),
+        (TIMED_OUT, "timed out"),
+    ]
+    TERMINAL = (FINISHED, ABORTED, TIMED_OUT)
+
+    execution_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="sequence_executions")
+    stage = models.CharField(max_length=100)
+    service = models.CharField(max_length=100)
+    name = models.CharField(max_length=100, help_text="The sequence's name in the shipyard")
+    context = models.CharField(max_length=36, help_text="shkeptncontext")
+    triggered_id = models.CharField(max_length=100, help_text="Id of the sequence's .triggered event")
+    gitcommitid = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=24, choices=STATES, default=TRIGGERED)
+    state_before_pause = models.CharField(max_length=24, blank=True)
+    holds_lane = models.BooleanField(default=False)
+    result = models.CharField(max_length=10, blank=True)
+    status = models.CharField(max_length=10, blank=True)
+    message = models.TextField(blank=True)
+    input_data = models.JSONField(default=dict)
+    tasks = models.JSONField(default=list, help_text="The sequence's tasks as the shipyard had them")
+    triggered_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = SequenceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # lanes.py: the holder and the queue of a lane
+            models.Index(fields=["project", "stage", "service", "state"], name="seq_lane_state"),
+            # API and Bridge lists: newest first per project, filtered by state
+            models.Index(fields=["project", "state", "-id"], name="seq_project_state"),
+            # deep links and chaining: everything of one context
+            models.Index(fields=["context"], name="seq_context"),
+        ]
+
+    def __str__(self):
+        return f"{self.project.name}/{self.stage}/{self.service} {self.name} ({self.context[:8]})"
+
+    @property
+    def lane_key(self):
+        return (self.project_id, self.stage, self.service)
+
+    @property
+    def is_terminal(self):
+        return self.state in self.TERMINAL
+
+    def task_spec(self, index: int) -> dict | None:
+        return self.tasks[index] if 0 <= index < len(self.tasks) else None
+
+
+class TaskQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(state__in=TaskExecution.OPEN)
+
+
+class TaskExecution(models.Model):
+    SCHEDULED = "scheduled"  # waiting for its triggeredAfter delay
+    TRIGGERED = "triggered"
+    STARTED = "started"
+    FINISHED = "finished"
+    ABANDONED = "abandoned"
+    KILLING = "killing"
+    KILLED = "killed"
+    TIMED_OUT = "timedOut"
+    STATES = [
+        (SCHEDULED, "scheduled"),
+        (TRIGGERED, "triggered"),
+        (STARTED, "started"),
+        (FINISHED, "finished"),
+        (ABANDONED, "abandoned"),
+        (KILLING, "killing"),
+        (KILLED, "killed"),
+        (TIMED_OUT, "timed out"),
+    ]
+    OPEN = (TRIGGERED, STARTED)
+
+    sequence_execution = models.ForeignKey(SequenceExecution, on_delete=models.CASCADE, related_name="task_executions")
+    index = models.PositiveIntegerField()
+    name = models.CharField(max_length=100)
+    triggered_id = models.CharField(max_length=100, unique=True, help_text="Id of the task's .triggered event")
+    state = models.CharField(max_length=16, choices=STATES, default=TRIGGERED)
+    result = models.CharField(max_length=10, blank=True)
+    status = models.CharField(max_length=10, blank=True)
+    message = models.TextField(blank=True)
+    properties = models.JSONField(null=True, blank=True)
+    executors = models.JSONField(default=dict, help_text="source -> {started, finished, result, status, message}")
+    finished_data = models.JSONField(default=dict, help_text="The executors' .finished data, merged")
+    finished_by = models.CharField(max_length=150, blank=True, help_text="Set when an operator finished it")
+    due_at = models.DateTimeField(null=True, blank=True, help_text="When a delayed task is triggered")
+    triggered_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_heard_at = models.DateTimeField(null=True, blank=True)
+    start_deadline = models.DateTimeField(null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
+    heartbeat_deadline = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    kill_requested_at = models.DateTimeField(null=True, blank=True)
+    suspend_requested = models.BooleanField(default=False)
+
+    objects = TaskQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["sequence_execution_id", "index"]
+        indexes = [
+            # engine: the next deadline among open tasks
+            models.Index(fields=["state", "start_deadline"], name="task_state_start_deadline"),
+            models.Index(fields=["state", "deadline"], name="task_state_deadline"),
+            models.Index(fields=["state", "heartbeat_deadline"], name="task_state_heartbeat"),
+            models.Index(fields=["state", "due_at"], name="task_state_due"),
+            # /event/triggered/{eventType}: open tasks by name
+            models.Index(fields=["name", "state"], name="task_name_state"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.triggered_id[:8]})"
+
+    @property
+    def is_open(self):
+        return self.state in self.OPEN
+
+
+class Event(models.Model):
+    """The event log: every event in or out, in order of arrival (`id`)."""
+
+    APPLIED = "applied"
+    REJECTED = "rejected"  # stored, answered 409, changed nothing
+    EMITTED = "emitted"
+    OUTCOMES = [(APPLIED, "applied"), (REJECTED, "rejected"), (EMITTED, "emitted by Bosun")]
+
+    event_id = models.CharField(max_length=100, unique=True)
+    type = models.CharField(max_length=200)
+    source = models.CharField(max_length=200, blank=True)
+    context = models.CharField(max_length=36, blank=True)
+    triggered_id = models.CharField(max_length=100, blank=True)
+    project = models.CharField(max_length=100, blank=True)
+    stage = models.CharField(max_length=100, blank=True)
+    service = models.CharField(max_length=100, blank=True)
+    time = models.DateTimeField(default=timezone.now)
+    received_at = models.DateTimeField(default=timezone.now)
+    outcome = models.CharField(max_length=10, choices=OUTCOMES, default=APPLIED)
+    note = models.TextField(blank=True)
+    payload = models.JSONField(help_text="The whole CloudEvent")
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["context", "id"], name="event_context"),
+            models.Index(fields=["triggered_id"], name="event_triggered_id"),
+            models.Index(fields=["project", "type", "id"], name="event_project_type"),
+        ]
+
+    def __str__(self):
+        return f"{self.type} {self.event_id}"
+
+
+class ControlAction(models.Model):
+    """The audit trail: every control command, who gave it, from where, why, and what it changed."""
+
+    SOURCES = [(s, s) for s in ("bridge", "api", "cli", "admin", "engine")]
+
+    sequence_execution = models.ForeignKey(
+        SequenceExecution, on_delete=models.CASCADE, related_name="control_actions", null=True, blank=True
+    )
+    task_execution = models.ForeignKey(TaskExecution, on_delete=models.SET_NULL, null=True, blank=True)
+    project = models.CharField(max_length=100)
+    context = models.CharField(max_length=36)
+    command = models.CharField(max_length=40)
+    actor = models.CharField(max_length=150)
+    source = models.CharField(max_length=10, choices=SOURCES)
+    reason = models.TextField(blank=True)
+    state_before = models.CharField(max_length=24, blank=True)
+    state_after = models.CharField(max_length=24, blank=True)
+    idempotency_key = models.CharField(max_length=200, blank=True)
+    response = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["context", "id"], name="control_context")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_key"], condition=~Q(idempotency_key=""), name="unique_idempotency_key"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.command} by {self.actor} ({self.source})"
+
+
+def _digest(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """An API token; only its SHA-256 is stored. It carries its user's permissions."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=12, editable=False, help_text="The first characters, to recognise it")
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @classmethod
+    def issue(cls, user, name: str) -> tuple["ApiToken", str]:
+        plaintext = "bsn_" + secrets.token_urlsafe(30)
+        token = cls.objects.create(user=user, name=name, digest=_digest(plaintext), prefix=plaintext[:10])
+        return token, plaintext
+
+    @classmethod
+    def authenticate(cls, plaintext: str) -> "ApiToken | None":
+        if not plaintext:
+            return None
+        token = (
+            cls.objects.select_related("user")
+            .filter(digest=_digest(plaintext), revoked_at__isnull=True, user__is_active=True)
+            .first()
+        )
+        return token

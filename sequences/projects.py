@@ -1,0 +1,91 @@
+"""Creating and changing projects and services (the API, `up`'s demo project and admin use these)."""
+
+import base64
+import binascii
+
+from django.db import IntegrityError
+
+from . import shipyard as shipyard_module
+from .db import write_transaction
+from .models import Project, Service
+from .shipyard import NAME_RE, ShipyardError
+
+
+class ProjectError(Exception):
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def decode_shipyard(text: str) -> str:
+    """Keptn sends the shipyard base64-encoded; people send YAML. Accept both."""
+    if not isinstance(text, str) or not text.strip():
+        raise ProjectError(400, "shipyard is required: the YAML text, or base64-encoded YAML as Keptn sends it.")
+    stripped = text.strip()
+    if "\n" not in stripped and ":" not in stripped:
+        try:
+            return base64.b64decode(stripped, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            pass
+    return text
+
+
+def check_name(name, what="project") -> str:
+    if not isinstance(name, str) or not NAME_RE.match(name) or len(name) > 100:
+        raise ProjectError(400, f"{what} name {name!r} is not valid: use lowercase letters, digits and hyphens, "
+                                "starting with a letter (at most 100 characters).")
+    return name
+
+
+def validated_shipyard(text: str) -> str:
+    text = decode_shipyard(text)
+    try:
+        shipyard_module.parse(text)
+    except ShipyardError as exc:
+        raise ProjectError(400, f"The shipyard is not valid: {exc}") from None
+    return text
+
+
+def create_project(name: str, shipyard: str, services=()) -> Project:
+    check_name(name)
+    text = validated_shipyard(shipyard)
+    for service in services:
+        check_name(service, "service")
+    with write_transaction():
+        if Project.objects.filter(name=name).exists():
+            raise ProjectError(409, f"Project '{name}' already exists.")
+        project = Project.objects.create(name=name, shipyard=text)
+        for service in services:
+            Service.objects.create(project=project, name=service)
+    return project
+
+
+def update_shipyard(project: Project, shipyard: str) -> Project:
+    """Running sequences keep the tasks they started with; new ones use the new shipyard."""
+    text = validated_shipyard(shipyard)
+    with write_transaction():
+        project.shipyard = text
+        project.save(update_fields=["shipyard", "updated_at"])
+    return project
+
+
+def delete_project(project: Project):
+    with write_transaction():
+        project.delete()
+
+
+def create_service(project: Project, name: str) -> Service:
+    check_name(name, "service")
+    try:
+        with write_transaction():
+            return Service.objects.create(project=project, name=name)
+    except IntegrityError:
+        raise ProjectError(409, f"Service '{name}' already exists in project '{project.name}'.") from None
+
+
+def delete_service(project: Project, name: str):
+    with write_transaction():
+        deleted, _ = Service.objects.filter(project=project, name=name).delete()
+    if not deleted:
+        raise ProjectError(404, f"Project '{project.name}' has no service '{name}'.")

@@ -1,0 +1,339 @@
+"""Shipyard files (Keptn's spec.keptn.sh/0.2.x): parse, validate, and answer questions about them.
+
+Plain dataclasses, no ORM. Every validation error names the line and the field, e.g.
+"line 14: spec.stages[1].sequences[0].tasks: must be a non-empty list of tasks".
+"""
+
+import re
+from dataclasses import dataclass, field
+
+import yaml
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")
+TASK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+RESULTS = ("pass", "warning", "fail")
+APPROVAL_MODES = ("automatic", "manual")
+
+
+class ShipyardError(ValueError):
+    """A shipyard that cannot be used; the message names the line and the field."""
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    properties: dict | None = None
+    triggered_after: float | None = None  # seconds
+    start_timeout: float | None = None  # seconds; None means the settings default
+    timeout: float | None = None
+    heartbeat_timeout: float | None = None
+
+    def as_keptn(self) -> dict:
+        return {"name": self.name, "properties": self.properties}
+
+
+@dataclass(frozen=True)
+class Trigger:
+    stage: str
+    sequence: str
+    selector: dict = field(default_factory=dict)  # {"result": "fail"} or {"release.result": "fail"}
+
+    @property
+    def event(self) -> str:
+        return f"{self.stage}.{self.sequence}.finished"
+
+    def matches(self, result: str, task_results: dict[str, str]) -> bool:
+        """Without a selector a trigger fires on pass or warning; with one, on exactly what it names."""
+        if not self.selector:
+            return result in ("pass", "warning")
+        for key, wanted in self.selector.items():
+            got = result if key == "result" else task_results.get(key.removesuffix(".result"))
+            if got != wanted:
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class Sequence:
+    name: str
+    tasks: tuple[Task, ...]
+    triggered_on: tuple[Trigger, ...] = ()
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    sequences: tuple[Sequence, ...]
+
+    def sequence(self, name: str) -> Sequence | None:
+        return next((s for s in self.sequences if s.name == name), None)
+
+
+@dataclass(frozen=True)
+class Shipyard:
+    name: str
+    api_version: str
+    stages: tuple[Stage, ...]
+
+    @property
+    def stage_names(self) -> list[str]:
+        return [s.name for s in self.stages]
+
+    def stage(self, name: str) -> Stage | None:
+        return next((s for s in self.stages if s.name == name), None)
+
+    def sequence(self, stage: str, name: str) -> Sequence | None:
+        found = self.stage(stage)
+        return found.sequence(name) if found else None
+
+    def chained(self, stage: str, sequence: str, result: str, task_results: dict[str, str]):
+        """(stage, sequence) pairs that `<stage>.<sequence>.finished` with this result triggers."""
+        for candidate_stage in self.stages:
+            for candidate in candidate_stage.sequences:
+                for trigger in candidate.triggered_on:
+                    if (trigger.stage, trigger.sequence) == (stage, sequence) and trigger.matches(
+                        result, task_results
+                    ):
+                        yield candidate_stage, candidate
+                        break
+
+
+# --- durations, in Go's syntax ---------------------------------------------------------------
+
+
+def parse_duration(text) -> float:
+    """'90s', '10m', '1h30m', '250ms' -> seconds. Raises ValueError on anything else."""
+    if isinstance(text, bool) or not isinstance(text, str):
+        raise ValueError("must be a duration string such as 90s, 10m or 1h30m")
+    text = text.strip()
+    pos, total = 0, 0.0
+    for match in DURATION_PART_RE.finditer(text):
+        if match.start() != pos:
+            break
+        value, unit = float(match.group(1)), match.group(2)
+        total += value * {"h": 3600, "m": 60, "s": 1, "ms": 0.001}[unit]
+        pos = match.end()
+    if not text or pos != len(text):
+        raise ValueError(f"'{text}' is not a duration; use Go syntax such as 90s, 10m or 1h30m")
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds -> Go's time.Duration.String() form: 3m0s, 1h30m0s, 500ms."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms" if seconds else "0s"
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    secs_text = f"{secs:.3f}".rstrip("0").rstrip(".") + "s"
+    if hours:
+        return f"{int(hours)}h{int(minutes)}m{secs_text}"
+    if minutes:
+        return f"{int(minutes)}m{secs_text}"
+    return secs_text
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+class _Locator:
+    """Remembers the line of every node of a YAML document, by its path (spec.stages[0].name)."""
+
+    def __init__(self, root):
+        self.lines: dict[str, int] = {}
+        self._walk(root, "")
+
+    def _walk(self, node, path):
+        self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                child = f"{path}.{key.value}" if path else str(key.value)
+                self.lines[child + "#key"] = key.start_mark.line + 1
+                self._walk(value, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self._walk(item, f"{path}[{index}]")
+
+    def line(self, path: str) -> int:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", path)
+        return self.lines.get("", 1)
+
+
+class _Checker:
+    def __init__(self, locator: _Locator):
+        self.locator = locator
+
+    def fail(self, path: str, message: str):
+        raise ShipyardError(f"line {self.locator.line(path)}: {path or 'document'}: {message}")
+
+    def mapping(self, value, path, what="a mapping"):
+        if not isinstance(value, dict):
+            self.fail(path, f"must be {what}")
+        return value
+
+    def name(self, value, path, pattern=NAME_RE):
+        if not isinstance(value, str) or not value:
+            self.fail(path, "is required and must be a string")
+        if not pattern.match(value):
+            self.fail(
+                path,
+                f"'{value}' is not a valid name: use lowercase letters, digits and hyphens, "
+                "starting with a letter",
+            )
+        return value
+
+    def duration(self, value, path):
+        if value is None:
+            return None
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(path, str(exc))
+
+
+def parse(text: str) -> Shipyard:
+    """YAML text -> Shipyard, or ShipyardError naming the line and the field."""
+    if not isinstance(text, str) or not text.strip():
+        raise ShipyardError("line 1: document: the shipyard is empty")
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else 1
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ShipyardError(f"line {line}: document: not valid YAML ({problem})") from None
+    if root is None:
+        raise ShipyardError("line 1: document: the shipyard is empty")
+    check = _Checker(_Locator(root))
+    check.mapping(data, "", "a mapping with apiVersion, kind, metadata and spec")
+
+    api_version = data.get("apiVersion")
+    if not isinstance(api_version, str) or not api_version:
+        check.fail("apiVersion", "is required, e.g. spec.keptn.sh/0.2.3")
+    if not api_version.startswith("spec.keptn.sh/"):
+        check.fail("apiVersion", f"'{api_version}' must start with spec.keptn.sh/")
+    version = api_version.removeprefix("spec.keptn.sh/")
+    match = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?$", version)
+    if not match:
+        check.fail("apiVersion", f"'{version}' is not a version such as 0.2.3")
+    if (int(match.group(1)), int(match.group(2))) < (0, 2):
+        check.fail("apiVersion", f"version {version} is too old: Bosun reads spec.keptn.sh/0.2.0 and later")
+    if data.get("kind") != "Shipyard":
+        check.fail("kind", f"must be Shipyard, not {data.get('kind')!r}")
+    metadata = check.mapping(data.get("metadata"), "metadata", "a mapping with a name")
+    name = metadata.get("name")
+    if not isinstance(name, str) or not name.strip():
+        check.fail("metadata.name", "is required")
+    spec = check.mapping(data.get("spec"), "spec", "a mapping with stages")
+    raw_stages = spec.get("stages")
+    if not isinstance(raw_stages, list) or not raw_stages:
+        check.fail("spec.stages", "must be a non-empty list of stages")
+
+    stages, seen_stages = [], set()
+    for i, raw_stage in enumerate(raw_stages):
+        path = f"spec.stages[{i}]"
+        check.mapping(raw_stage, path, "a mapping with a name and sequences")
+        stage_name = check.name(raw_stage.get("name"), f"{path}.name")
+        if stage_name in seen_stages:
+            check.fail(f"{path}.name", f"stage '{stage_name}' is defined twice")
+        seen_stages.add(stage_name)
+        stages.append((stage_name, path, _parse_sequences(check, raw_stage, path)))
+
+    # triggeredOn may name any stage of the file, before or after this one: check once all are known.
+    known = {(stage_name, seq.name) for stage_name, _, seqs in stages for seq in seqs}
+    known |= {(stage_name, "evaluation") for stage_name, _, _ in stages}
+    for stage_name, path, seqs in stages:
+        for j, seq in enumerate(seqs):
+            for k, trigger in enumerate(seq.triggered_on):
+                if (trigger.stage, trigger.sequence) not in known:
+                    check.fail(
+                        f"{path}.sequences[{j}].triggeredOn[{k}].event",
+                        f"'{trigger.event}' names no sequence of this shipyard",
+                    )
+
+    built = []
+    for stage_name, _, seqs in stages:
+        if not any(s.name == "evaluation" for s in seqs):
+            seqs.append(Sequence("evaluation", (Task("evaluation"),)))
+        built.append(Stage(stage_name, tuple(seqs)))
+    return Shipyard(name=name.strip(), api_version=api_version, stages=tuple(built))
+
+
+def _parse_sequences(check: _Checker, raw_stage: dict, stage_path: str) -> list[Sequence]:
+    raw_sequences = raw_stage.get("sequences", [])
+    if raw_sequences is None:
+        raw_sequences = []
+    if not isinstance(raw_sequences, list):
+        check.fail(f"{stage_path}.sequences", "must be a list of sequences")
+    sequences, seen = [], set()
+    for j, raw in enumerate(raw_sequences):
+        path = f"{stage_path}.sequences[{j}]"
+        check.mapping(raw, path, "a mapping with a name and tasks")
+        seq_name = check.name(raw.get("name"), f"{path}.name")
+        if seq_name in seen:
+            check.fail(f"{path}.name", f"sequence '{seq_name}' is defined twice in this stage")
+        seen.add(seq_name)
+        raw_tasks = raw.get("tasks")
+        if not isinstance(raw_tasks, list) or not raw_tasks:
+            check.fail(f"{path}.tasks", "must be a non-empty list of tasks")
+        tasks = tuple(_parse_task(check, t, f"{path}.tasks[{k}]") for k, t in enumerate(raw_tasks))
+        raw_triggers = raw.get("triggeredOn") or []
+        if not isinstance(raw_triggers, list):
+            check.fail(f"{path}.triggeredOn", "must be a list of {event: <stage>.<sequence>.finished}")
+        triggers = tuple(
+            _parse_trigger(check, t, f"{path}.triggeredOn[{k}]") for k, t in enumerate(raw_triggers)
+        )
+        sequences.append(Sequence(seq_name, tasks, triggers))
+    return sequences
+
+
+def _parse_task(check: _Checker, raw, path: str) -> Task:
+    check.mapping(raw, path, "a mapping with a name")
+    name = check.name(raw.get("name"), f"{path}.name", TASK_NAME_RE)
+    properties = raw.get("properties")
+    if properties is not None:
+        check.mapping(properties, f"{path}.properties", "a mapping")
+    if name == "approval" and properties:
+        for key in ("pass", "warning"):
+            if key in properties and properties[key] not in APPROVAL_MODES:
+                check.fail(f"{path}.properties.{key}", "must be automatic or manual")
+    durations = {}
+    for key in ("triggeredAfter", "startTimeout", "timeout", "heartbeatTimeout"):
+        durations[key] = check.duration(raw.get(key), f"{path}.{key}")
+        if key != "triggeredAfter" and durations[key] is not None and durations[key] <= 0:
+            check.fail(f"{path}.{key}", "must be longer than zero")
+    return Task(
+        name=name,
+        properties=properties,
+        triggered_after=durations["triggeredAfter"],
+        start_timeout=durations["startTimeout"],
+        timeout=durations["timeout"],
+        heartbeat_timeout=durations["heartbeatTimeout"],
+    )
+
+
+def _parse_trigger(check: _Checker, raw, path: str) -> Trigger:
+    check.mapping(raw, path, "a mapping with an event")
+    event = raw.get("event")
+    match = re.match(r"^([a-z][a-z0-9-]*)\.([a-z][a-z0-9-]*)\.finished$", event or "") if isinstance(
+        event, str
+    ) else None
+    if not match:
+        check.fail(f"{path}.event", f"{event!r} must look like <stage>.<sequence>.finished")
+    selector = {}
+    raw_selector = raw.get("selector")
+    if raw_selector is not None:
+        check.mapping(raw_selector, f"{path}.selector", "a mapping with match")
+        raw_match = check.mapping(raw_selector.get("match"), f"{path}.selector.match", "a mapping")
+        for key, value in raw_match.items():
+            key_path = f"{path}.selector.match.{key}"
+            if not isinstance(key, str) or not (key == "result" or re.match(r"^[a-z0-9][a-z0-9_-]*\.result$", key)):
+                check.fail(key_path, "only result or <task>.result can be matched")
+            if value not in RESULTS:
+                check.fail(key_path, f"{value!r} must be one of pass, warning, fail")
+            selector[key] = value
+    return Trigger(stage=match.group(1), sequence=match.group(2), selector=selector)

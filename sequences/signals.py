@@ -1,0 +1,6 @@
+"""Signals sequences/ sends after a commit; it never imports the Bridge, the Bridge listens."""
+
+from django.dispatch import Signal
+
+# kwargs: project (name), context, and optionally stage, service, kind
+context_changed = Signal()

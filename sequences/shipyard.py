@@ -158,7 +158,8 @@ class _Locator:
         while path:
             if path in self.lines:
                 return self.lines[path]
-            path = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", path)
+            shorter = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", path)
+            path = "" if shorter == path else shorter
         return self.lines.get("", 1)
 
 

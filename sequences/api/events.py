@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from django.http.request import RawPostDataException
 from django.core.exceptions import RequestDataTooBig
 from django.utils.dateparse import parse_datetime
-from ninja import Router
+from ninja import Router, Status
 from ninja.errors import HttpError
 
 from .. import flow
@@ -75,7 +75,7 @@ def post_event(request):
             raise HttpError(400, "A CloudEvents batch must be a JSON array of events.")
         receipts = flow.receive_batch(events)
         answers = [{"status": r.code, **r.as_json()} for r in receipts]
-        return (202 if all(r.code < 300 for r in receipts) else 207), answers
+        return Status(202 if all(r.code < 300 for r in receipts) else 207, answers)
     if len(request.body) > MAX_EVENT_BYTES:
         raise HttpError(413, f"The event is {len(request.body)} bytes; at most {MAX_EVENT_BYTES} bytes are accepted.")
     raw = _body(request)
@@ -83,7 +83,7 @@ def post_event(request):
         raise HttpError(400, "Send one event as a JSON object, or a batch with Content-Type "
                              "application/cloudevents-batch+json.")
     receipt = flow.receive_event(raw)
-    return receipt.code, receipt.as_json()
+    return Status(receipt.code, receipt.as_json())
 
 
 def _page_size(value: int | None, default=20, maximum=100) -> int:

@@ -1,7 +1,7 @@
 """Projects and services: create, read, update (the shipyard), delete."""
 
 from django.shortcuts import get_object_or_404
-from ninja import Router, Schema
+from ninja import Router, Status, Schema
 from ninja.errors import HttpError
 
 from .. import projects
@@ -63,7 +63,7 @@ def list_projects(request):
 def create_project(request, payload: CreateProject):
     require(request, MANAGE)
     project = _call(projects.create_project, payload.name, payload.shipyard)
-    return 201, project_json(project)
+    return Status(201, project_json(project))
 
 
 @router.get("/project/{project}", summary="Read a project", response={200: dict, 404: dict})
@@ -95,7 +95,7 @@ def create_service(request, project: str, payload: CreateService):
     require(request, MANAGE)
     found = _project(project)
     service = _call(projects.create_service, found, payload.serviceName)
-    return 201, {"serviceName": service.name, "project": found.name}
+    return Status(201, {"serviceName": service.name, "project": found.name})
 
 
 @router.delete("/project/{project}/service/{service}", summary="Delete a service",

@@ -1,0 +1,139 @@
+import os
+import uuid
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.test import Client
+
+from sequences.demo import DEMO_SHIPYARD
+from sequences.models import ApiToken
+from sequences.projects import create_project
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API inside Django tests
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {
+        **browser_type_launch_args,
+        "executable_path": "/usr/bin/chromium",
+        "args": ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"],
+    }
+
+
+def _user(username, *permissions, superuser=False):
+    User = get_user_model()
+    if superuser:
+        return User.objects.create_superuser(username, "", "pw-" + username)
+    user = User.objects.create_user(username, "", "pw-" + username)
+    for codename in permissions:
+        user.user_permissions.add(Permission.objects.get(codename=codename))
+    return user
+
+
+class Api:
+    """A REST client speaking JSON with an API token, through Django's whole request stack."""
+
+    def __init__(self, token: str | None):
+        self.client = Client()
+        self.headers = {"HTTP_X_TOKEN": token} if token else {}
+
+    def get(self, path, **params):
+        return self.client.get(path, params, **self.headers)
+
+    def post(self, path, body=None, content_type="application/json", **headers):
+        import json
+
+        data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+        return self.client.post(path, data, content_type=content_type, **self.headers, **headers)
+
+    def put(self, path, body):
+        import json
+
+        return self.client.put(path, json.dumps(body), content_type="application/json", **self.headers)
+
+    def delete(self, path):
+        return self.client.delete(path, **self.headers)
+
+    # --- the Keptn dialect ---
+
+    def trigger(self, service="carts", stage="dev", sequence="delivery", tag="0.11.1", context=None, **data):
+        event = {
+            "specversion": "1.0",
+            "source": "test",
+            "type": f"sh.keptn.event.{stage}.{sequence}.triggered",
+            "data": {"project": "sockshop", "stage": stage, "service": service,
+                     "configurationChange": {"values": {"image": f"docker.io/keptnexamples/{service}:{tag}"}},
+                     **data},
+        }
+        if context:
+            event["shkeptncontext"] = context
+        response = self.post("/api/v1/event", event)
+        assert response.status_code == 202, response.json()
+        return response.json()["keptnContext"]
+
+    def task_event(self, task, kind, source="executor", result=None, status=None, **data):
+        """Send `sh.keptn.event.<task name>.<kind>` for the task (a row of TaskExecution)."""
+        body = {"project": "sockshop", **data}
+        if result:
+            body["result"] = result
+        if status:
+            body["status"] = status
+        return self.post("/api/v1/event", {
+            "specversion": "1.0", "id": str(uuid.uuid4()), "source": source,
+            "type": f"sh.keptn.event.{task.name}.{kind}", "shkeptncontext": task.sequence_execution.context,
+            "triggeredid": task.triggered_id, "data": body,
+        })
+
+    def finish(self, task, result="pass", source="executor", **data):
+        response = self.task_event(task, "finished", source=source, result=result, status="succeeded", **data)
+        assert response.status_code == 202, response.json()
+        return response
+
+    def executions(self, **params):
+        response = self.get("/api/controlPlane/v1/sequence-execution", project="sockshop", **params)
+        assert response.status_code == 200, response.json()
+        return response.json()
+
+
+@pytest.fixture
+def admin_user(db):
+    return _user("admin-user", superuser=True)
+
+
+@pytest.fixture
+def operator_user(db):
+    return _user("operator", "operate_sequences")
+
+
+@pytest.fixture
+def viewer_user(db):
+    return _user("viewer")
+
+
+@pytest.fixture
+def admin_api(admin_user):
+    return Api(ApiToken.issue(admin_user, "tests")[1])
+
+
+@pytest.fixture
+def operator_api(operator_user):
+    return Api(ApiToken.issue(operator_user, "tests")[1])
+
+
+@pytest.fixture
+def viewer_api(viewer_user):
+    return Api(ApiToken.issue(viewer_user, "tests")[1])
+
+
+@pytest.fixture
+def api(operator_api):
+    return operator_api
+
+
+@pytest.fixture
+def sockshop(db):
+    """The demo project: dev -> staging -> production, services carts and orders, rollback on failure."""
+    return create_project("sockshop", DEMO_SHIPYARD, services=["carts", "orders"])

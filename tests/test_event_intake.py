@@ -1,0 +1,193 @@
+"""POST /api/v1/event: what clients may send, what they get back, and what is stored."""
+
+import json
+import uuid
+
+import pytest
+
+from sequences.models import Event, SequenceExecution
+from tests.helpers import current_task, run_of
+
+pytestmark = pytest.mark.postgres
+
+
+def event(type_, **fields):
+    return {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "test", "type": type_, **fields}
+
+
+def dev_delivery(**data):
+    return event("sh.keptn.event.dev.delivery.triggered",
+                 data={"project": "sockshop", "stage": "dev", "service": "carts", **data})
+
+
+def test_a_sequence_trigger_is_accepted_with_its_context(api, sockshop):
+    response = api.post("/api/v1/event", dev_delivery())
+    assert response.status_code == 202
+    context = response.json()["keptnContext"]
+    assert str(uuid.UUID(context)) == context
+    assert run_of(context).state == SequenceExecution.STARTED
+
+
+def test_a_given_context_is_kept(api, sockshop):
+    context = str(uuid.uuid4())
+    response = api.post("/api/v1/event", {**dev_delivery(), "shkeptncontext": context})
+    assert response.json()["keptnContext"] == context
+
+
+@pytest.mark.parametrize("type_, reason", [
+    ("sh.keptn.event.dev.delivery.finished", "Clients may only send '.triggered' for a sequence"),
+    ("sh.keptn.event.dev.delivery.started", "Clients may only send '.triggered' for a sequence"),
+    ("sh.keptn.event.deployment.triggered", "Bosun triggers tasks itself"),
+    ("sh.keptn.event.deployment.exploded", "Unknown event kind 'exploded'"),
+    ("com.example.build.done", "is not a Keptn event type"),
+    ("sh.keptn.event.a.b.c.triggered", "is not a Keptn event type"),
+])
+def test_event_types_clients_may_not_send_are_refused_with_the_reason(api, sockshop, type_, reason):
+    response = api.post("/api/v1/event", event(type_, triggeredid="x", data={"project": "sockshop", "stage": "dev",
+                                                                            "service": "carts"}))
+    assert response.status_code == 400
+    assert reason in response.json()["message"]
+    assert response.json()["code"] == 400
+    assert not Event.objects.exists()
+
+
+@pytest.mark.parametrize("body, reason", [
+    ("not json", "not valid JSON"),
+    ("[]", "Send one event as a JSON object"),
+    ('{"type": "sh.keptn.event.dev.delivery.triggered", "data": {"stage": "dev", "service": "carts"}}',
+     "needs data.project"),
+    ('{"type": "sh.keptn.event.dev.delivery.triggered", "data": "x"}', "'data' must be a JSON object"),
+    ('{"type": "sh.keptn.event.dev.delivery.triggered", "data": {"project": "sockshop", "stage": "prod", '
+     '"service": "carts"}}', "does not match the stage 'dev'"),
+    ('{"type": "sh.keptn.event.test.finished", "data": {}}', "needs 'triggeredid'"),
+    ('{"type": "sh.keptn.event.test.finished", "triggeredid": "x", "data": {"result": "great"}}',
+     "data.result must be one of pass, warning, fail"),
+    ('{"type": "sh.keptn.event.dev.delivery.triggered", "shkeptncontext": "ctx-1", "data": {"project": "sockshop", '
+     '"stage": "dev", "service": "carts"}}', "is not a UUID"),
+    ('{"data": {}}', "has no 'type'"),
+])
+def test_malformed_events_get_400_and_change_nothing(api, sockshop, body, reason):
+    response = api.post("/api/v1/event", body)
+    assert response.status_code == 400, response.json()
+    assert reason in response.json()["message"]
+    assert not SequenceExecution.objects.exists()
+
+
+@pytest.mark.parametrize("data, code, reason", [
+    ({"project": "nope", "stage": "dev", "service": "carts"}, 404, "Project 'nope' does not exist"),
+    ({"project": "sockshop", "stage": "dev", "service": "payment"}, 404, "has no service 'payment'"),
+])
+def test_triggers_for_unknown_things_say_what_is_missing(api, sockshop, data, code, reason):
+    response = api.post("/api/v1/event", event("sh.keptn.event.dev.delivery.triggered", data=data))
+    assert response.status_code == code
+    assert reason in response.json()["message"]
+
+
+def test_an_unknown_stage_or_sequence_lists_what_exists(api, sockshop):
+    response = api.post("/api/v1/event", event("sh.keptn.event.qa.delivery.triggered",
+                                               data={"project": "sockshop", "stage": "qa", "service": "carts"}))
+    assert response.status_code == 400
+    assert "its stages are dev, staging, production" in response.json()["message"]
+    response = api.post("/api/v1/event", event("sh.keptn.event.dev.build.triggered",
+                                               data={"project": "sockshop", "stage": "dev", "service": "carts"}))
+    assert "Stage 'dev' has no sequence 'build'; it has delivery, evaluation" in response.json()["message"]
+
+
+def test_an_event_over_64_kib_is_refused_with_413(api, sockshop):
+    big = dev_delivery(blob="x" * (64 * 1024))
+    response = api.post("/api/v1/event", big)
+    assert response.status_code == 413
+    assert "at most 65536 bytes" in response.json()["message"]
+    assert not Event.objects.exists()
+
+
+def test_an_event_just_under_64_kib_is_accepted(api, sockshop):
+    body = dev_delivery(blob="")
+    body["data"]["blob"] = "x" * (64 * 1024 - len(json.dumps(body)) - 200)
+    assert api.post("/api/v1/event", body).status_code == 202
+
+
+def test_a_repeated_event_id_is_applied_once_and_the_answer_says_so(api, sockshop):
+    body = dev_delivery()
+    first = api.post("/api/v1/event", body)
+    second = api.post("/api/v1/event", body)
+    assert first.status_code == 202
+    assert second.status_code == 200
+    assert second.json()["duplicate"] is True
+    assert second.json()["keptnContext"] == first.json()["keptnContext"]
+    assert SequenceExecution.objects.count() == 1
+    assert Event.objects.filter(event_id=body["id"]).count() == 1
+
+
+def test_a_repeated_finished_event_finishes_the_task_once(api, sockshop):
+    context = api.trigger()
+    task = current_task(context)
+    body = event("sh.keptn.event.deployment.finished", triggeredid=task.triggered_id, shkeptncontext=context,
+                 data={"project": "sockshop", "result": "pass", "status": "succeeded"})
+    assert api.post("/api/v1/event", body).status_code == 202
+    assert api.post("/api/v1/event", body).json()["duplicate"] is True
+    assert [t.name for t in run_of(context).task_executions.all()] == ["deployment", "test"]
+
+
+def test_an_unknown_triggeredid_is_stored_answered_409_and_changes_nothing(api, sockshop):
+    context = api.trigger()
+    body = event("sh.keptn.event.deployment.finished", triggeredid="no-such-task", shkeptncontext=context,
+                 data={"result": "pass"})
+    response = api.post("/api/v1/event", body)
+    assert response.status_code == 409
+    assert "No task was triggered with id no-such-task" in response.json()["message"]
+    stored = Event.objects.get(event_id=body["id"])
+    assert stored.outcome == Event.REJECTED
+    assert current_task(context).name == "deployment"
+
+
+def test_an_event_for_a_task_that_already_finished_gets_409(api, sockshop):
+    context = api.trigger()
+    task = current_task(context)
+    api.finish(task)
+    late = api.task_event(task, "finished", source="another", result="fail")
+    assert late.status_code == 409
+    assert "has already finished" in late.json()["message"]
+    assert run_of(context).state == SequenceExecution.STARTED
+    assert current_task(context).name == "test"
+
+
+def test_a_task_payload_merges_input_earlier_results_and_its_properties(api, sockshop):
+    context = api.trigger(labels={"buildId": "42"})
+    api.finish(current_task(context), deployment={"deploymentURIsLocal": ["http://carts.dev"]},
+               configurationChange={"values": {"replicas": 2}})
+    test_task = current_task(context)
+    triggered = Event.objects.get(event_id=test_task.triggered_id).payload
+    assert triggered["type"] == "sh.keptn.event.test.triggered"
+    assert triggered["shkeptncontext"] == context
+    data = triggered["data"]
+    assert data["project"] == "sockshop" and data["stage"] == "dev" and data["service"] == "carts"
+    assert data["labels"] == {"buildId": "42"}
+    assert data["configurationChange"]["values"] == {"image": "docker.io/keptnexamples/carts:0.11.1", "replicas": 2}
+    assert data["deployment"] == {"deploymentURIsLocal": ["http://carts.dev"]}
+    assert data["test"] == {"teststrategy": "functional"}
+    assert (data["result"], data["status"]) == ("pass", "succeeded")
+
+
+def test_a_batch_is_applied_in_order_with_one_answer_per_event(api, sockshop):
+    batch = [dev_delivery(), {"type": "bogus"}, event("sh.keptn.event.dev.delivery.triggered",
+                                                      data={"project": "sockshop", "stage": "dev", "service": "orders"})]
+    response = api.post("/api/v1/event", json.dumps(batch), content_type="application/cloudevents-batch+json")
+    assert response.status_code == 207
+    answers = response.json()
+    assert [a["status"] for a in answers] == [202, 400, 202]
+    assert "is not a Keptn event type" in answers[1]["message"]
+    assert SequenceExecution.objects.count() == 2
+
+
+def test_the_event_log_reads_oldest_first_with_paging(api, sockshop):
+    context = api.trigger()
+    api.finish(current_task(context))
+    page = api.get("/api/v1/event", keptnContext=context, pageSize=2).json()
+    assert page["totalCount"] == 4  # delivery.triggered, deployment.triggered, .finished, test.triggered
+    assert [e["type"] for e in page["events"]] == ["sh.keptn.event.dev.delivery.triggered",
+                                                    "sh.keptn.event.deployment.triggered"]
+    rest = api.get("/api/v1/event", keptnContext=context, nextPageKey=page["nextPageKey"]).json()
+    assert [e["type"] for e in rest["events"]] == ["sh.keptn.event.deployment.finished",
+                                                    "sh.keptn.event.test.triggered"]
+    assert rest["nextPageKey"] == ""

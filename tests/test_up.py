@@ -1,0 +1,94 @@
+"""`manage.py up` and `create_token`, run as a person would: real processes, a real port."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url, seconds=30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            return httpx.get(url, timeout=1)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer within {seconds}s")
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = free_port()
+    # The embedded defaults: no DATABASE_URL, no REDIS_URL, a generated admin password.
+    skip = ("DATABASE_URL", "REDIS_URL", "BOSUN_ADMIN_PASSWORD")
+    env = {k: v for k, v in os.environ.items() if k not in skip} | {"PYTHONUNBUFFERED": "1"}
+    log = tmp_path / "up.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "up", "--port", str(port), "--data-dir", str(tmp_path / "data")],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/api/openapi.json")
+        yield process, port, log, tmp_path
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_up_serves_the_api_with_the_demo_project_and_stops_cleanly_on_ctrl_c(server):
+    process, port, log, tmp_path = server
+    output = log.read_text()
+    password = re.search(r"Created user 'admin' with password: (\S+)", output).group(1)
+    token = re.search(r"API token for admin: (bsn_\S+)", output).group(1)
+    assert (tmp_path / "data" / "bosun.sqlite3").exists()
+    base = f"http://127.0.0.1:{port}"
+    project = httpx.get(f"{base}/api/controlPlane/v1/project/sockshop", headers={"x-token": token}).json()
+    assert [s["stageName"] for s in project["stages"]] == ["dev", "staging", "production"]
+    assert [s["serviceName"] for s in project["stages"][0]["services"]] == ["carts", "orders"]
+    trigger = httpx.post(f"{base}/api/v1/event", headers={"x-token": token}, json={
+        "type": "sh.keptn.event.dev.delivery.triggered",
+        "data": {"project": "sockshop", "stage": "dev", "service": "carts"}})
+    assert trigger.status_code == 202
+    with httpx.Client(base_url=base, follow_redirects=True) as browser:
+        login = browser.get("/bridge/")
+        assert "Log in to Bosun" in login.text
+        csrf = browser.cookies["csrftoken"]
+        home = browser.post("/accounts/login/?next=/bridge/", data={
+            "username": "admin", "password": password, "csrfmiddlewaretoken": csrf, "next": "/bridge/"})
+        assert "sockshop" in home.text
+        assert browser.get("/static/bridge/bosun.css").status_code == 200
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=15) == 0
+    assert "Bosun stopped." in log.read_text()
+
+
+def test_create_token_prints_a_working_token(server):
+    process, port, log, tmp_path = server
+    env = {**os.environ, "BOSUN_DATA_DIR": str(tmp_path / "data")}
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run([sys.executable, "manage.py", "create_token", "admin", "--name", "ci"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    token = result.stdout.strip()
+    assert token.startswith("bsn_")
+    response = httpx.get(f"http://127.0.0.1:{port}/api/controlPlane/v1/project", headers={"x-token": token})
+    assert response.status_code == 200
+    missing = subprocess.run([sys.executable, "manage.py", "create_token", "nobody"], cwd=ROOT, env=env,
+                             capture_output=True, text=True)
+    assert missing.returncode != 0 and "There is no user 'nobody'" in missing.stderr

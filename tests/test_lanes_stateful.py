@@ -103,6 +103,7 @@ class LaneMachine(RuleBasedStateMachine):
             assert not runs.filter(id__gt=first_waiting.id, started_at__isnull=False).exists()
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db
 def test_random_interleavings_keep_the_lane_rules():
     run_state_machine_as_test(

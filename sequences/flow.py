@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -78,7 +78,7 @@ def receive_batch(raws: list) -> list[Receipt]:
 
 
 def _apply(incoming: ev.IncomingEvent) -> Receipt:
-    previous = Event.objects.filter(event_id=incoming.id).first()
+    previous = Event.objects.filter(event_id=incoming.id, type=incoming.type).first()
     if previous is not None:
         return Receipt(
             200 if previous.outcome != Event.REJECTED else 409,
@@ -201,9 +201,7 @@ def _apply_task_event(incoming: ev.IncomingEvent) -> Receipt:
         _refresh_heartbeat(task, sequence, now)
         task.save()
     elif kind == "status.changed":
-        task.last_heard_at = now
-        _refresh_heartbeat(task, sequence, now)
-        task.save(update_fields=["last_heard_at", "heartbeat_deadline"])
+        heard_from(task, sequence, now)
     else:  # finished
         _record_finished(task, sequence, incoming, data, now)
     announce(sequence.project.name, context, stage=sequence.stage, service=sequence.service)
@@ -242,7 +240,7 @@ def _record_finished(task, sequence, incoming, data, now):
         task.save()
         return
     result, status = task_outcome(task.executors.values())
-    _finish_task(task, sequence, TE.FINISHED, result, status, data.get("message") or "", now)
+    finish_task(task, sequence, TE.FINISHED, result, status, data.get("message") or "", now)
 
 
 def task_outcome(executors) -> tuple[str, str]:
@@ -277,6 +275,13 @@ def _set_running_deadlines(task, sequence, now):
 def _refresh_heartbeat(task, sequence, now):
     heartbeat = _task_limit(sequence, task, "heartbeatTimeout")
     task.heartbeat_deadline = now + timedelta(seconds=heartbeat) if heartbeat else None
+
+
+def heard_from(task, sequence, now):
+    """An executor said it still works on the task: push its heartbeat deadline out."""
+    task.last_heard_at = now
+    _refresh_heartbeat(task, sequence, now)
+    task.save(update_fields=["last_heard_at", "heartbeat_deadline"])
 
 
 def _clear_deadlines(task):
@@ -325,7 +330,7 @@ def _start_sequence(execution):
     execution.holds_lane = True
     execution.started_at = timezone.now()
     execution.save(update_fields=["state", "holds_lane", "started_at", "updated_at"])
-    _trigger_task(execution, 0)
+    trigger_task(execution, 0)
 
 
 def _merged_payload(execution, upto_index: int) -> dict:
@@ -341,7 +346,7 @@ def _merged_payload(execution, upto_index: int) -> dict:
     return data
 
 
-def _trigger_task(execution, index: int):
+def trigger_task(execution, index: int):
     """Create the task execution; emit its .triggered now, or schedule it after its triggeredAfter."""
     spec = execution.task_spec(index)
     now = timezone.now()
@@ -352,11 +357,11 @@ def _trigger_task(execution, index: int):
         task.due_at = now + timedelta(seconds=spec["triggeredAfter"])
         task.save()
         return task
-    _emit_task_triggered(execution, task, now)
+    emit_task_triggered(execution, task, now)
     return task
 
 
-def _emit_task_triggered(execution, task, now):
+def emit_task_triggered(execution, task, now):
     spec = execution.task_spec(task.index)
     data = _merged_payload(execution, task.index)
     if spec.get("properties"):
@@ -364,44 +369,77 @@ def _emit_task_triggered(execution, task, now):
     task.state = TE.TRIGGERED
     task.triggered_at = now
     task.due_at = None
-    start_timeout = spec.get("startTimeout") or settings.BOSUN_TASK_START_TIMEOUT
-    task.start_deadline = now + timedelta(seconds=start_timeout)
+    approval_mode = _approval_mode(task, data) if task.name == "approval" else None
+    if approval_mode == "manual":
+        task.start_deadline = None  # a person decides; no executor is expected to start it
+    else:
+        start_timeout = spec.get("startTimeout") or settings.BOSUN_TASK_START_TIMEOUT
+        task.start_deadline = now + timedelta(seconds=start_timeout)
     task.save()
     payload = ev.make_event(ev.task_type(task.name, "triggered"), data, execution.context, moment=now)
     payload["id"] = task.triggered_id
     _store(payload, outcome=Event.EMITTED, context=execution.context)
+    if approval_mode == "automatic":
+        result = data.get("result") or "pass"
+        _emit_task_answer(execution, task, "finished", {"result": result, "status": "succeeded",
+                                                        "message": f"Approved automatically ({result})."})
+        task.executors = {"bosun-approval": {"started": ev.now_iso(now), "finished": ev.now_iso(now),
+                                             "result": result, "status": "succeeded"}}
+        finish_task(task, execution, TE.FINISHED, result, "succeeded", "Approved automatically.", now)
+    elif approval_mode == "manual":
+        execution.state = SE.WAITING_FOR_APPROVAL
+        execution.save(update_fields=["state", "updated_at"])
 
 
-def _finish_task(task, execution, state, result, status, message, now):
+def _approval_mode(task, data) -> str:
+    """Keptn's approval task: `pass`/`warning` properties say automatic or manual for the last result."""
+    previous = data.get("result") or "pass"
+    return (task.properties or {}).get(previous, "manual")
+
+
+def _emit_task_answer(execution, task, kind, extra):
+    data = {"project": execution.project.name, "stage": execution.stage, "service": execution.service, **extra}
+    payload = ev.make_event(ev.task_type(task.name, kind), data, execution.context, task.triggered_id)
+    payload["source"] = "bosun"
+    _store(payload, outcome=Event.EMITTED, context=execution.context)
+
+
+def finish_task(task, execution, state, result, status, message, now):
+    """A task ends (finished, timed out, killed, ...): record it and decide what follows."""
     task.state = state
     task.result, task.status = result, status
     task.message = message
     task.finished_at = now
     _clear_deadlines(task)
     task.save()
-    _advance(execution, task)
+    if execution.state == SE.WAITING_FOR_APPROVAL:
+        execution.state = SE.STARTED
+        execution.save(update_fields=["state", "updated_at"])
+    advance(execution, task)
 
 
-def _advance(execution, finished_task):
-    """What follows a task's end: the next task, or the sequence's end."""
-    if finished_task.result == "fail":
-        _end_sequence(execution, SE.FINISHED, "fail", finished_task.status if finished_task.status != "succeeded"
-                      else "succeeded", finished_task.message)
-        return
+def advance(execution, finished_task):
+    """What follows a task's end: the sequence's end when aborting or failed, else the next task."""
     if execution.state == SE.ABORTING:
-        _end_sequence(execution, SE.ABORTED, "fail", "aborted", "Aborted after the running task ended.")
+        end_sequence(execution, SE.ABORTED, "fail", "aborted",
+                     f"Aborted; the running task '{finished_task.name}' ended ({finished_task.state}).")
         return
-    if execution.state in (SE.PAUSED,):
+    if finished_task.result == "fail":
+        status = finished_task.status if finished_task.status != "succeeded" else "succeeded"
+        end_sequence(execution, SE.FINISHED, "fail", status,
+                     finished_task.message or f"Task '{finished_task.name}' failed.")
+        return
+    if execution.state == SE.PAUSED:
         return  # resume triggers what the pause held back
     next_index = finished_task.index + 1
     if execution.task_spec(next_index) is not None:
-        _trigger_task(execution, next_index)
+        trigger_task(execution, next_index)
         return
     results = set(execution.task_executions.values_list("result", flat=True))
-    _end_sequence(execution, SE.FINISHED, "warning" if "warning" in results else "pass", "succeeded")
+    end_sequence(execution, SE.FINISHED, "warning" if "warning" in results else "pass", "succeeded")
 
 
-def _end_sequence(execution, state, result, status, message=""):
+def end_sequence(execution, state, result, status, message=""):
     """End a sequence: emit its .finished, fire chained sequences (finished only), release the lane."""
     execution.state = state
     execution.state_before_pause = ""
@@ -445,3 +483,53 @@ def release_lane(project, stage: str, service: str):
             return
         _start_sequence(candidate)
         announce(project.name, candidate.context, stage=stage, service=service)
+
+
+def time_out_task(task, execution, message, now):
+    """A timer fired: the task is timedOut; its sequence is timedOut (or aborted, if it was aborting)."""
+    task.state = TE.TIMED_OUT
+    task.result, task.status = "fail", "errored"
+    task.message = message
+    task.finished_at = now
+    _clear_deadlines(task)
+    task.save()
+    if execution.state == SE.ABORTING:
+        end_sequence(execution, SE.ABORTED, "fail", "aborted", f"Aborted; {message}")
+    else:
+        end_sequence(execution, SE.TIMED_OUT, "fail", "errored", message)
+
+
+def repair() -> int:
+    """Mend what a crash between two steps could leave (each step is atomic, so this is a safety net).
+
+    1. A free lane with sequences waiting in it: start the first.
+    2. A started sequence with no task open or scheduled: trigger what follows its last task.
+    3. An aborting sequence with no task open: it is aborted.
+    """
+    mended = 0
+    waiting_lanes = set(SE.objects.filter(state=SE.WAITING).values_list("project_id", "stage", "service"))
+    held = set(SE.objects.filter(holds_lane=True).values_list("project_id", "stage", "service"))
+    for project_id, stage, service in waiting_lanes - held:
+        with write_transaction():
+            release_lane(Project.objects.get(pk=project_id), stage, service)
+        mended += 1
+    busy = TE.objects.filter(state__in=TE.OPEN + (TE.SCHEDULED,)).values("sequence_execution_id")
+    stuck = SE.objects.filter(state__in=(SE.STARTED, SE.ABORTING)).exclude(id__in=busy)
+    for run_id in list(stuck.values_list("id", flat=True)[:100]):
+        with write_transaction():
+            runs = SE.objects.filter(id=run_id, state__in=(SE.STARTED, SE.ABORTING)).exclude(id__in=busy)
+            if connection.vendor != "sqlite":
+                runs = runs.select_for_update(skip_locked=True, of=("self",))
+            run = runs.select_related("project").first()
+            if run is None:
+                continue
+            last = run.task_executions.order_by("-index").first()
+            if run.state == SE.ABORTING:
+                end_sequence(run, SE.ABORTED, "fail", "aborted", "Aborted; no task was running.")
+            elif last is None:
+                trigger_task(run, 0)
+            else:
+                advance(run, last)
+            announce(run.project.name, run.context)
+        mended += 1
+    return mended

@@ -244,7 +244,7 @@ class Event(models.Model):
     EMITTED = "emitted"
     OUTCOMES = [(APPLIED, "applied"), (REJECTED, "rejected"), (EMITTED, "emitted by Bosun")]
 
-    event_id = models.CharField(max_length=100, unique=True)
+    event_id = models.CharField(max_length=100, db_index=True)
     type = models.CharField(max_length=200)
     source = models.CharField(max_length=200, blank=True)
     context = models.CharField(max_length=36, blank=True)
@@ -264,6 +264,11 @@ class Event(models.Model):
             models.Index(fields=["context", "id"], name="event_context"),
             models.Index(fields=["triggered_id"], name="event_triggered_id"),
             models.Index(fields=["project", "type", "id"], name="event_project_type"),
+        ]
+        constraints = [
+            # A repeated (id, type) is a duplicate. The same id with another type is a new event: Keptn's
+            # documented fix for a stuck task re-sends a task's .started body as .finished, id unchanged.
+            models.UniqueConstraint(fields=["event_id", "type"], name="unique_event_id_type"),
         ]
 
     def __str__(self):

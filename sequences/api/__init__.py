@@ -5,6 +5,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from .auth import BearerToken, XToken
+from .control import router as control_router
 from .events import router as events_router
 from .executions import router as executions_router
 from .projects import router as projects_router
@@ -56,3 +57,4 @@ def on_invalid(request, exc):
 api.add_router("/v1", events_router)
 api.add_router("/controlPlane/v1", executions_router)
 api.add_router("/controlPlane/v1", projects_router)
+api.add_router("/controlPlane/v1", control_router)

@@ -224,6 +224,6 @@ def triggered_events(request, eventType: str, project: str | None = None, stage:
         if value:
             tasks = tasks.filter(**{field: value})
     ids = list(tasks.order_by("id").values_list("triggered_id", flat=True)[:size])
-    events = Event.objects.filter(event_id__in=ids).order_by("id")
+    events = Event.objects.filter(event_id__in=ids, type=eventType).order_by("id")
     payloads = [e.payload for e in events]
     return {"events": payloads, "nextPageKey": "", "pageSize": len(payloads), "totalCount": len(payloads)}

@@ -1,0 +1,356 @@
+"""The operator's commands: pause, resume, abort (graceful / force / kill), force-finish, kill, approve.
+
+Each command is one atomic function that locks what it decides on, checks the state, changes it through
+sequences/flow.py's helpers, and writes its audit row. A repeated Idempotency-Key returns the first answer;
+a command that does not apply answers 409 with the current state. The API, the Bridge, admin actions and
+the engine call these; nobody else.
+"""
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, connection
+from django.utils import timezone
+
+from . import events as ev
+from . import flow
+from .db import announce, write_transaction
+from .models import ControlAction, Project, SequenceExecution, TaskExecution
+
+SE = SequenceExecution
+TE = TaskExecution
+MODES = ("graceful", "force", "kill")
+ACTIVE = (SE.WAITING, SE.STARTED, SE.PAUSED, SE.WAITING_FOR_APPROVAL, SE.ABORTING)
+
+
+@dataclass
+class Outcome:
+    code: int
+    body: dict
+
+
+@dataclass
+class Actor:
+    """Who gives a command, and from where (bridge, api, cli, admin, engine)."""
+
+    name: str
+    source: str
+
+
+class _Refused(Exception):
+    def __init__(self, code: int, message: str, **extra):
+        super().__init__(message)
+        self.outcome = Outcome(code, {"code": code, "message": message, **extra})
+
+
+def _locked(queryset):
+    return queryset.select_for_update() if connection.vendor != "sqlite" else queryset
+
+
+def _run(command: str, actor: Actor, key: str, reason: str, work) -> Outcome:
+    """Idempotency, transaction and audit around one command; `work()` returns (Outcome, audit fields)."""
+    if key:
+        done = ControlAction.objects.filter(idempotency_key=key).first()
+        if done is not None:
+            return Outcome(done.response.get("code", 200), done.response.get("body", {}))
+    try:
+        with write_transaction():
+            if key and ControlAction.objects.filter(idempotency_key=key).exists():
+                raise IntegrityError("idempotency key taken")
+            try:
+                outcome, audit = work()
+            except _Refused as refused:
+                return refused.outcome
+            ControlAction.objects.create(
+                command=command, actor=actor.name, source=actor.source, reason=reason, idempotency_key=key,
+                response={"code": outcome.code, "body": outcome.body}, **audit,
+            )
+            return outcome
+    except IntegrityError:
+        # the same key, committed by a concurrent request a moment ago: answer as it did
+        done = ControlAction.objects.filter(idempotency_key=key).first()
+        if done is None:
+            raise
+        return Outcome(done.response.get("code", 200), done.response.get("body", {}))
+
+
+def _summary(runs) -> list[dict]:
+    return [{"_id": str(r.execution_id), "stage": r.stage, "service": r.service, "sequence": r.name,
+             "state": r.state, "stateBeforePause": r.state_before_pause} for r in runs]
+
+
+def context_state(runs) -> str:
+    active = [r for r in runs if r.state not in SE.TERMINAL]
+    return (active or runs)[-1].state if runs else ""
+
+
+# --- sequences -------------------------------------------------------------------------------
+
+
+def control_sequence(project_name: str, context: str, state: str, *, actor: Actor, stage: str | None = None,
+                     mode: str | None = None, suspend_running: bool = False, reason: str = "",
+                     idempotency_key: str = "") -> Outcome:
+    """POST .../sequence/{project}/{context}/control: pause, resume or abort a context (or one stage)."""
+    if state not in ("pause", "resume", "abort"):
+        return Outcome(400, {"code": 400, "message": f"state must be pause, resume or abort, not {state!r}."})
+    mode = mode or "graceful"
+    if mode not in MODES:
+        return Outcome(400, {"code": 400, "message": f"mode must be graceful, force or kill, not {mode!r}."})
+    if mode != "graceful" and state != "abort":
+        return Outcome(400, {"code": 400, "message": f"mode applies to abort only, not to {state}."})
+    command = state if state != "abort" else f"abort:{mode}"
+
+    def work():
+        project = Project.objects.filter(name=project_name).first()
+        if project is None:
+            raise _Refused(404, f"Project '{project_name}' does not exist.")
+        runs = list(_locked(SE.objects.filter(project=project, context=context)).select_related("project")
+                    .order_by("id"))
+        if not runs:
+            raise _Refused(404, f"Project '{project_name}' has no sequence with context {context}.")
+        if stage:
+            runs = [r for r in runs if r.stage == stage]
+            if not runs:
+                raise _Refused(404, f"Context {context} has no sequence in stage '{stage}'.")
+        before = context_state(runs)
+        handler = {"pause": _pause, "resume": _resume, "abort": _abort}[state]
+        changed = handler(runs, mode=mode, suspend_running=suspend_running, reason=reason, actor=actor)
+        if not changed:
+            verb = {"pause": "paused", "resume": "resumed", "abort": f"aborted ({mode})"}[state]
+            raise _Refused(409, f"Nothing in context {context} can be {verb}: it is {before}.", state=before,
+                           sequenceExecutions=_summary(runs))
+        for run in runs:
+            run.refresh_from_db()
+        after = context_state(runs)
+        announce(project.name, context)
+        body = {"keptnContext": context, "state": after, "previousState": before,
+                "sequenceExecutions": _summary(runs)}
+        first = changed[0]
+        return Outcome(200, body), {"sequence_execution": first, "project": project.name, "context": context,
+                                    "state_before": before, "state_after": after}
+
+    return _run(command, actor, idempotency_key, reason, work)
+
+
+def _open_task(run) -> TaskExecution | None:
+    return run.task_executions.filter(state__in=TE.OPEN + (TE.SCHEDULED,)).order_by("-index").first()
+
+
+def _pause(runs, *, suspend_running, **_):
+    changed = []
+    for run in runs:
+        if run.state not in (SE.STARTED, SE.WAITING):
+            continue
+        run.state_before_pause = run.state
+        run.state = SE.PAUSED
+        run.save(update_fields=["state", "state_before_pause", "updated_at"])
+        if suspend_running:
+            run.task_executions.filter(state__in=TE.OPEN).update(suspend_requested=True)
+        changed.append(run)
+    return changed
+
+
+def _resume(runs, **_):
+    changed = []
+    for run in runs:
+        if run.state != SE.PAUSED:
+            continue
+        previous = run.state_before_pause or SE.STARTED
+        run.state, run.state_before_pause = previous, ""
+        run.save(update_fields=["state", "state_before_pause", "updated_at"])
+        run.task_executions.filter(suspend_requested=True).update(suspend_requested=False)
+        changed.append(run)
+        if previous == SE.WAITING:
+            flow.release_lane(run.project, run.stage, run.service)  # it may be first in a free lane
+            continue
+        current = _open_task(run)
+        if current is None:
+            last = run.task_executions.order_by("-index").first()
+            if last is None:
+                flow.trigger_task(run, 0)
+            else:
+                flow.advance(run, last)  # what the pause held back: the next task, or the sequence's end
+        elif current.state == TE.SCHEDULED and current.due_at and current.due_at <= timezone.now():
+            flow.emit_task_triggered(run, current, timezone.now())
+    return changed
+
+
+def _abort(runs, *, mode, reason, actor, **_):
+    changed = []
+    message = f"Aborted ({mode}) by {actor.name}" + (f": {reason}" if reason else ".")
+    now = timezone.now()
+    for run in runs:
+        if run.state == SE.ABORTED and mode == "kill":
+            # Kill after a force abort: stop the processes of the task that was abandoned.
+            abandoned = run.task_executions.filter(state=TE.ABANDONED, kill_requested_at__isnull=True)
+            if abandoned.update(state=TE.KILLING, kill_requested_at=now):
+                changed.append(run)
+            continue
+        if run.state not in ACTIVE:
+            continue
+        if run.state == SE.ABORTING and mode == "graceful":
+            continue  # already on its way; force or kill escalate
+        task = _open_task(run)
+        if run.state == SE.WAITING or (run.state == SE.PAUSED and run.state_before_pause == SE.WAITING):
+            flow.end_sequence(run, SE.ABORTED, "fail", "aborted", message + " It left the queue.")
+        elif mode == "graceful" and task is not None and task.state in TE.OPEN and not _is_manual_approval(run, task):
+            run.state, run.state_before_pause = SE.ABORTING, ""
+            run.message = message + f" Waiting for the running task '{task.name}' to end."
+            run.save(update_fields=["state", "state_before_pause", "message", "updated_at"])
+            task.cancel_requested_at = now
+            task.save(update_fields=["cancel_requested_at"])
+        else:
+            if task is not None:
+                _close_abandoned(task, mode, now)
+            flow.end_sequence(run, SE.ABORTED, "fail", "aborted", message)
+        changed.append(run)
+    return changed
+
+
+def _is_manual_approval(run, task) -> bool:
+    return run.state == SE.WAITING_FOR_APPROVAL and task.name == "approval"
+
+
+def _close_abandoned(task, mode, now):
+    """Force: the task is abandoned (late events fenced off). Kill: killing until an executor confirms."""
+    if task.state == TE.SCHEDULED or (mode == "kill" and not task.executors):
+        task.state = TE.ABANDONED if mode != "kill" else TE.KILLED
+    elif mode == "kill":
+        task.state = TE.KILLING
+        task.kill_requested_at = now
+    else:
+        task.state = TE.ABANDONED
+    task.result, task.status = "fail", "aborted"
+    task.finished_at = now
+    task.start_deadline = task.deadline = task.heartbeat_deadline = task.due_at = None
+    task.save()
+
+
+# --- tasks -----------------------------------------------------------------------------------
+
+
+def _task_work(triggered_id: str, allowed_states, verb: str):
+    task = _locked(TE.objects.filter(triggered_id=triggered_id)).select_related(
+        "sequence_execution", "sequence_execution__project").first()
+    if task is None:
+        raise _Refused(404, f"No task was triggered with id {triggered_id}.")
+    if task.state not in allowed_states:
+        raise _Refused(409, f"Task '{task.name}' is {task.state}; it cannot be {verb}.", state=task.state)
+    return task, task.sequence_execution
+
+
+def _task_body(task, run) -> dict:
+    return {"triggeredId": task.triggered_id, "task": task.name, "state": task.state, "result": task.result,
+            "status": task.status, "keptnContext": run.context, "sequenceState": run.state}
+
+
+def _task_audit(task, run, before) -> dict:
+    return {"sequence_execution": run, "task_execution": task, "project": run.project.name,
+            "context": run.context, "state_before": before, "state_after": task.state}
+
+
+def finish_task(triggered_id: str, result: str, status: str, reason: str, *, actor: Actor,
+                idempotency_key: str = "") -> Outcome:
+    """Force-finish: an operator ends a task with a chosen result and status; late events are fenced off."""
+    if result not in ev.RESULTS:
+        return Outcome(400, {"code": 400, "message": f"result must be pass, warning or fail, not {result!r}."})
+    if status not in ev.STATUSES:
+        return Outcome(400, {"code": 400, "message": f"status must be one of {', '.join(ev.STATUSES)}."})
+    if not (reason or "").strip():
+        return Outcome(400, {"code": 400, "message": "reason is required: say why the task is finished by hand."})
+
+    def work():
+        task, run = _task_work(triggered_id, TE.OPEN, "force-finished")
+        before = task.state
+        now = timezone.now()
+        task.finished_by = actor.name
+        message = f"Finished by {actor.name} ({result}, {status}): {reason}"
+        flow.finish_task(task, run, TE.FINISHED, result, status, message, now)
+        announce(run.project.name, run.context)
+        run.refresh_from_db()
+        return Outcome(200, _task_body(task, run)), _task_audit(task, run, before)
+
+    return _run("finish", actor, idempotency_key, reason, work)
+
+
+def kill_task(triggered_id: str, reason: str, *, actor: Actor, idempotency_key: str = "") -> Outcome:
+    """Kill one task: it ends failed now (the sequence goes on as for a failure); executors are asked to kill."""
+
+    def work():
+        task, run = _task_work(triggered_id, TE.OPEN, "killed")
+        before = task.state
+        now = timezone.now()
+        task.finished_by = actor.name
+        task.kill_requested_at = now
+        state = TE.KILLING if task.executors else TE.KILLED
+        message = f"Killed by {actor.name}" + (f": {reason}" if reason else ".")
+        flow.finish_task(task, run, state, "fail", "aborted", message, now)
+        announce(run.project.name, run.context)
+        run.refresh_from_db()
+        return Outcome(200, _task_body(task, run)), _task_audit(task, run, before)
+
+    return _run("kill", actor, idempotency_key, reason, work)
+
+
+def decide_approval(triggered_id: str, approve: bool, reason: str, *, actor: Actor,
+                    idempotency_key: str = "") -> Outcome:
+    """Approve or decline a manual approval task; a decline needs a reason and fails the sequence."""
+    if not approve and not (reason or "").strip():
+        return Outcome(400, {"code": 400, "message": "reason is required to decline."})
+
+    def work():
+        task, run = _task_work(triggered_id, TE.OPEN, "approved or declined")
+        if task.name != "approval" or run.state != SE.WAITING_FOR_APPROVAL:
+            raise _Refused(409, f"Task '{task.name}' does not wait for an approval (its sequence is {run.state}).",
+                           state=run.state)
+        before = task.state
+        now = timezone.now()
+        result = "pass" if approve else "fail"
+        verb = "Approved" if approve else "Declined"
+        message = f"{verb} by {actor.name}" + (f": {reason}" if reason else ".")
+        task.finished_by = actor.name
+        task.executors = {actor.name: {"started": ev.now_iso(now), "finished": ev.now_iso(now), "result": result,
+                                       "status": "succeeded", "message": message}}
+        flow.finish_task(task, run, TE.FINISHED, result, "succeeded", message, now)
+        announce(run.project.name, run.context)
+        run.refresh_from_db()
+        return Outcome(200, _task_body(task, run)), _task_audit(task, run, before)
+
+    return _run("approve" if approve else "decline", actor, idempotency_key, reason, work)
+
+
+def confirm_killed(triggered_id: str, *, actor: Actor) -> Outcome:
+    """An executor confirms it terminated a task's processes: killing -> killed."""
+
+    def work():
+        task, run = _task_work(triggered_id, (TE.KILLING,), "confirmed killed")
+        task.state = TE.KILLED
+        task.save(update_fields=["state"])
+        announce(run.project.name, run.context)
+        return Outcome(200, _task_body(task, run)), _task_audit(task, run, TE.KILLING)
+
+    return _run("killed", actor, "", "", work)
+
+
+def heartbeat(triggered_id: str, source: str) -> Outcome:
+    """An executor says it is still working on a task (as a `.status.changed` event does)."""
+    with write_transaction():
+        task = _locked(TE.objects.filter(triggered_id=triggered_id)).select_related("sequence_execution").first()
+        if task is None:
+            return Outcome(404, {"code": 404, "message": f"No task was triggered with id {triggered_id}."})
+        if task.state not in TE.OPEN:
+            return Outcome(409, {"code": 409, "message": f"Task '{task.name}' is {task.state}.", "state": task.state})
+        flow.heard_from(task, task.sequence_execution, timezone.now())
+        return Outcome(200, task_requests(task))
+
+
+def task_requests(task) -> dict:
+    """What an executor running a task needs to know: cancel, kill, suspend requests."""
+    return {
+        "triggeredId": task.triggered_id,
+        "task": task.name,
+        "state": task.state,
+        "cancelRequested": task.cancel_requested_at is not None,
+        "killRequested": task.kill_requested_at is not None and task.state == TE.KILLING,
+        "suspendRequested": task.suspend_requested,
+        "killGraceSeconds": None,
+    }

@@ -1,0 +1,91 @@
+"""The engine: fires timeouts and delayed tasks on time and mends half-done work. Safe to run several.
+
+`manage.py run_engine` runs it alone; `manage.py up` runs it on a thread beside the web server, where
+every committed change wakes it at once. Alone, it also looks again at least every `max_sleep` seconds,
+since changes made by other processes cannot wake it.
+"""
+
+import logging
+import threading
+
+from django.db import close_old_connections
+from django.utils import timezone
+
+from . import flow, timeouts
+from .signals import context_changed
+
+log = logging.getLogger("bosun.engine")
+
+
+class Engine:
+    def __init__(self, max_sleep: float = 1.0, repair_every: float = 30.0):
+        self.max_sleep = max_sleep
+        self.repair_every = repair_every
+        self.stopping = threading.Event()
+        self.woken = threading.Event()
+        self._last_repair = 0.0
+
+    def wake(self, **_):
+        self.woken.set()
+
+    def stop(self, *_):
+        self.stopping.set()
+        self.woken.set()
+
+    def step(self, now=None) -> bool:
+        """Fire what is due and, now and then, mend; returns whether it did any work."""
+        fired = timeouts.fire_due(now)
+        mended = 0
+        moment = (now or timezone.now()).timestamp()
+        if moment - self._last_repair >= self.repair_every:
+            self._last_repair = moment
+            mended = flow.repair()
+        if fired or mended:
+            log.info("engine: %d timer(s) fired, %d repair(s)", fired, mended)
+        return bool(fired or mended)
+
+    def seconds_to_next(self) -> float:
+        deadline = timeouts.next_deadline()
+        if deadline is None:
+            return self.max_sleep
+        return max(0.0, min(self.max_sleep, (deadline - timezone.now()).total_seconds()))
+
+    def run(self):
+        context_changed.connect(self.wake, dispatch_uid=f"engine-{id(self)}")
+        log.info("engine: running")
+        try:
+            while not self.stopping.is_set():
+                close_old_connections()
+                try:
+                    if self.step():
+                        continue
+                    pause = self.seconds_to_next()
+                except Exception:  # a database hiccup must not end the engine; say so and go on
+                    log.exception("engine: step failed; trying again in a second")
+                    pause = 1.0
+                self.woken.wait(pause)
+                self.woken.clear()
+        finally:
+            context_changed.disconnect(dispatch_uid=f"engine-{id(self)}")
+            close_old_connections()
+            log.info("engine: stopped")
+
+
+class EngineThread(threading.Thread):
+    def __init__(self, engine: Engine):
+        super().__init__(name="bosun-engine", daemon=True)
+        self.engine = engine
+
+    def run(self):
+        self.engine.run()
+
+    def stop(self):
+        self.engine.stop()
+        self.join(timeout=10)
+
+
+def start_in_thread(max_sleep: float = 30.0) -> EngineThread:
+    """The engine beside the web server: in-process changes wake it, so it may sleep long when idle."""
+    thread = EngineThread(Engine(max_sleep=max_sleep))
+    thread.start()
+    return thread

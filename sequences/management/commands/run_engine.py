@@ -1,0 +1,24 @@
+import signal
+
+from django.core.management.base import BaseCommand
+
+from sequences.engine import Engine
+
+
+class Command(BaseCommand):
+    help = "Run the engine: timeouts, delayed tasks and repairs. Safe to run several at once."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--once", action="store_true", help="Do one step and exit (for tests and cron)")
+        parser.add_argument("--max-sleep", type=float, default=1.0,
+                            help="Look again at least this often (seconds), for changes made by other processes")
+
+    def handle(self, once, max_sleep, **options):
+        engine = Engine(max_sleep=max_sleep, repair_every=0 if once else 30.0)
+        if once:
+            did = engine.step()
+            self.stdout.write("did work" if did else "nothing to do")
+            return
+        signal.signal(signal.SIGINT, engine.stop)
+        signal.signal(signal.SIGTERM, engine.stop)
+        engine.run()

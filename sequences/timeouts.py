@@ -1,0 +1,113 @@
+"""Timers: start, total and heartbeat timeouts, and triggeredAfter delays. The engine calls these.
+
+Each expired item is handled in its own short transaction that re-checks the state under lock, so two
+engines (or an engine and a request) never apply the same timeout twice.
+"""
+
+from datetime import datetime
+
+from django.db import connection
+from django.db.models import Min, Q
+from django.utils import timezone
+
+from . import flow
+from .db import announce, write_transaction
+from .models import ControlAction, SequenceExecution, TaskExecution
+from .shipyard import format_duration
+
+SE = SequenceExecution
+TE = TaskExecution
+BATCH = 50
+
+
+def _expired(now) -> Q:
+    return (
+        Q(state=TE.TRIGGERED, start_deadline__lte=now)
+        | Q(state=TE.STARTED, deadline__lte=now)
+        | Q(state=TE.STARTED, heartbeat_deadline__lte=now)
+        | Q(state=TE.SCHEDULED, due_at__lte=now, sequence_execution__state=SE.STARTED)
+    )
+
+
+def next_deadline() -> datetime | None:
+    """The earliest moment any timer fires (one indexed query per kind)."""
+    found = [
+        TE.objects.filter(state=TE.TRIGGERED).aggregate(m=Min("start_deadline"))["m"],
+        TE.objects.filter(state=TE.STARTED).aggregate(m=Min("deadline"))["m"],
+        TE.objects.filter(state=TE.STARTED).aggregate(m=Min("heartbeat_deadline"))["m"],
+        TE.objects.filter(state=TE.SCHEDULED, sequence_execution__state=SE.STARTED).aggregate(m=Min("due_at"))["m"],
+    ]
+    found = [f for f in found if f is not None]
+    return min(found) if found else None
+
+
+def fire_due(now=None) -> int:
+    """Fire every timer whose moment has come; returns how many fired."""
+    now = now or timezone.now()
+    fired = 0
+    while True:
+        ids = list(TE.objects.filter(_expired(now)).order_by("id").values_list("id", flat=True)[:BATCH])
+        if not ids:
+            return fired
+        progressed = 0
+        for task_id in ids:
+            if _fire_one(task_id, now):
+                progressed += 1
+        fired += progressed
+        if progressed == 0:
+            return fired  # the rest are locked by another engine
+
+
+def _fire_one(task_id: int, now) -> bool:
+    with write_transaction():
+        tasks = TE.objects.filter(_expired(now), id=task_id).select_related("sequence_execution__project")
+        if connection.vendor != "sqlite":
+            tasks = tasks.select_for_update(skip_locked=True, of=("self",))
+        task = tasks.first()
+        if task is None:
+            return False
+        run = task.sequence_execution
+        if task.state == TE.SCHEDULED:
+            flow.emit_task_triggered(run, task, now)
+            announce(run.project.name, run.context)
+            return True
+        message = timeout_message(task, run, now)
+        before = run.state
+        flow.time_out_task(task, run, message, now)
+        ControlAction.objects.create(
+            sequence_execution=run, task_execution=task, project=run.project.name, context=run.context,
+            command="timeout", actor="engine", source="engine", reason=message, state_before=before,
+            state_after=run.state, response={"code": 200, "body": {"message": message}},
+        )
+        announce(run.project.name, run.context)
+        return True
+
+
+def _limit(run, task, key):
+    from django.conf import settings
+
+    value = (run.task_spec(task.index) or {}).get(key)
+    if key == "startTimeout" and not value:
+        value = settings.BOSUN_TASK_START_TIMEOUT
+    return format_duration(value or 0)
+
+
+def _heard(task) -> str:
+    if not task.executors:
+        return "no executor has answered"
+    parts = []
+    for source, entry in task.executors.items():
+        parts.append(f"{source} started at {entry.get('started')}"
+                     + (f", finished at {entry['finished']}" if entry.get("finished") else ", not finished"))
+    return "; ".join(parts)
+
+
+def timeout_message(task, run, now) -> str:
+    if task.state == TE.TRIGGERED:
+        return f"No executor started task '{task.name}' within {_limit(run, task, 'startTimeout')}."
+    if task.deadline and task.deadline <= now:
+        return (f"Task '{task.name}' did not finish within {_limit(run, task, 'timeout')} of starting "
+                f"({_heard(task)}).")
+    last = task.last_heard_at.isoformat(timespec="seconds") if task.last_heard_at else "never"
+    return (f"No heartbeat for task '{task.name}' within {_limit(run, task, 'heartbeatTimeout')}; "
+            f"last heard at {last} ({_heard(task)}).")

@@ -1,6 +1,8 @@
 """Django admin: a real tool for looking around. States are read-only here; control comes as actions."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
+
+from . import control
 
 from .models import ApiToken, ControlAction, Event, Project, SequenceExecution, Service, TaskExecution
 
@@ -59,6 +61,40 @@ class SequenceExecutionAdmin(admin.ModelAdmin):
     date_hierarchy = "triggered_at"
     readonly_fields = [f.name for f in SequenceExecution._meta.fields]
     inlines = [TaskExecutionInline]
+    actions = ["pause", "resume", "abort", "abort_force", "abort_kill"]
+
+    def _control(self, request, queryset, state, mode=None):
+        """Send the command to each selected sequence's stage, through the same function as the API."""
+        who = control.Actor(request.user.get_username(), "admin")
+        for run in queryset.select_related("project"):
+            outcome = control.control_sequence(run.project.name, run.context, state, actor=who, stage=run.stage,
+                                               mode=mode, reason="from Django admin")
+            level = messages.SUCCESS if outcome.code == 200 else messages.WARNING
+            detail = outcome.body.get("state") if outcome.code == 200 else outcome.body.get("message")
+            self.message_user(request, f"{run}: {state}{f' ({mode})' if mode else ''} -> {detail}", level)
+
+    @admin.action(description="Pause the selected sequences", permissions=["operate"])
+    def pause(self, request, queryset):
+        self._control(request, queryset, "pause")
+
+    @admin.action(description="Resume the selected sequences", permissions=["operate"])
+    def resume(self, request, queryset):
+        self._control(request, queryset, "resume")
+
+    @admin.action(description="Abort the selected sequences (graceful)", permissions=["operate"])
+    def abort(self, request, queryset):
+        self._control(request, queryset, "abort", "graceful")
+
+    @admin.action(description="Abort the selected sequences (force: release the lane now)", permissions=["operate"])
+    def abort_force(self, request, queryset):
+        self._control(request, queryset, "abort", "force")
+
+    @admin.action(description="Abort the selected sequences (kill the running task)", permissions=["operate"])
+    def abort_kill(self, request, queryset):
+        self._control(request, queryset, "abort", "kill")
+
+    def has_operate_permission(self, request):
+        return request.user.has_perm("sequences.operate_sequences")
 
     def has_add_permission(self, request):
         return False

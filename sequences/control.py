@@ -192,7 +192,8 @@ def _abort(runs, *, mode, reason, actor, **_):
         task = _open_task(run)
         if run.state == SE.WAITING or (run.state == SE.PAUSED and run.state_before_pause == SE.WAITING):
             flow.end_sequence(run, SE.ABORTED, "fail", "aborted", message + " It left the queue.")
-        elif mode == "graceful" and task is not None and task.state in TE.OPEN and not _is_manual_approval(run, task):
+        elif mode == "graceful" and task is not None and task.state == TE.STARTED:
+            # a task no executor has started is not running: nothing to wait for
             run.state, run.state_before_pause = SE.ABORTING, ""
             run.message = message + f" Waiting for the running task '{task.name}' to end."
             run.save(update_fields=["state", "state_before_pause", "message", "updated_at"])
@@ -204,10 +205,6 @@ def _abort(runs, *, mode, reason, actor, **_):
             flow.end_sequence(run, SE.ABORTED, "fail", "aborted", message)
         changed.append(run)
     return changed
-
-
-def _is_manual_approval(run, task) -> bool:
-    return run.state == SE.WAITING_FOR_APPROVAL and task.name == "approval"
 
 
 def _close_abandoned(task, mode, now):

@@ -59,12 +59,13 @@ class Api:
 
     # --- the Keptn dialect ---
 
-    def trigger(self, service="carts", stage="dev", sequence="delivery", tag="0.11.1", context=None, **data):
+    def trigger(self, service="carts", stage="dev", sequence="delivery", tag="0.11.1", context=None,
+                project="sockshop", **data):
         event = {
             "specversion": "1.0",
             "source": "test",
             "type": f"sh.keptn.event.{stage}.{sequence}.triggered",
-            "data": {"project": "sockshop", "stage": stage, "service": service,
+            "data": {"project": project, "stage": stage, "service": service,
                      "configurationChange": {"values": {"image": f"docker.io/keptnexamples/{service}:{tag}"}},
                      **data},
         }
@@ -76,7 +77,7 @@ class Api:
 
     def task_event(self, task, kind, source="executor", result=None, status=None, **data):
         """Send `sh.keptn.event.<task name>.<kind>` for the task (a row of TaskExecution)."""
-        body = {"project": "sockshop", **data}
+        body = {**data}
         if result:
             body["result"] = result
         if status:
@@ -137,3 +138,57 @@ def api(operator_api):
 def sockshop(db):
     """The demo project: dev -> staging -> production, services carts and orders, rollback on failure."""
     return create_project("sockshop", DEMO_SHIPYARD, services=["carts", "orders"])
+
+
+class ControlApi(Api):
+    def control(self, context, state, project="sockshop", key=None, **fields):
+        headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+        return self.post(f"/api/controlPlane/v1/sequence/{project}/{context}/control",
+                         {"state": state, **fields}, **headers)
+
+    def task_command(self, task, command, key=None, **body):
+        headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+        return self.post(f"/api/controlPlane/v1/task/{task.triggered_id}/{command}", body, **headers)
+
+
+@pytest.fixture
+def ctl(operator_user):
+    return ControlApi(ApiToken.issue(operator_user, "control")[1])
+
+
+OPS_SHIPYARD = """\
+apiVersion: spec.keptn.sh/0.2.3
+kind: Shipyard
+metadata: {name: ops}
+spec:
+  stages:
+    - name: dev
+      sequences:
+        - name: delivery
+          tasks:
+            - name: deployment
+              startTimeout: 3m
+            - name: test
+              timeout: 30m
+              heartbeatTimeout: 1m
+            - name: release
+        - name: remediation
+          tasks:
+            - name: action
+            - name: evaluation
+              triggeredAfter: 10m
+    - name: production
+      sequences:
+        - name: delivery
+          triggeredOn: [{event: dev.delivery.finished}]
+          tasks:
+            - name: approval
+              properties: {pass: automatic, warning: manual}
+            - name: deployment
+"""
+
+
+@pytest.fixture
+def ops(db):
+    """A project with Bosun's timeout extensions, a delayed task and an approval."""
+    return create_project("ops", OPS_SHIPYARD, services=["carts"])

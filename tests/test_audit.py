@@ -1,0 +1,60 @@
+"""Rule 9: every control command is recorded: who, from where, why, when, state before and after."""
+
+import uuid
+
+import pytest
+from django.test import Client
+
+from sequences.models import ControlAction, SequenceExecution as SE
+from tests.helpers import current_task, run_of
+
+pytestmark = pytest.mark.postgres
+
+
+def test_control_commands_are_audited_and_readable_per_context(ctl, sockshop):
+    context = ctl.trigger()
+    key = str(uuid.uuid4())
+    ctl.control(context, "pause", reason="change freeze", key=key)
+    ctl.post(f"/api/controlPlane/v1/sequence/sockshop/{context}/control", {"state": "resume"},
+             HTTP_X_BOSUN_SOURCE="cli")
+    ctl.task_command(current_task(context), "finish", result="pass", status="succeeded", reason="done by hand")
+    trail = ctl.get(f"/api/controlPlane/v1/sequence/sockshop/{context}/audit").json()["actions"]
+    assert [a["command"] for a in trail] == ["pause", "resume", "finish"]
+    pause, resume, finish = trail
+    assert (pause["actor"], pause["source"], pause["reason"]) == ("operator (token control)", "api", "change freeze")
+    assert (pause["stateBefore"], pause["stateAfter"], pause["idempotencyKey"]) == ("started", "paused", key)
+    assert resume["source"] == "cli"
+    assert (finish["task"], finish["stateBefore"], finish["stateAfter"]) == ("deployment", "triggered", "finished")
+
+
+def test_a_refused_command_is_not_recorded_as_done(ctl, sockshop):
+    context = ctl.trigger()
+    assert ctl.control(context, "resume").status_code == 409
+    assert not ControlAction.objects.exists()
+
+
+def test_admin_actions_pause_resume_and_abort_through_the_same_functions(admin_user, ctl, sockshop):
+    context = ctl.trigger()
+    run = run_of(context)
+    browser = Client()
+    browser.force_login(admin_user)
+    url = "/admin/sequences/sequenceexecution/"
+    for action, state in (("pause", SE.PAUSED), ("resume", SE.STARTED), ("abort_force", SE.ABORTED)):
+        response = browser.post(url, {"action": action, "_selected_action": [run.pk]}, follow=True)
+        assert response.status_code == 200
+        assert run_of(context).state == state
+    trail = list(ControlAction.objects.values_list("command", "source", "actor"))
+    assert trail == [("pause", "admin", "admin-user"), ("resume", "admin", "admin-user"),
+                     ("abort:force", "admin", "admin-user")]
+
+
+def test_admin_shows_a_sequence_but_no_form_can_set_its_state(admin_user, ctl, sockshop):
+    context = ctl.trigger()
+    run = run_of(context)
+    browser = Client()
+    browser.force_login(admin_user)
+    page = browser.get(f"/admin/sequences/sequenceexecution/{run.pk}/change/")
+    assert page.status_code == 200
+    assert b'name="state"' not in page.content
+    browser.post(f"/admin/sequences/sequenceexecution/{run.pk}/change/", {"state": "finished"})
+    assert run_of(context).state == SE.STARTED

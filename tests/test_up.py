@@ -92,3 +92,25 @@ def test_create_token_prints_a_working_token(server):
     missing = subprocess.run([sys.executable, "manage.py", "create_token", "nobody"], cwd=ROOT, env=env,
                              capture_output=True, text=True)
     assert missing.returncode != 0 and "There is no user 'nobody'" in missing.stderr
+
+
+def test_the_engine_runs_inside_up_and_times_out_an_unanswered_task(server):
+    process, port, log, tmp_path = server
+    token = re.search(r"API token for admin: (bsn_\S+)", log.read_text()).group(1)
+    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"x-token": token})
+    shipyard = ("apiVersion: spec.keptn.sh/0.2.3\nkind: Shipyard\nmetadata: {name: quick}\nspec:\n  stages:\n"
+                "    - name: dev\n      sequences:\n        - name: delivery\n"
+                "          tasks: [{name: deployment, startTimeout: 1s}]\n")
+    assert http.post("/api/controlPlane/v1/project", json={"name": "quick", "shipyard": shipyard}).status_code == 201
+    http.post("/api/controlPlane/v1/project/quick/service", json={"serviceName": "carts"})
+    context = http.post("/api/v1/event", json={"type": "sh.keptn.event.dev.delivery.triggered", "data": {
+        "project": "quick", "stage": "dev", "service": "carts"}}).json()["keptnContext"]
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        found = http.get("/api/controlPlane/v1/sequence-execution",
+                         params={"project": "quick", "keptnContext": context}).json()["sequenceExecutions"][0]
+        if found["status"]["state"] == "timedOut":
+            break
+        time.sleep(0.1)
+    assert found["status"]["state"] == "timedOut"
+    assert found["status"]["message"] == "No executor started task 'deployment' within 1s."

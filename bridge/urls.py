@@ -17,9 +17,22 @@ admin.site.site_header = "Bosun administration"
 admin.site.site_title = "Bosun admin"
 admin.site.index_title = "Projects, sequences and tokens"
 
+P = "bridge/project/<str:project>"
+S = f"{P}/sequence/<str:context>"
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/bridge/", permanent=False)),
     path("bridge/", views.home, name="home"),
+    path("bridge/tokens/", views.tokens, name="tokens"),
+    path("bridge/tokens/<int:token_id>/revoke", views.revoke_token, name="revoke-token"),
+    path(f"{P}/", views.environment, name="environment"),
+    path(f"{P}/trigger", views.trigger, name="trigger"),
+    path(f"{P}/sequence/", views.sequence_list, name="sequences"),
+    path(S, views.sequence_detail, name="sequence"),
+    path(f"{S}/stage/<str:stage>", views.sequence_detail, name="sequence-stage"),
+    path(f"{S}/event/<str:event_id>", views.sequence_detail, name="sequence-event"),
+    path(f"{S}/control", views.sequence_control, name="sequence-control"),
+    path(f"{S}/task/<str:triggered_id>/<str:command>", views.task_command, name="task-command"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/", api.urls),

@@ -1,14 +1,193 @@
-from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Q
-from django.shortcuts import render
+"""The Bridge's pages and the forms behind its buttons. Thin: fetch, call sequences/, render."""
 
-from sequences.models import Project, SequenceExecution
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from sequences import control, flow
+from sequences.models import ApiToken, Project, TaskExecution
+
+from . import queries
+
+OPERATE = "sequences.operate_sequences"
+
+
+def _project(name) -> Project:
+    return get_object_or_404(Project.objects.prefetch_related("services"), name=name)
+
+
+def _base(request, project=None, **extra):
+    return {"projects": Project.objects.order_by("name").values_list("name", flat=True), "project": project,
+            "project_name": project.name if project else "", "can_operate": request.user.has_perm(OPERATE), **extra}
 
 
 @login_required
+@vary_on_headers("HX-Request")
 def home(request):
-    projects = Project.objects.annotate(
-        running=Count("sequence_executions", filter=Q(sequence_executions__holds_lane=True)),
-        waiting=Count("sequence_executions", filter=Q(sequence_executions__state=SequenceExecution.WAITING)),
-    )
-    return render(request, "bridge/home.html", {"projects": projects})
+    if request.GET.get("project"):  # the project switcher without JavaScript
+        return redirect(reverse("environment", args=[request.GET["project"]]))
+    return render(request, "bridge/home.html", _base(request, cards=queries.project_cards()))
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def environment(request, project):
+    found = _project(project)
+    env = queries.environment(found)
+    shipyard = found.parsed_shipyard()
+    sequences = sorted({f"{s.name}|{q.name}" for s in shipyard.stages for q in s.sequences})
+    context = _base(request, found, tab="environment", env=env, sequences=[s.split("|") for s in sequences],
+                    stage_names=shipyard.stage_names)
+    return render(request, "bridge/environment.html", context)
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def sequence_list(request, project):
+    found = _project(project)
+    filters = {key: request.GET.get(key, "") for key in ("service", "stage", "sequence", "state")}
+    before = request.GET.get("before")
+    before = int(before) if before and before.isdigit() else None
+    rows, older = queries.sequence_rows(found, filters, before)
+    shipyard = found.parsed_shipyard()
+    context = _base(request, found, tab="sequences", rows=rows, older=older, filters=filters, before=before,
+                    stage_names=shipyard.stage_names,
+                    sequence_names=sorted({q.name for s in shipyard.stages for q in s.sequences}),
+                    services=[s.name for s in found.services.all()], states=list(queries.STATE_FILTERS))
+    template = "bridge/sequences.html#rows" if request.htmx and request.GET.get("partial") == "rows" \
+        else "bridge/sequences.html"
+    return render(request, template, context)
+
+
+@login_required
+@vary_on_headers("HX-Request")
+def sequence_detail(request, project, context, stage=None, event_id=None):
+    found = _project(project)
+    detail = queries.context_detail(found, context)
+    if detail is None:
+        raise Http404(f"Project {project} has no sequence with context {context}.")
+    if stage and stage not in {r.stage for r in detail["runs"]}:
+        raise Http404(f"Context {context} did not reach stage {stage}.")
+    if event_id and not any(e.event_id == event_id for e in detail["events"]):
+        raise Http404(f"Context {context} has no event {event_id}.")
+    page = _base(request, found, d=detail, selected_stage=stage, selected_event=event_id,
+                 outcome=None, now=timezone.now())
+    template = "bridge/sequence.html"
+    if request.htmx and request.GET.get("partial") == "live":
+        template = "bridge/sequence.html#live"
+    return render(request, template, page)
+
+
+def _outcome_response(request, project, context, outcome: control.Outcome):
+    """Show a command's outcome in place (htmx) or as a message after a redirect (no JavaScript)."""
+    ok = outcome.code < 300
+    text = outcome.body.get("message") or f"Done: the sequence is {outcome.body.get('state') or 'updated'}."
+    if request.htmx:
+        found = _project(project)
+        detail = queries.context_detail(found, context)
+        return render(request, "bridge/sequence.html#live", _base(
+            request, found, d=detail, outcome={"ok": ok, "text": text}, now=timezone.now()))
+    messages.add_message(request, messages.SUCCESS if ok else messages.ERROR, text)
+    return redirect(reverse("sequence", args=[project, context]))
+
+
+def _require_operator(request):
+    if not request.user.has_perm(OPERATE):
+        return control.Outcome(403, {"code": 403, "message": "You may not control sequences; ask an admin."})
+    return None
+
+
+@login_required
+@require_POST
+def sequence_control(request, project, context):
+    outcome = _require_operator(request) or control.control_sequence(
+        project, context, request.POST.get("state", ""), actor=control.Actor(request.user.get_username(), "bridge"),
+        stage=request.POST.get("stage") or None, mode=request.POST.get("mode") or None,
+        suspend_running=request.POST.get("suspendRunning") == "on", reason=request.POST.get("reason", ""),
+        idempotency_key=request.POST.get("idempotency_key", ""))
+    return _outcome_response(request, project, context, outcome)
+
+
+@login_required
+@require_POST
+def task_command(request, project, context, triggered_id, command):
+    get_object_or_404(TaskExecution, triggered_id=triggered_id, sequence_execution__context=context)
+    who = control.Actor(request.user.get_username(), "bridge")
+    key = request.POST.get("idempotency_key", "")
+    reason = request.POST.get("reason", "")
+    outcome = _require_operator(request)
+    if outcome is None:
+        if command == "finish":
+            outcome = control.finish_task(triggered_id, request.POST.get("result", ""),
+                                          request.POST.get("status", "succeeded"), reason, actor=who,
+                                          idempotency_key=key)
+        elif command == "kill":
+            outcome = control.kill_task(triggered_id, reason, actor=who, idempotency_key=key)
+        elif command in ("approve", "decline"):
+            outcome = control.decide_approval(triggered_id, command == "approve", reason, actor=who,
+                                              idempotency_key=key)
+        else:
+            raise Http404(f"No task command {command}.")
+    return _outcome_response(request, project, context, outcome)
+
+
+@login_required
+@require_POST
+def trigger(request, project):
+    """The 'Trigger a sequence' form: a delivery with image and tag, or any sequence of a stage with labels."""
+    found = _project(project)
+    if not request.user.has_perm(OPERATE):
+        messages.error(request, "You may not trigger sequences; ask an admin.")
+        return redirect(reverse("environment", args=[project]))
+    stage, sequence = (request.POST.get("target", "") + "|").split("|")[:2]
+    data = {"project": found.name, "stage": stage, "service": request.POST.get("service", "")}
+    image, tag = request.POST.get("image", "").strip(), request.POST.get("tag", "").strip()
+    if image:
+        data["configurationChange"] = {"values": {"image": f"{image}:{tag}" if tag else image}}
+    labels = {}
+    for line in request.POST.get("labels", "").splitlines():
+        if "=" in line:
+            key, value = line.split("=", 1)
+            labels[key.strip()] = value.strip()
+    if labels:
+        data["labels"] = labels
+    receipt = flow.receive_event({"id": str(uuid.uuid4()), "source": f"bridge ({request.user.get_username()})",
+                                  "specversion": "1.0", "type": f"sh.keptn.event.{stage}.{sequence}.triggered",
+                                  "data": data})
+    if receipt.code >= 300:
+        messages.error(request, receipt.message)
+        return redirect(reverse("environment", args=[project]))
+    messages.success(request, f"Triggered {sequence} of {data['service']} in {stage}.")
+    return redirect(reverse("sequence", args=[project, receipt.keptn_context]))
+
+
+@login_required
+def tokens(request):
+    if request.method == "POST":
+        name = request.POST.get("name", "").strip()
+        if not name or len(name) > 100:
+            messages.error(request, "Give the token a name (at most 100 characters).")
+        else:
+            _, plaintext = ApiToken.issue(request.user, name)
+            return render(request, "bridge/tokens.html", _base(request, tokens=request.user.api_tokens.all(),
+                                                               new_token=plaintext, new_name=name))
+        return redirect("tokens")
+    return render(request, "bridge/tokens.html", _base(request, tokens=request.user.api_tokens.all()))
+
+
+@login_required
+@require_POST
+def revoke_token(request, token_id):
+    token = get_object_or_404(ApiToken, pk=token_id, user=request.user)
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        messages.success(request, f"Token '{token.name}' is revoked.")
+    return redirect("tokens")

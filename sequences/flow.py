@@ -294,6 +294,7 @@ def _clear_deadlines(task):
 def _trigger_sequence(project, stage, sequence, service, data, context, triggered_id, gitcommitid=""):
     """Create a sequence execution; it takes its lane at once if it may, else it waits."""
     execution = SE.objects.create(
+        root=not SE.objects.filter(project=project, context=context).exists(),
         project=project,
         stage=stage,
         service=service,

@@ -126,6 +126,7 @@ class SequenceExecution(models.Model):
     state = models.CharField(max_length=24, choices=STATES, default=TRIGGERED)
     state_before_pause = models.CharField(max_length=24, blank=True)
     holds_lane = models.BooleanField(default=False)
+    root = models.BooleanField(default=False, help_text="The first sequence of its context (one list row each)")
     result = models.CharField(max_length=10, blank=True)
     status = models.CharField(max_length=10, blank=True)
     message = models.TextField(blank=True)
@@ -147,6 +148,8 @@ class SequenceExecution(models.Model):
             models.Index(fields=["project", "state", "-id"], name="seq_project_state"),
             # deep links and chaining: everything of one context
             models.Index(fields=["context"], name="seq_context"),
+            # the Bridge's sequence list: one row per context, newest first, keyset paging on id
+            models.Index(fields=["project", "root", "-id"], name="seq_list"),
         ]
 
     def __str__(self):

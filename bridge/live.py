@@ -1,0 +1,110 @@
+"""Live updates: after a commit, re-render the partials a change touches and push them to the pages.
+
+sequences/ announces "context X of project P changed" (a signal sent on commit). A pusher thread takes
+those notices off a queue (merging repeats), renders the affected partials with the same templates the
+pages use, and sends them to the channel-layer groups of the pages that show them.
+"""
+
+import asyncio
+import logging
+import queue
+import threading
+
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.db import close_old_connections
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from sequences.models import Project, SequenceExecution
+
+from . import consumers, queries
+
+log = logging.getLogger("bosun.live")
+
+
+def fragments(project_name: str, context: str) -> list[tuple[str, str]]:
+    """(group, html) pairs for one changed context: project card, its lanes, its list row, its deep link."""
+    project = Project.objects.filter(name=project_name).prefetch_related("services").first()
+    if project is None:
+        return []
+    out = []
+    card = next((c for c in queries.project_cards() if c.name == project_name), None)
+    if card is not None:
+        out.append(("projects", render_to_string("bridge/home.html#card", {"card": card, "oob": True})))
+    base = {"project": project, "project_name": project.name, "oob": True}
+    runs = list(SequenceExecution.objects.filter(project=project, context=context))
+    touched = {(r.stage, r.service) for r in runs}
+    if touched:
+        env = queries.environment(project)
+        html = "".join(render_to_string("bridge/environment.html#lane", {**base, "lane": env["lanes"][key]})
+                       for key in sorted(touched) if key in env["lanes"])
+        out.append((f"p.{project.name}", html))
+    roots = [r for r in runs if r.root]
+    if roots:
+        row = queries.rows_for(project, roots[:1])[0]
+        out.append((f"p.{project.name}", render_to_string("bridge/sequences.html#row", {**base, "row": row})))
+    detail = queries.context_detail(project, context)
+    if detail is not None:
+        out.append((f"c.{context}", render_to_string("bridge/sequence.html#live", {
+            **base, "d": detail, "now": timezone.now(), "outcome": None})))
+    return out
+
+
+def send(group: str, html: str):
+    layer = get_channel_layer()
+    message = {"type": "push.fragment", "html": html}
+    loop = consumers.server_loop
+    if isinstance(layer, InMemoryChannelLayer):
+        # The in-memory layer lives on the server's loop: hand the send to it (nobody listens without it).
+        if loop is not None and loop.is_running():
+            asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+    else:
+        async_to_sync(layer.group_send)(group, message)
+
+
+def push_now(project: str, context: str):
+    for group, html in fragments(project, context):
+        send(group, html)
+
+
+class Pusher(threading.Thread):
+    def __init__(self):
+        super().__init__(name="bosun-live", daemon=True)
+        self.notices: queue.Queue = queue.Queue()
+
+    def notice(self, sender=None, project=None, context=None, **_):
+        if project and context:
+            self.notices.put((project, context))
+
+    def run(self):
+        while True:
+            first = self.notices.get()
+            pending = {first}
+            while True:  # merge a burst of notices: each context is rendered once
+                try:
+                    pending.add(self.notices.get_nowait())
+                except queue.Empty:
+                    break
+            close_old_connections()
+            for project, context in pending:
+                try:
+                    push_now(project, context)
+                except Exception:
+                    log.exception("live: could not push %s/%s", project, context)
+
+
+_pusher: Pusher | None = None
+_lock = threading.Lock()
+
+
+def start():
+    """Listen for changes in this process (called once by bridge's AppConfig.ready)."""
+    global _pusher
+    from sequences.signals import context_changed
+
+    with _lock:
+        if _pusher is None:
+            _pusher = Pusher()
+            _pusher.start()
+            context_changed.connect(_pusher.notice, dispatch_uid="bosun-live")

@@ -1,0 +1,249 @@
+"""What the Bridge's pages show, read with a bounded number of queries whatever the data's size."""
+
+from collections import defaultdict
+from datetime import timedelta
+
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+
+from sequences import lanes
+from sequences.models import ControlAction, Event, Project, SequenceExecution as SE, TaskExecution as TE
+
+PAGE_SIZE = 25
+STATE_FILTERS = {
+    # the badge a person filters by -> which sequences of a context make it match
+    "running": Q(state=SE.STARTED),
+    "waiting": Q(state=SE.WAITING),
+    "paused": Q(state=SE.PAUSED),
+    "approval": Q(state=SE.WAITING_FOR_APPROVAL),
+    "aborting": Q(state=SE.ABORTING),
+    "succeeded": Q(state=SE.FINISHED, result="pass"),
+    "warning": Q(state=SE.FINISHED, result="warning"),
+    "failed": Q(state=SE.FINISHED, result="fail"),
+    "aborted": Q(state=SE.ABORTED),
+    "timedout": Q(state=SE.TIMED_OUT),
+}
+
+
+def badge(run: SE, queue: dict | None = None) -> dict:
+    """State as a person reads it: an icon and words (never colour alone), and a CSS class."""
+    state = run.state
+    if state == SE.WAITING or (state == SE.PAUSED and run.state_before_pause == SE.WAITING):
+        position = queue.get("position") if queue else None
+        words = f"Waiting #{position}" if position else "Waiting"
+        if state == SE.PAUSED:
+            return {"icon": "⏸", "label": f"Paused ({words.lower()})", "css": "paused", "key": "paused"}
+        return {"icon": "⏳", "label": words, "css": "waiting", "key": "waiting"}
+    if state == SE.FINISHED:
+        return {
+            "pass": {"icon": "✔", "label": "Succeeded", "css": "ok", "key": "succeeded"},
+            "warning": {"icon": "⚠", "label": "Succeeded with warnings", "css": "warn", "key": "warning"},
+        }.get(run.result, {"icon": "✖", "label": "Failed", "css": "bad", "key": "failed"})
+    return {
+        SE.TRIGGERED: {"icon": "•", "label": "Triggered", "css": "waiting", "key": "waiting"},
+        SE.STARTED: {"icon": "▶", "label": "Running", "css": "running", "key": "running"},
+        SE.PAUSED: {"icon": "⏸", "label": "Paused", "css": "paused", "key": "paused"},
+        SE.WAITING_FOR_APPROVAL: {"icon": "✋", "label": "Waiting for approval", "css": "paused", "key": "approval"},
+        SE.ABORTING: {"icon": "⏹", "label": "Aborting", "css": "warn", "key": "aborting"},
+        SE.ABORTED: {"icon": "⊘", "label": "Aborted", "css": "muted", "key": "aborted"},
+        SE.TIMED_OUT: {"icon": "⌛", "label": "Timed out", "css": "bad", "key": "timedout"},
+    }[state]
+
+
+def task_badge(task: TE) -> dict:
+    if task.state == TE.FINISHED:
+        return {"pass": {"icon": "✔", "label": "passed", "css": "ok"},
+                "warning": {"icon": "⚠", "label": "warning", "css": "warn"}}.get(
+            task.result, {"icon": "✖", "label": "failed", "css": "bad"})
+    return {
+        TE.SCHEDULED: {"icon": "🕒", "label": "scheduled", "css": "muted"},
+        TE.TRIGGERED: {"icon": "•", "label": "triggered, not started", "css": "waiting"},
+        TE.STARTED: {"icon": "▶", "label": "running", "css": "running"},
+        TE.ABANDONED: {"icon": "⊘", "label": "abandoned", "css": "muted"},
+        TE.KILLING: {"icon": "☠", "label": "killing", "css": "warn"},
+        TE.KILLED: {"icon": "☠", "label": "killed", "css": "muted"},
+        TE.TIMED_OUT: {"icon": "⌛", "label": "timed out", "css": "bad"},
+    }[task.state]
+
+
+def image_of(run: SE) -> str:
+    values = ((run.input_data or {}).get("configurationChange") or {}).get("values") or {}
+    image = values.get("image") if isinstance(values, dict) else None
+    return image if isinstance(image, str) else ""
+
+
+def project_cards() -> list[Project]:
+    since = timezone.now() - timedelta(hours=24)
+    return list(Project.objects.annotate(
+        running=Count("sequence_executions", filter=Q(sequence_executions__holds_lane=True)),
+        waiting=Count("sequence_executions", filter=Q(sequence_executions__state=SE.WAITING)),
+        failed=Count("sequence_executions", filter=Q(sequence_executions__ended_at__gte=since) & (
+            Q(sequence_executions__result="fail"))),
+    ).order_by("name"))
+
+
+def stage_columns(project: Project) -> list[list[str]]:
+    """Stages in shipyard order; stages triggered by the same stage stand side by side in one column."""
+    shipyard = project.parsed_shipyard()
+    level: dict[str, int] = {}
+    for stage in shipyard.stages:
+        sources = [t.stage for seq in stage.sequences for t in seq.triggered_on if t.stage != stage.name]
+        level[stage.name] = max((level.get(s, 0) + 1 for s in sources), default=0)
+    columns: dict[int, list[str]] = defaultdict(list)
+    for stage in shipyard.stages:
+        columns[level[stage.name]].append(stage.name)
+    return [columns[k] for k in sorted(columns)]
+
+
+def environment(project: Project) -> dict:
+    """Per lane (stage x service): holder and its task, waiting count, latest result and version."""
+    services = list(project.services.values_list("name", flat=True))
+    holders = list(SE.objects.filter(project=project, holds_lane=True).order_by("id"))
+    current = _current_tasks(holders)
+    waiting = dict(((r["stage"], r["service"]), r["n"]) for r in SE.objects.filter(
+        project=project, state=SE.WAITING).values("stage", "service").annotate(n=Count("id")))
+    latest_ids = [r["last"] for r in SE.objects.filter(project=project, state__in=SE.TERMINAL).values(
+        "stage", "service").annotate(last=Max("id")) if r["last"]]
+    latest = {(r.stage, r.service): r for r in SE.objects.filter(id__in=latest_ids)}
+    lane_map = {}
+    for stage in project.parsed_shipyard().stage_names:
+        for service in services:
+            lane_map[(stage, service)] = {"stage": stage, "service": service, "holder": None, "task": None,
+                                          "waiting": waiting.get((stage, service), 0),
+                                          "latest": latest.get((stage, service))}
+    for holder in holders:
+        lane = lane_map.get((holder.stage, holder.service))
+        if lane and lane["holder"] is None:
+            lane.update(holder=holder, task=current.get(holder.id), badge=badge(holder))
+    for lane in lane_map.values():
+        if lane["latest"] is not None:
+            lane["latest_badge"] = badge(lane["latest"])
+            lane["version"] = image_of(lane["latest"])
+    columns = stage_columns(project)
+    rows = [{"service": service, "columns": [[lane_map[(stage, service)] for stage in column] for column in columns]}
+            for service in services]
+    return {"services": services, "columns": columns, "lanes": lane_map, "rows": rows}
+
+
+def lane(project: Project, stage: str, service: str) -> dict:
+    return environment(project)["lanes"][(stage, service)]
+
+
+def _current_tasks(runs) -> dict[int, TE]:
+    found = {}
+    for task in TE.objects.filter(sequence_execution__in=[r.id for r in runs]).order_by("sequence_execution_id",
+                                                                                         "index"):
+        found[task.sequence_execution_id] = task  # the last one wins: the current or last task
+    return found
+
+
+def sequence_rows(project: Project, filters: dict, before: int | None = None, size: int = PAGE_SIZE):
+    """One row per context, newest first; filters done in SQL; keyset paging on the root's id."""
+    roots = SE.objects.filter(project=project, root=True)
+    if filters.get("service"):
+        roots = roots.filter(service=filters["service"])
+    if filters.get("sequence"):
+        roots = roots.filter(name=filters["sequence"])
+    if filters.get("stage"):
+        roots = roots.filter(context__in=SE.objects.filter(project=project, stage=filters["stage"]).values("context"))
+    if filters.get("state") in STATE_FILTERS:
+        roots = roots.filter(context__in=SE.objects.filter(STATE_FILTERS[filters["state"]], project=project)
+                             .values("context"))
+    if before:
+        roots = roots.filter(id__lt=before)
+    page = list(roots.order_by("-id")[: size + 1])
+    more = len(page) > size
+    page = page[:size]
+    return rows_for(project, page), (page[-1].id if more and page else None)
+
+
+def rows_for(project: Project, roots: list[SE]) -> list[dict]:
+    contexts = [r.context for r in roots]
+    runs_by_context: dict[str, list[SE]] = defaultdict(list)
+    all_runs = list(SE.objects.filter(project=project, context__in=contexts).order_by("id"))
+    for run in all_runs:
+        runs_by_context[run.context].append(run)
+    current = _current_tasks(all_runs)
+    queues = lanes.queue_info(all_runs)
+    order = {s: i for i, s in enumerate(project.parsed_shipyard().stage_names)}
+    rows = []
+    for root in roots:
+        runs = runs_by_context[root.context]
+        active = [r for r in runs if not r.is_terminal]
+        shown = (active or runs)[-1]
+        ended = None if active else max((r.ended_at for r in runs if r.ended_at), default=None)
+        rows.append({
+            "root": root,
+            "context": root.context,
+            "run": shown,
+            "badge": badge(shown, queues.get(shown.id)),
+            "queue": queues.get(shown.id),
+            "stages": sorted({r.stage: {"name": r.stage, "badge": badge(r, queues.get(r.id))} for r in runs}.values(),
+                             key=lambda s: order.get(s["name"], 99)),
+            "task": current.get(shown.id),
+            "image": image_of(root),
+            "started": root.triggered_at,
+            "duration": ((ended or timezone.now()) - root.triggered_at),
+        })
+    return rows
+
+
+def context_detail(project: Project, context: str) -> dict | None:
+    """Everything the deep link shows: runs per stage, tasks with their events, queue, audit trail."""
+    runs = list(SE.objects.filter(project=project, context=context).order_by("id"))
+    if not runs:
+        return None
+    tasks_by_run: dict[int, list[TE]] = defaultdict(list)
+    tasks = list(TE.objects.filter(sequence_execution__in=[r.id for r in runs]).order_by("index"))
+    for task in tasks:
+        tasks_by_run[task.sequence_execution_id].append(task)
+    events = list(Event.objects.filter(context=context).order_by("id"))
+    by_triggered: dict[str, list[Event]] = defaultdict(list)
+    sequence_events: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        key = event.triggered_id or event.event_id
+        by_triggered[key].append(event)
+        if event.stage:
+            sequence_events[event.stage].append(event)
+    queues = lanes.queue_info(runs)
+    now = timezone.now()
+    stages = []
+    order = {s: i for i, s in enumerate(project.parsed_shipyard().stage_names)}
+    for run in sorted(runs, key=lambda r: (order.get(r.stage, 99), r.id)):
+        run_tasks = []
+        for task in tasks_by_run[run.id]:
+            task_events = [e for e in by_triggered.get(task.triggered_id, [])]
+            run_tasks.append({"task": task, "badge": task_badge(task), "events": task_events,
+                              "deadlines": _deadlines(task, now)})
+        stages.append({"run": run, "badge": badge(run, queues.get(run.id)), "queue": queues.get(run.id),
+                       "tasks": run_tasks, "image": image_of(run)})
+    active = [r for r in runs if not r.is_terminal]
+    shown = (active or runs)[-1]
+    audit = list(ControlAction.objects.filter(project=project.name, context=context).select_related(
+        "task_execution").order_by("id"))
+    return {"context": context, "runs": runs, "stages": stages, "shown": shown,
+            "badge": badge(shown, queues.get(shown.id)), "root": runs[0], "audit": audit, "events": events,
+            "can": _allowed(runs)}
+
+
+def _deadlines(task: TE, now) -> list[dict]:
+    found = []
+    for label, moment in (("starts in", task.start_deadline), ("deadline in", task.deadline),
+                          ("heartbeat due in", task.heartbeat_deadline), ("triggered in", task.due_at)):
+        if moment and task.state in (TE.TRIGGERED, TE.STARTED, TE.SCHEDULED):
+            found.append({"label": label, "at": moment, "seconds": max(0, int((moment - now).total_seconds()))})
+    return found
+
+
+def _allowed(runs) -> dict:
+    states = {r.state for r in runs}
+    waiting_like = any(r.state == SE.WAITING for r in runs)
+    has_abandoned = TE.objects.filter(sequence_execution__in=[r.id for r in runs if r.state == SE.ABORTED],
+                                      state=TE.ABANDONED, kill_requested_at__isnull=True).exists()
+    return {
+        "pause": bool(states & {SE.STARTED, SE.WAITING}),
+        "resume": SE.PAUSED in states,
+        "abort": bool(states & {SE.STARTED, SE.PAUSED, SE.WAITING_FOR_APPROVAL, SE.WAITING}) or waiting_like,
+        "escalate": SE.ABORTING in states,
+        "kill": has_abandoned,
+    }

@@ -1,0 +1,38 @@
+import json
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def pretty_json(value) -> str:
+    return json.dumps(value, indent=2, sort_keys=True)
+
+
+@register.filter
+def duration(delta) -> str:
+    """A timedelta as a person reads it: 45s, 3m 12s, 2h 5m, 3d 4h."""
+    if delta is None:
+        return ""
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {seconds}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h"
+
+
+@register.filter
+def short(context: str) -> str:
+    return (context or "")[:8]
+
+
+@register.filter
+def iso(moment) -> str:
+    return moment.isoformat() if moment else ""

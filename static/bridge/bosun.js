@@ -1,0 +1,117 @@
+// The Bridge's glue: live indicator and resync, new list rows, countdowns, dialogs, copy, selection.
+(function () {
+  "use strict";
+
+  function $(selector, root) { return (root || document).querySelector(selector); }
+  function $all(selector, root) { return Array.prototype.slice.call((root || document).querySelectorAll(selector)); }
+
+  // --- live / offline, and a resync after a reconnect ------------------------------------------
+  var everOpen = false;
+  function indicator(state, text) {
+    var el = $("#live-indicator");
+    if (!el) return;
+    el.dataset.state = state;
+    $(".live-text", el).textContent = text;
+  }
+  function resync() {
+    $all("[data-resync]").forEach(function (region) {
+      if (!region.id) return;
+      htmx.ajax("GET", window.location.href, { target: "#" + region.id, select: "#" + region.id, swap: "outerHTML" });
+    });
+  }
+  document.addEventListener("htmx:wsOpen", function () {
+    indicator("live", "live");
+    if (everOpen) resync();  // changes made while we were away
+    everOpen = true;
+  });
+  document.addEventListener("htmx:wsClose", function () { indicator("offline", "offline — reconnecting"); });
+  document.addEventListener("htmx:wsError", function () { indicator("offline", "offline — reconnecting"); });
+
+  // --- a sequence that is new to the list: insert it at the top when it matches the filters -----
+  function matches(row, rows) {
+    var f = rows.dataset;
+    if (f.filterService && row.dataset.service !== f.filterService) return false;
+    if (f.filterSequence && row.dataset.sequence !== f.filterSequence) return false;
+    if (f.filterStage && (" " + row.dataset.stages + " ").indexOf(" " + f.filterStage + " ") < 0) return false;
+    if (f.filterState && row.dataset.state !== f.filterState) return false;
+    return true;
+  }
+  document.addEventListener("htmx:oobErrorNoTarget", function (event) {
+    var row = event.detail.content;
+    var rows = $("#sequence-rows[data-live-insert]");
+    if (!rows || !row || !row.dataset || row.dataset.newRow !== "true" || !matches(row, rows)) return;
+    row.removeAttribute("hx-swap-oob");
+    $all(".empty-row", rows).forEach(function (el) { el.remove(); });
+    rows.insertBefore(row, rows.firstChild);
+    htmx.process(row);
+  });
+
+  // --- countdowns tick --------------------------------------------------------------------------
+  function human(seconds) {
+    if (seconds <= 0) return "due";
+    var m = Math.floor(seconds / 60), s = seconds % 60, h = Math.floor(m / 60);
+    if (h) return h + "h " + (m % 60) + "m";
+    if (m) return m + "m " + s + "s";
+    return s + "s";
+  }
+  function tick() {
+    var now = Date.now();
+    $all(".countdown[data-deadline]").forEach(function (el) {
+      var left = Math.round((Date.parse(el.dataset.deadline) - now) / 1000);
+      var out = $(".remaining", el);
+      if (out) out.textContent = human(left);
+      el.classList.toggle("overdue", left <= 0);
+    });
+  }
+  setInterval(tick, 1000);
+
+  // --- dialogs, copy buttons, project switcher ---------------------------------------------------
+  document.addEventListener("click", function (event) {
+    var opener = event.target.closest("[data-open-dialog]");
+    if (opener) {
+      var dialog = document.getElementById(opener.dataset.openDialog);
+      if (dialog && dialog.showModal) { dialog.showModal(); var first = $("input:checked, input, button", dialog); if (first) first.focus(); }
+      return;
+    }
+    var closer = event.target.closest("[data-close-dialog]");
+    if (closer) { closer.closest("dialog").close(); return; }
+    var copy = event.target.closest("[data-copy]");
+    if (copy) {
+      var source = $(copy.dataset.copy);
+      var text = source ? source.textContent : "";
+      var done = function () { copy.textContent = "Copied"; setTimeout(function () { copy.textContent = "Copy"; }, 1500); };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(done, done);
+      } else {
+        var area = document.createElement("textarea");
+        area.value = text; document.body.appendChild(area); area.select();
+        try { document.execCommand("copy"); } catch (e) { /* the text stays selectable */ }
+        area.remove(); done();
+      }
+    }
+  });
+  document.addEventListener("change", function (event) {
+    var select = event.target.closest("[data-project-switcher] select");
+    if (select) window.location.href = select.value ? "/bridge/project/" + encodeURIComponent(select.value) + "/" : "/bridge/";
+  });
+
+  // --- deep links: keep the stage or event of the URL selected, also after a live re-render --------
+  function select(scroll) {
+    var path = window.location.pathname;
+    var stage = path.match(/\/stage\/([^/]+)$/), ev = path.match(/\/event\/([^/]+)$/);
+    var target = null;
+    if (stage) target = document.getElementById("stage-" + decodeURIComponent(stage[1]));
+    if (ev) {
+      target = document.getElementById("event-" + decodeURIComponent(ev[1]));
+      var details = target && $("details", target);
+      if (details) details.open = true;
+    }
+    if (target) {
+      target.classList.add("selected");
+      if (scroll) target.scrollIntoView({ block: "center" });
+    }
+  }
+  document.addEventListener("DOMContentLoaded", function () { select(true); tick(); });
+  document.addEventListener("htmx:afterSettle", function () { select(false); tick(); });
+  document.addEventListener("htmx:oobAfterSwap", function () { select(false); tick(); });
+})();

@@ -32,8 +32,8 @@ def badge(run: SE, queue: dict | None = None) -> dict:
         position = queue.get("position") if queue else None
         words = f"Waiting #{position}" if position else "Waiting"
         if state == SE.PAUSED:
-            return {"icon": "⏸", "label": f"Paused ({words.lower()})", "css": "paused", "key": "paused"}
-        return {"icon": "⏳", "label": words, "css": "waiting", "key": "waiting"}
+            return {"icon": "‖", "label": f"Paused ({words.lower()})", "css": "paused", "key": "paused"}
+        return {"icon": "◷", "label": words, "css": "waiting", "key": "waiting"}
     if state == SE.FINISHED:
         return {
             "pass": {"icon": "✔", "label": "Succeeded", "css": "ok", "key": "succeeded"},
@@ -42,11 +42,11 @@ def badge(run: SE, queue: dict | None = None) -> dict:
     return {
         SE.TRIGGERED: {"icon": "•", "label": "Triggered", "css": "waiting", "key": "waiting"},
         SE.STARTED: {"icon": "▶", "label": "Running", "css": "running", "key": "running"},
-        SE.PAUSED: {"icon": "⏸", "label": "Paused", "css": "paused", "key": "paused"},
-        SE.WAITING_FOR_APPROVAL: {"icon": "✋", "label": "Waiting for approval", "css": "paused", "key": "approval"},
-        SE.ABORTING: {"icon": "⏹", "label": "Aborting", "css": "warn", "key": "aborting"},
+        SE.PAUSED: {"icon": "‖", "label": "Paused", "css": "paused", "key": "paused"},
+        SE.WAITING_FOR_APPROVAL: {"icon": "⚑", "label": "Waiting for approval", "css": "paused", "key": "approval"},
+        SE.ABORTING: {"icon": "■", "label": "Aborting", "css": "warn", "key": "aborting"},
         SE.ABORTED: {"icon": "⊘", "label": "Aborted", "css": "muted", "key": "aborted"},
-        SE.TIMED_OUT: {"icon": "⌛", "label": "Timed out", "css": "bad", "key": "timedout"},
+        SE.TIMED_OUT: {"icon": "◔", "label": "Timed out", "css": "bad", "key": "timedout"},
     }[state]
 
 
@@ -56,13 +56,13 @@ def task_badge(task: TE) -> dict:
                 "warning": {"icon": "⚠", "label": "warning", "css": "warn"}}.get(
             task.result, {"icon": "✖", "label": "failed", "css": "bad"})
     return {
-        TE.SCHEDULED: {"icon": "🕒", "label": "scheduled", "css": "muted"},
+        TE.SCHEDULED: {"icon": "◷", "label": "scheduled", "css": "muted"},
         TE.TRIGGERED: {"icon": "•", "label": "triggered, not started", "css": "waiting"},
         TE.STARTED: {"icon": "▶", "label": "running", "css": "running"},
         TE.ABANDONED: {"icon": "⊘", "label": "abandoned", "css": "muted"},
         TE.KILLING: {"icon": "☠", "label": "killing", "css": "warn"},
         TE.KILLED: {"icon": "☠", "label": "killed", "css": "muted"},
-        TE.TIMED_OUT: {"icon": "⌛", "label": "timed out", "css": "bad"},
+        TE.TIMED_OUT: {"icon": "◔", "label": "timed out", "css": "bad"},
     }[task.state]
 
 

@@ -17,16 +17,13 @@ SCREENSHOTS = ROOT / "tests" / "screenshots"
 ADMIN_PASSWORD = "e2e-admin-password"
 
 
-@pytest.fixture(scope="session")
-def bosun(tmp_path_factory):
-    """{url, token, password} of a running Bosun with the demo project."""
-    data = tmp_path_factory.mktemp("bosun-e2e")
-    port = free_port()
+def start_bosun(data, port):
+    """`manage.py up` on a port with a data folder; returns (process, url, token)."""
     skip = ("DATABASE_URL", "REDIS_URL")
     env = {k: v for k, v in os.environ.items() if k not in skip}
     env.update(BOSUN_ADMIN_PASSWORD=ADMIN_PASSWORD, PYTHONUNBUFFERED="1",
                BOSUN_CSRF_TRUSTED_ORIGINS=f"http://127.0.0.1:{port}")
-    log = data / "up.log"
+    log = data / f"up-{time.monotonic_ns()}.log"
     with open(log, "w") as out:
         process = subprocess.Popen([sys.executable, "manage.py", "up", "--port", str(port), "--data-dir", str(data)],
                                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -41,9 +38,25 @@ def bosun(tmp_path_factory):
                 raise AssertionError("Bosun did not come up:\n" + log.read_text())
             time.sleep(0.1)
     token = re.search(r"API token for admin: (bsn_\S+)", log.read_text()).group(1)
-    yield {"url": url, "token": token, "password": ADMIN_PASSWORD, "log": log}
+    return process, url, token
+
+
+@pytest.fixture(scope="session")
+def bosun(tmp_path_factory):
+    """{url, token, password} of a running Bosun with the demo project."""
+    process, url, token = start_bosun(tmp_path_factory.mktemp("bosun-e2e"), free_port())
+    yield {"url": url, "token": token, "password": ADMIN_PASSWORD}
     process.terminate()
     process.wait(timeout=15)
+
+
+def log_in(page, url):
+    page.goto(f"{url}/bridge/")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{url}/bridge/")
+    return page
 
 
 @pytest.fixture
@@ -59,9 +72,4 @@ def shot():
 
 @pytest.fixture
 def logged_in(page, bosun):
-    page.goto(f"{bosun['url']}/bridge/")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(bosun["password"])
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{bosun['url']}/bridge/")
-    return page
+    return log_in(page, bosun["url"])

@@ -16,39 +16,34 @@ from django.db import close_old_connections
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from sequences.models import Project, SequenceExecution
+from sequences.models import Project
 
 from . import consumers, queries
 
 log = logging.getLogger("bosun.live")
 
 
-def fragments(project_name: str, context: str) -> list[tuple[str, str]]:
-    """(group, html) pairs for one changed context: project card, its lanes, its list row, its deep link."""
-    project = Project.objects.filter(name=project_name).prefetch_related("services").first()
+def fragments(project_name: str, context: str):
+    """(group, html) for one changed context, most specific first: its deep link, its list row, its lanes,
+    then the project's card. A generator, so each is sent as soon as it is rendered."""
+    project = Project.objects.filter(name=project_name).first()
     if project is None:
-        return []
-    out = []
-    card = next((c for c in queries.project_cards() if c.name == project_name), None)
-    if card is not None:
-        out.append(("projects", render_to_string("bridge/home.html#card", {"card": card, "oob": True})))
+        return
     base = {"project": project, "project_name": project.name, "oob": True}
-    runs = list(SequenceExecution.objects.filter(project=project, context=context))
-    touched = {(r.stage, r.service) for r in runs}
-    if touched:
-        env = queries.environment(project)
-        html = "".join(render_to_string("bridge/environment.html#lane", {**base, "lane": env["lanes"][key]})
-                       for key in sorted(touched) if key in env["lanes"])
-        out.append((f"p.{project.name}", html))
-    roots = [r for r in runs if r.root]
+    detail = queries.context_detail(project, context)
+    if detail is None:
+        return
+    yield f"c.{context}", render_to_string("bridge/sequence.html#live", {
+        **base, "d": detail, "now": timezone.now(), "outcome": None})
+    roots = [r for r in detail["runs"] if r.root]
     if roots:
         row = queries.rows_for(project, roots[:1])[0]
-        out.append((f"p.{project.name}", render_to_string("bridge/sequences.html#row", {**base, "row": row})))
-    detail = queries.context_detail(project, context)
-    if detail is not None:
-        out.append((f"c.{context}", render_to_string("bridge/sequence.html#live", {
-            **base, "d": detail, "now": timezone.now(), "outcome": None})))
-    return out
+        yield f"p.{project.name}", render_to_string("bridge/sequences.html#row", {**base, "row": row})
+    for stage, service in sorted({(r.stage, r.service) for r in detail["runs"]}):
+        lane = queries.lane(project, stage, service)
+        yield f"p.{project.name}", render_to_string("bridge/environment.html#lane", {**base, "lane": lane})
+    card = queries.project_cards(project)[0]
+    yield "projects", render_to_string("bridge/home.html#card", {"card": card, "oob": True})
 
 
 def send(group: str, html: str):

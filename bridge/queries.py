@@ -72,9 +72,10 @@ def image_of(run: SE) -> str:
     return image if isinstance(image, str) else ""
 
 
-def project_cards() -> list[Project]:
+def project_cards(only: Project | None = None) -> list[Project]:
     since = timezone.now() - timedelta(hours=24)
-    return list(Project.objects.annotate(
+    projects = Project.objects.filter(pk=only.pk) if only else Project.objects.all()
+    return list(projects.annotate(
         running=Count("sequence_executions", filter=Q(sequence_executions__holds_lane=True)),
         waiting=Count("sequence_executions", filter=Q(sequence_executions__state=SE.WAITING)),
         failed=Count("sequence_executions", filter=Q(sequence_executions__ended_at__gte=since) & (
@@ -108,25 +109,32 @@ def environment(project: Project) -> dict:
     lane_map = {}
     for stage in project.parsed_shipyard().stage_names:
         for service in services:
-            lane_map[(stage, service)] = {"stage": stage, "service": service, "holder": None, "task": None,
-                                          "waiting": waiting.get((stage, service), 0),
-                                          "latest": latest.get((stage, service))}
+            lane_map[(stage, service)] = _lane(stage, service, None, None, waiting.get((stage, service), 0),
+                                               latest.get((stage, service)))
     for holder in holders:
         lane = lane_map.get((holder.stage, holder.service))
         if lane and lane["holder"] is None:
-            lane.update(holder=holder, task=current.get(holder.id), badge=badge(holder))
-    for lane in lane_map.values():
-        if lane["latest"] is not None:
-            lane["latest_badge"] = badge(lane["latest"])
-            lane["version"] = image_of(lane["latest"])
+            lane.update(_lane(holder.stage, holder.service, holder, current.get(holder.id), lane["waiting"],
+                              lane["latest"]))
     columns = stage_columns(project)
     rows = [{"service": service, "columns": [[lane_map[(stage, service)] for stage in column] for column in columns]}
             for service in services]
     return {"services": services, "columns": columns, "lanes": lane_map, "rows": rows}
 
 
+def _lane(stage, service, holder, task, waiting, latest) -> dict:
+    return {"stage": stage, "service": service, "holder": holder, "task": task, "waiting": waiting,
+            "latest": latest, "badge": badge(holder) if holder else None,
+            "latest_badge": badge(latest) if latest else None, "version": image_of(latest) if latest else ""}
+
+
 def lane(project: Project, stage: str, service: str) -> dict:
-    return environment(project)["lanes"][(stage, service)]
+    """One lane, with indexed queries on that lane only (what a live push re-renders)."""
+    runs = SE.objects.in_lane(project, stage, service)
+    holder = runs.holding().order_by("id").first()
+    task = holder.task_executions.order_by("-index").first() if holder else None
+    latest = runs.filter(state__in=SE.TERMINAL).order_by("-id").first()
+    return _lane(stage, service, holder, task, runs.filter(state=SE.WAITING).count(), latest)
 
 
 def _current_tasks(runs) -> dict[int, TE]:

@@ -122,7 +122,8 @@ def _database() -> dict:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
-            "TEST": {"NAME": env_str("BOSUN_TEST_SQLITE", "") or None},
+            # A file, not memory: tests with threads then see SQLite as it runs (WAL, one writer).
+            "TEST": {"NAME": env_str("BOSUN_TEST_SQLITE", "") or str(DATA_DIR / "test-bosun.sqlite3")},
         }
     parsed = urlparse(url)
     if parsed.scheme not in ("postgres", "postgresql"):

@@ -147,7 +147,7 @@ class SequenceExecution(models.Model):
             # API and Bridge lists: newest first per project, filtered by state
             models.Index(fields=["project", "state", "-id"], name="seq_project_state"),
             # deep links and chaining: everything of one context
-            models.Index(fields=["context"], name="seq_context"),
+            models.Index(fields=["context", "project"], name="seq_context"),
             # the Bridge's sequence list: one row per context, newest first, keyset paging on id
             models.Index(fields=["project", "root", "-id"], name="seq_list"),
         ]

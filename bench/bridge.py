@@ -24,14 +24,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+from figures import pct
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-password"
 
-
-def pct(values, q):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def seed(rows: int):

@@ -16,9 +16,9 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import datetime
 
 import httpx
+from figures import iso, pct
 
 SHIPYARD = """\
 apiVersion: spec.keptn.sh/0.2.3
@@ -35,13 +35,6 @@ spec:
 """
 
 
-def pct(values, q):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
-
-
-def iso(text):
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 class Bench:

@@ -16,9 +16,9 @@ import statistics
 import sys
 import time
 import uuid
-from datetime import datetime
 
 import httpx
+from figures import iso, pct
 
 SHIPYARD = """\
 apiVersion: spec.keptn.sh/0.2.3
@@ -32,10 +32,6 @@ spec:
           tasks: [{name: t1}, {name: t2}, {name: t3}, {name: t4}]
 """
 
-
-def pct(values, q):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 class Bench:
@@ -79,9 +75,6 @@ class Bench:
         return elapsed, time.time()
 
 
-def stamp(event):
-    return datetime.fromisoformat(event["time"].replace("Z", "+00:00")).timestamp()
-
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -101,11 +94,11 @@ def main():
             for name, following in (("t1", "t2"), ("t2", "t3"), ("t3", "t4")):
                 elapsed, answered = bench.finish(bench.open_task(name, first))
                 handoff.append(elapsed)
-                if stamp(bench.open_task(following, first)) > answered + 0.002:
+                if iso(bench.open_task(following, first)["time"]) > answered + 0.002:
                     late += 1
             elapsed, answered = bench.finish(bench.open_task("t4", first))
             release.append(elapsed)
-            if stamp(bench.open_task("t1", second)) > answered + 0.002:
+            if iso(bench.open_task("t1", second)["time"]) > answered + 0.002:
                 late += 1
             for name in ("t1", "t2", "t3", "t4"):
                 bench.finish(bench.open_task(name, second))

@@ -3,7 +3,7 @@
 from collections import defaultdict
 from datetime import timedelta
 
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from sequences import lanes
@@ -152,11 +152,13 @@ def sequence_rows(project: Project, filters: dict, before: int | None = None, si
         roots = roots.filter(service=filters["service"])
     if filters.get("sequence"):
         roots = roots.filter(name=filters["sequence"])
+    # EXISTS per root (an index look-up each) lets the newest-first walk stop after one page, where an
+    # IN (subquery) would first collect every matching context of the project.
+    same_context = SE.objects.filter(project=project, context=OuterRef("context"))
     if filters.get("stage"):
-        roots = roots.filter(context__in=SE.objects.filter(project=project, stage=filters["stage"]).values("context"))
+        roots = roots.filter(Exists(same_context.filter(stage=filters["stage"])))
     if filters.get("state") in STATE_FILTERS:
-        roots = roots.filter(context__in=SE.objects.filter(STATE_FILTERS[filters["state"]], project=project)
-                             .values("context"))
+        roots = roots.filter(Exists(same_context.filter(STATE_FILTERS[filters["state"]])))
     if before:
         roots = roots.filter(id__lt=before)
     page = list(roots.order_by("-id")[: size + 1])
@@ -168,7 +170,8 @@ def sequence_rows(project: Project, filters: dict, before: int | None = None, si
 def rows_for(project: Project, roots: list[SE]) -> list[dict]:
     contexts = [r.context for r in roots]
     runs_by_context: dict[str, list[SE]] = defaultdict(list)
-    all_runs = list(SE.objects.filter(project=project, context__in=contexts).order_by("id"))
+    # Sorted here, not in SQL: an ORDER BY id would lure SQLite onto the project index (a scan of the project).
+    all_runs = sorted(SE.objects.filter(project=project, context__in=contexts).order_by(), key=lambda r: r.id)
     for run in all_runs:
         runs_by_context[run.context].append(run)
     current = _current_tasks(all_runs)
@@ -198,7 +201,7 @@ def rows_for(project: Project, roots: list[SE]) -> list[dict]:
 
 def context_detail(project: Project, context: str) -> dict | None:
     """Everything the deep link shows: runs per stage, tasks with their events, queue, audit trail."""
-    runs = list(SE.objects.filter(project=project, context=context).order_by("id"))
+    runs = sorted(SE.objects.filter(project=project, context=context).order_by(), key=lambda r: r.id)
     if not runs:
         return None
     tasks_by_run: dict[int, list[TE]] = defaultdict(list)

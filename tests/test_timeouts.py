@@ -50,8 +50,9 @@ def test_the_default_start_timeout_comes_from_settings(ctl, sockshop, clock, set
 
 
 def test_a_timed_out_sequence_releases_its_lane(ctl, ops, clock):
-    first = ctl.trigger(project="ops", tag="1")
+    ctl.trigger(project="ops", tag="1")
     second = ctl.trigger(project="ops", tag="2")
+    assert run_of(second).state == SE.WAITING
     step(clock, minutes=3)
     assert run_of(second).state == SE.STARTED
 

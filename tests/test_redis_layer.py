@@ -1,0 +1,39 @@
+"""The scale-out mode's channel layer: a push from one process reaches sockets served by another, via Redis."""
+
+import asyncio
+import os
+
+import pytest
+from channels.layers import channel_layers
+from channels.testing import WebsocketCommunicator
+from django.test import Client, override_settings
+
+from bridge import live
+
+REDIS_URL = os.environ.get("BOSUN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_LAYER = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_push_travels_through_redis_to_a_connected_page(admin_user):
+    from channels.db import database_sync_to_async
+
+    from bridge.asgi import application
+
+    client = Client()
+    await database_sync_to_async(client.force_login)(admin_user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    with override_settings(CHANNEL_LAYERS=REDIS_LAYER):
+        channel_layers.backends.clear()
+        try:
+            socket = WebsocketCommunicator(application, "/ws/live/?context=ctx-redis", headers=[
+                (b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000"), (b"cookie", cookie)])
+            connected, _ = await socket.connect()
+            assert connected, f"Redis at {REDIS_URL} is needed for the scale-out mode (.ci/run starts one)"
+            # live.send from a plain thread, as the engine or another server process would
+            await asyncio.get_running_loop().run_in_executor(None, live.send, "c.ctx-redis", "<div id='x'>hi</div>")
+            assert await socket.receive_from(timeout=5) == "<div id='x'>hi</div>"
+            await socket.disconnect()
+        finally:
+            channel_layers.backends.clear()

@@ -23,27 +23,42 @@ from . import consumers, queries
 log = logging.getLogger("bosun.live")
 
 
+def listening(group: str) -> bool:
+    """Whether any page listens to a group. Known for the in-memory layer; assumed with Redis."""
+    layer = get_channel_layer()
+    if isinstance(layer, InMemoryChannelLayer):
+        return bool(layer.groups.get(group))
+    return True
+
+
 def fragments(project_name: str, context: str):
     """(group, html) for one changed context, most specific first: its deep link, its list row, its lanes,
-    then the project's card. A generator, so each is sent as soon as it is rendered."""
+    then the project's card. A generator, so each is sent as soon as it is rendered; nothing is rendered
+    for a group no page listens to."""
     project = Project.objects.filter(name=project_name).first()
     if project is None:
         return
     base = {"project": project, "project_name": project.name, "oob": True}
-    detail = queries.context_detail(project, context)
+    page_group = f"p.{project.name}"
+    detail = None
+    if listening(f"c.{context}") or listening(page_group):
+        detail = queries.context_detail(project, context)
     if detail is None:
         return
-    yield f"c.{context}", render_to_string("bridge/sequence.html#live", {
-        **base, "d": detail, "now": timezone.now(), "outcome": None})
-    roots = [r for r in detail["runs"] if r.root]
-    if roots:
-        row = queries.rows_for(project, roots[:1])[0]
-        yield f"p.{project.name}", render_to_string("bridge/sequences.html#row", {**base, "row": row})
-    for stage, service in sorted({(r.stage, r.service) for r in detail["runs"]}):
-        lane = queries.lane(project, stage, service)
-        yield f"p.{project.name}", render_to_string("bridge/environment.html#lane", {**base, "lane": lane})
-    card = queries.project_cards(project)[0]
-    yield "projects", render_to_string("bridge/home.html#card", {"card": card, "oob": True})
+    if listening(f"c.{context}"):
+        yield f"c.{context}", render_to_string("bridge/sequence.html#live", {
+            **base, "d": detail, "now": timezone.now(), "outcome": None})
+    if listening(page_group):
+        roots = [r for r in detail["runs"] if r.root]
+        if roots:
+            row = queries.rows_for(project, roots[:1])[0]
+            yield page_group, render_to_string("bridge/sequences.html#row", {**base, "row": row})
+        for stage, service in sorted({(r.stage, r.service) for r in detail["runs"]}):
+            lane = queries.lane(project, stage, service)
+            yield page_group, render_to_string("bridge/environment.html#lane", {**base, "lane": lane})
+    if listening("projects"):
+        card = queries.project_cards(project)[0]
+        yield "projects", render_to_string("bridge/home.html#card", {"card": card, "oob": True})
 
 
 def send(group: str, html: str):

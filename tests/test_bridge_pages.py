@@ -172,8 +172,9 @@ async def test_the_live_socket_needs_a_session_and_forwards_pushed_fragments(adm
     await socket.disconnect()
 
 
-def test_a_change_renders_the_partials_of_every_page_that_shows_it(api, sockshop):
+def test_a_change_renders_the_partials_of_every_page_that_shows_it(api, sockshop, monkeypatch):
     context = api.trigger()
+    monkeypatch.setattr(live, "listening", lambda group: True)
     pushed = dict()
     for group, html in live.fragments("sockshop", context):
         pushed.setdefault(group, []).append(html)
@@ -181,3 +182,9 @@ def test_a_change_renders_the_partials_of_every_page_that_shows_it(api, sockshop
     assert any('id="lane-dev-carts"' in h and 'hx-swap-oob="true"' in h for h in pushed["p.sockshop"])
     assert any(f'id="row-{context}"' in h for h in pushed["p.sockshop"])
     assert 'id="live"' in pushed[f"c.{context}"][0]
+
+
+def test_nothing_is_rendered_when_no_page_listens(api, sockshop, django_assert_num_queries):
+    context = api.trigger()
+    with django_assert_num_queries(1):  # the project, then nothing: no page is open
+        assert list(live.fragments("sockshop", context)) == []

@@ -35,14 +35,14 @@ def fragments(project_name: str, context: str):
     """(group, html) for one changed context, most specific first: its deep link, its list row, its lanes,
     then the project's card. A generator, so each is sent as soon as it is rendered; nothing is rendered
     for a group no page listens to."""
+    page_group = f"p.{project_name}"
+    if not (listening(f"c.{context}") or listening(page_group) or listening("projects")):
+        return
     project = Project.objects.filter(name=project_name).first()
     if project is None:
         return
     base = {"project": project, "project_name": project.name, "oob": True}
-    page_group = f"p.{project.name}"
-    detail = None
-    if listening(f"c.{context}") or listening(page_group):
-        detail = queries.context_detail(project, context)
+    detail = queries.context_detail(project, context)
     if detail is None:
         return
     if listening(f"c.{context}"):

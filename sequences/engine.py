@@ -18,8 +18,9 @@ log = logging.getLogger("bosun.engine")
 
 
 class Engine:
-    def __init__(self, max_sleep: float = 1.0, repair_every: float = 30.0):
+    def __init__(self, max_sleep: float = 1.0, repair_every: float = 30.0, settle: float = 0.05):
         self.max_sleep = max_sleep
+        self.settle = settle
         self.repair_every = repair_every
         self.stopping = threading.Event()
         self.woken = threading.Event()
@@ -63,7 +64,9 @@ class Engine:
                 except Exception:  # a database hiccup must not end the engine; say so and go on
                     log.exception("engine: step failed; trying again in a second")
                     pause = 1.0
-                self.woken.wait(pause)
+                if self.woken.wait(pause):
+                    # Woken by a commit: let a burst of commits settle, then look once for all of them.
+                    self.stopping.wait(self.settle)
                 self.woken.clear()
         finally:
             context_changed.disconnect(dispatch_uid=f"engine-{id(self)}")

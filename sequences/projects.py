@@ -26,7 +26,7 @@ def decode_shipyard(text: str) -> str:
     if "\n" not in stripped and ":" not in stripped:
         try:
             return base64.b64decode(stripped, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except (binascii.Error, ValueError):  # not base64 (or not ASCII): read it as YAML
             pass
     return text
 

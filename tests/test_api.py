@@ -169,3 +169,9 @@ def test_swagger_ui_loads_only_local_assets(db):
     for source in sources:
         if source.startswith("/static/"):
             assert Client().get(source).status_code == 200, source
+
+
+def test_a_shipyard_that_is_neither_yaml_nor_base64_gets_400(admin_api, db):
+    response = admin_api.post("/api/controlPlane/v1/project", {"name": "shop", "shipyard": "\u00ed"})
+    assert response.status_code == 400
+    assert "The shipyard is not valid" in response.json()["message"]

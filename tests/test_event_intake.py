@@ -191,3 +191,10 @@ def test_the_event_log_reads_oldest_first_with_paging(api, sockshop):
     assert [e["type"] for e in rest["events"]] == ["sh.keptn.event.deployment.finished",
                                                     "sh.keptn.event.test.triggered"]
     assert rest["nextPageKey"] == ""
+
+
+def test_a_batch_that_is_all_accepted_answers_202(api, sockshop):
+    response = api.post("/api/v1/event", json.dumps([{**dev_delivery(), "id": ""}, dev_delivery()]),
+                        content_type="application/cloudevents-batch+json")
+    assert response.status_code == 202
+    assert [a["status"] for a in response.json()] == [202, 202]

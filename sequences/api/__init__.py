@@ -1,5 +1,7 @@
 """Bosun's REST API (django-ninja): Keptn-compatible paths plus Bosun's own, under /api/."""
 
+import logging
+
 from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -52,6 +54,13 @@ def on_invalid(request, exc):
         where = ".".join(str(part) for part in item.get("loc", ()) if part not in ("body", "payload"))
         problems.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
     return error(request, 400, "Invalid request: " + "; ".join(problems))
+
+
+@api.exception_handler(Exception)
+def on_bug(request, exc):
+    # A bug, not bad input: keep the answer JSON, and the traceback in the log.
+    logging.getLogger("bosun.api").exception("%s %s failed", request.method, request.path)
+    return error(request, 500, "Bosun failed to handle this request; the details are in its log.")
 
 
 api.add_router("/v1", events_router)

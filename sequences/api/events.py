@@ -55,7 +55,7 @@ def _body(request: HttpRequest):
 @router.post(
     "/event",
     summary="Send an event (a sequence's .triggered, or a task's .started/.status.changed/.finished)",
-    response={202: dict, 200: dict | list, 207: list, 400: dict, 404: dict, 409: dict, 413: dict},
+    response={202: dict | list, 200: dict, 207: list, 400: dict, 403: dict, 404: dict, 409: dict, 413: dict},
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from sequences import control, flow
+from sequences import control, intake
 from sequences.models import ApiToken, Project, TaskExecution
 
 from . import queries
@@ -158,7 +158,7 @@ def trigger(request, project):
             labels[key.strip()] = value.strip()
     if labels:
         data["labels"] = labels
-    receipt = flow.receive_event({"id": str(uuid.uuid4()), "source": f"bridge ({request.user.get_username()})",
+    receipt = intake.receive_event({"id": str(uuid.uuid4()), "source": f"bridge ({request.user.get_username()})",
                                   "specversion": "1.0", "type": f"sh.keptn.event.{stage}.{sequence}.triggered",
                                   "data": data})
     if receipt.code >= 300:

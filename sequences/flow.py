@@ -1,11 +1,11 @@
-"""The transitions of sequences and tasks. Each public function is one atomic action.
+"""The transitions of sequences and tasks: trigger, start, finish, advance, end, release a lane.
 
-Every state a sequence or task execution takes is assigned here (or in sequences/control.py for the
-operator's commands, which use these helpers). Callers: the API, the Bridge, admin actions, the engine.
+Every state a sequence or task execution takes is assigned here, or by sequences/control.py (the
+operator's commands) and sequences/timeouts.py (the engine's timers) through these helpers. Events come
+in through sequences/intake.py. They all run inside one transaction per action.
 """
 
 import uuid
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
@@ -17,79 +17,10 @@ from . import events as ev
 from . import lanes
 from .db import announce, write_transaction
 from .events import EventError
-from .models import Event, Project, Service, SequenceExecution, TaskExecution
+from .models import Event, Project, SequenceExecution, TaskExecution
 
 SE = SequenceExecution
 TE = TaskExecution
-
-
-@dataclass
-class Receipt:
-    """The answer to one incoming event."""
-
-    code: int
-    event_id: str
-    keptn_context: str | None = None
-    message: str = ""
-    duplicate: bool = False
-    extra: dict = field(default_factory=dict)
-
-    def as_json(self) -> dict:
-        if self.code >= 400:
-            body = {"code": self.code, "message": self.message}
-            if self.keptn_context:
-                body["keptnContext"] = self.keptn_context
-            body["id"] = self.event_id
-            return body
-        body = {"keptnContext": self.keptn_context, "id": self.event_id}
-        if self.duplicate:
-            body["duplicate"] = True
-            body["message"] = self.message
-        return body
-
-
-# --- intake ----------------------------------------------------------------------------------
-
-
-def receive_event(raw) -> Receipt:
-    """Validate, store and apply one client event (DESIGN.md "Events")."""
-    try:
-        incoming = ev.validate_incoming(raw)
-    except EventError as exc:
-        event_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else ""
-        return Receipt(exc.code, event_id, message=exc.message)
-    with write_transaction():
-        return _apply(incoming)
-
-
-def receive_batch(raws: list) -> list[Receipt]:
-    """CloudEvents batch mode: applied in order, in one transaction, one receipt per event."""
-    receipts = []
-    with write_transaction():
-        for raw in raws:
-            try:
-                incoming = ev.validate_incoming(raw)
-            except EventError as exc:
-                event_id = raw.get("id", "") if isinstance(raw, dict) else ""
-                receipts.append(Receipt(exc.code, event_id if isinstance(event_id, str) else "", message=exc.message))
-                continue
-            receipts.append(_apply(incoming))
-    return receipts
-
-
-def _apply(incoming: ev.IncomingEvent) -> Receipt:
-    previous = Event.objects.filter(event_id=incoming.id, type=incoming.type).first()
-    if previous is not None:
-        return Receipt(
-            200 if previous.outcome != Event.REJECTED else 409,
-            incoming.id,
-            previous.context or None,
-            message=f"Event {incoming.id} was received before ({previous.outcome}); it is not applied twice.",
-            duplicate=True,
-        )
-    if incoming.parsed.is_sequence:
-        return _apply_sequence_trigger(incoming)
-    return _apply_task_event(incoming)
 
 
 def _event_time(raw: dict):
@@ -102,7 +33,7 @@ def _event_time(raw: dict):
     return parsed
 
 
-def _store(payload: dict, *, outcome=Event.APPLIED, note="", context=None, triggered_id=None, data=None):
+def store_event(payload: dict, *, outcome=Event.APPLIED, note="", context=None, triggered_id=None, data=None):
     data = data if data is not None else payload.get("data") or {}
     try:
         return Event.objects.create(
@@ -123,106 +54,26 @@ def _store(payload: dict, *, outcome=Event.APPLIED, note="", context=None, trigg
         raise EventError(409, f"Event {payload['id']} was received at the same moment twice.") from None
 
 
-def _emit(event_type: str, data: dict, context: str, triggered_id: str | None = None) -> Event:
+def emit(event_type: str, data: dict, context: str, triggered_id: str | None = None) -> Event:
     payload = ev.make_event(event_type, data, context, triggered_id)
-    return _store(payload, outcome=Event.EMITTED)
+    return store_event(payload, outcome=Event.EMITTED)
 
 
-def _apply_sequence_trigger(incoming: ev.IncomingEvent) -> Receipt:
-    data = incoming.data
-    project = Project.objects.filter(name=data["project"]).first()
-    if project is None:
-        return Receipt(404, incoming.id, message=f"Project '{data['project']}' does not exist.")
-    shipyard = project.parsed_shipyard()
-    stage, name = incoming.parsed.stage, incoming.parsed.sequence
-    if shipyard.stage(stage) is None:
-        return Receipt(
-            400, incoming.id,
-            message=f"Project '{project.name}' has no stage '{stage}'; its stages are {', '.join(shipyard.stage_names)}.",
-        )
-    sequence = shipyard.sequence(stage, name)
-    if sequence is None:
-        names = ", ".join(s.name for s in shipyard.stage(stage).sequences)
-        return Receipt(400, incoming.id, message=f"Stage '{stage}' has no sequence '{name}'; it has {names}.")
-    if not Service.objects.filter(project=project, name=data["service"]).exists():
-        return Receipt(404, incoming.id, message=f"Project '{project.name}' has no service '{data['service']}'.")
-    context = incoming.context or str(uuid.uuid4())
-    duplicate_run = SE.objects.active().filter(context=context, stage=stage, name=name, service=data["service"])
-    if duplicate_run.exists():
-        return Receipt(
-            409, incoming.id, context,
-            message=f"Sequence '{name}' already runs in stage '{stage}' for context {context}.",
-        )
-    payload = {**incoming.raw, "id": incoming.id, "shkeptncontext": context}
-    _store(payload, context=context)
-    _trigger_sequence(project, stage, sequence, data["service"], data, context, incoming.id,
-                      incoming.raw.get("gitcommitid") or "")
-    return Receipt(202, incoming.id, context)
+def executor_started(task, sequence, source, now):
+    """A `.started` from one executor: the task runs; its running deadlines start counting."""
+    if source not in task.executors:
+        task.executors[source] = {"started": ev.now_iso(now), "finished": None}
+    if task.state == TE.TRIGGERED:
+        task.state = TE.STARTED
+        task.started_at = now
+        _set_running_deadlines(task, sequence, now)
+    task.last_heard_at = now
+    _refresh_heartbeat(task, sequence, now)
+    task.save()
 
 
-def _apply_task_event(incoming: ev.IncomingEvent) -> Receipt:
-    task = (
-        TE.objects.select_for_update()
-        .select_related("sequence_execution", "sequence_execution__project")
-        .filter(triggered_id=incoming.triggered_id)
-        .first()
-    )
-    if task is None:
-        reason = f"No task was triggered with id {incoming.triggered_id}; the event is stored and changes nothing."
-        _store(incoming.raw | {"id": incoming.id}, outcome=Event.REJECTED, note=reason)
-        return Receipt(409, incoming.id, incoming.context, message=reason)
-    sequence = task.sequence_execution
-    context = sequence.context
-    if incoming.context and incoming.context != context:
-        reason = (f"Task {task.triggered_id} belongs to context {context}, not {incoming.context}; "
-                  "the event is stored and changes nothing.")
-        _store(incoming.raw | {"id": incoming.id}, outcome=Event.REJECTED, note=reason, context=incoming.context)
-        return Receipt(409, incoming.id, incoming.context, message=reason)
-    data = {**incoming.data}
-    for key in ("project", "stage", "service"):
-        data.setdefault(key, getattr(sequence, key) if key != "project" else sequence.project.name)
-    payload = incoming.raw | {"id": incoming.id, "shkeptncontext": context, "data": data}
-    if not task.is_open:
-        reason = _closed_reason(task)
-        _store(payload, outcome=Event.REJECTED, note=reason, context=context)
-        return Receipt(409, incoming.id, context, message=reason)
-    _store(payload, context=context)
-    now = timezone.now()
-    kind = incoming.parsed.kind
-    executor = task.executors.get(incoming.source)
-    if kind == "started":
-        if executor is None:
-            task.executors[incoming.source] = {"started": ev.now_iso(now), "finished": None}
-        if task.state == TE.TRIGGERED:
-            task.state = TE.STARTED
-            task.started_at = now
-            _set_running_deadlines(task, sequence, now)
-        task.last_heard_at = now
-        _refresh_heartbeat(task, sequence, now)
-        task.save()
-    elif kind == "status.changed":
-        heard_from(task, sequence, now)
-    else:  # finished
-        _record_finished(task, sequence, incoming, data, now)
-    announce(sequence.project.name, context, stage=sequence.stage, service=sequence.service)
-    return Receipt(202, incoming.id, context)
-
-
-def _closed_reason(task: TaskExecution) -> str:
-    why = {
-        TE.SCHEDULED: "is not triggered yet (it waits for its triggeredAfter delay)",
-        TE.FINISHED: "has already finished" + (f" (finished by {task.finished_by})" if task.finished_by else ""),
-        TE.ABANDONED: "was abandoned when its sequence was aborted with force",
-        TE.KILLING: "is being killed",
-        TE.KILLED: "was killed",
-        TE.TIMED_OUT: "has timed out",
-    }.get(task.state, f"is {task.state}")
-    return f"Task '{task.name}' ({task.triggered_id}) {why}; the event is stored and changes nothing."
-
-
-def _record_finished(task, sequence, incoming, data, now):
+def executor_finished(task, sequence, source, data, now):
     """A `.finished` from one executor; with no `.started` from that source first it counts as both."""
-    source = incoming.source
     entry = task.executors.get(source) or {"started": ev.now_iso(now)}
     entry.update(
         finished=ev.now_iso(now),
@@ -291,7 +142,7 @@ def _clear_deadlines(task):
 # --- sequences -------------------------------------------------------------------------------
 
 
-def _trigger_sequence(project, stage, sequence, service, data, context, triggered_id, gitcommitid=""):
+def trigger_sequence(project, stage, sequence, service, data, context, triggered_id, gitcommitid=""):
     """Create a sequence execution; it takes its lane at once if it may, else it waits."""
     execution = SE.objects.create(
         root=not SE.objects.filter(project=project, context=context).exists(),
@@ -379,7 +230,7 @@ def emit_task_triggered(execution, task, now):
     task.save()
     payload = ev.make_event(ev.task_type(task.name, "triggered"), data, execution.context, moment=now)
     payload["id"] = task.triggered_id
-    _store(payload, outcome=Event.EMITTED, context=execution.context)
+    store_event(payload, outcome=Event.EMITTED, context=execution.context)
     if approval_mode == "automatic":
         result = data.get("result") or "pass"
         _emit_task_answer(execution, task, "finished", {"result": result, "status": "succeeded",
@@ -402,7 +253,7 @@ def _emit_task_answer(execution, task, kind, extra):
     data = {"project": execution.project.name, "stage": execution.stage, "service": execution.service, **extra}
     payload = ev.make_event(ev.task_type(task.name, kind), data, execution.context, task.triggered_id)
     payload["source"] = "bosun"
-    _store(payload, outcome=Event.EMITTED, context=execution.context)
+    store_event(payload, outcome=Event.EMITTED, context=execution.context)
 
 
 def finish_task(task, execution, state, result, status, message, now):
@@ -453,7 +304,7 @@ def end_sequence(execution, state, result, status, message=""):
     data.update(result=result, status=status)
     if message:
         data["message"] = message
-    _emit(ev.sequence_type(execution.stage, execution.name, "finished"), data, execution.context,
+    emit(ev.sequence_type(execution.stage, execution.name, "finished"), data, execution.context,
           execution.triggered_id)
     if state == SE.FINISHED:
         task_results = dict(execution.task_executions.values_list("name", "result"))
@@ -461,8 +312,8 @@ def end_sequence(execution, state, result, status, message=""):
         for stage, sequence in shipyard.chained(execution.stage, execution.name, result, task_results):
             chained_data = {**data, "stage": stage.name}
             chained_data.pop("message", None)
-            event = _emit(ev.sequence_type(stage.name, sequence.name, "triggered"), chained_data, execution.context)
-            _trigger_sequence(project, stage.name, sequence, execution.service, chained_data, execution.context,
+            event = emit(ev.sequence_type(stage.name, sequence.name, "triggered"), chained_data, execution.context)
+            trigger_sequence(project, stage.name, sequence, execution.service, chained_data, execution.context,
                               event.event_id, execution.gitcommitid)
     # The lane is let go only after chaining, so a same-context follow-up (rollback) goes first.
     if execution.holds_lane:

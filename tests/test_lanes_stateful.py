@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, settings, strategies as st
 from django.utils import timezone
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from sequences import control, flow, timeouts
+from sequences import control, intake, timeouts
 from sequences.models import Event, Lane, Project, SequenceExecution, TaskExecution
 from sequences.projects import create_project
 
@@ -47,7 +47,7 @@ class LaneMachine(RuleBasedStateMachine):
         self.clock = timezone.now()
 
     def send(self, raw):
-        receipt = flow.receive_event(raw)
+        receipt = intake.receive_event(raw)
         assert receipt.code < 500
         return receipt
 

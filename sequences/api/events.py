@@ -9,7 +9,7 @@ from django.utils.dateparse import parse_datetime
 from ninja import Router, Status
 from ninja.errors import HttpError
 
-from .. import flow
+from .. import intake
 from ..events import MAX_EVENT_BYTES
 from ..models import Event
 from .auth import OPERATE, require
@@ -73,7 +73,7 @@ def post_event(request):
         events = _body(request)
         if not isinstance(events, list):
             raise HttpError(400, "A CloudEvents batch must be a JSON array of events.")
-        receipts = flow.receive_batch(events)
+        receipts = intake.receive_batch(events)
         answers = [{"status": r.code, **r.as_json()} for r in receipts]
         return Status(202 if all(r.code < 300 for r in receipts) else 207, answers)
     if len(request.body) > MAX_EVENT_BYTES:
@@ -82,7 +82,7 @@ def post_event(request):
     if isinstance(raw, list):
         raise HttpError(400, "Send one event as a JSON object, or a batch with Content-Type "
                              "application/cloudevents-batch+json.")
-    receipt = flow.receive_event(raw)
+    receipt = intake.receive_event(raw)
     return Status(receipt.code, receipt.as_json())
 
 

@@ -1,0 +1,170 @@
+"""Event intake: validate a client's CloudEvent, apply it once, store it, and answer (DESIGN.md "Events").
+
+What an event changes is done by sequences/flow.py; this module decides whether and to what it applies.
+"""
+
+import uuid
+from dataclasses import dataclass, field
+
+from django.utils import timezone
+
+from . import events as ev
+from . import flow
+from .db import announce, write_transaction
+from .events import EventError
+from .models import Event, Project, Service, SequenceExecution, TaskExecution
+
+SE = SequenceExecution
+TE = TaskExecution
+
+
+@dataclass
+class Receipt:
+    """The answer to one incoming event."""
+
+    code: int
+    event_id: str
+    keptn_context: str | None = None
+    message: str = ""
+    duplicate: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        if self.code >= 400:
+            body = {"code": self.code, "message": self.message}
+            if self.keptn_context:
+                body["keptnContext"] = self.keptn_context
+            body["id"] = self.event_id
+            return body
+        body = {"keptnContext": self.keptn_context, "id": self.event_id}
+        if self.duplicate:
+            body["duplicate"] = True
+            body["message"] = self.message
+        return body
+
+
+# --- intake ----------------------------------------------------------------------------------
+
+
+def receive_event(raw) -> Receipt:
+    """Validate, store and apply one client event (DESIGN.md "Events")."""
+    try:
+        incoming = ev.validate_incoming(raw)
+    except EventError as exc:
+        event_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else ""
+        return Receipt(exc.code, event_id, message=exc.message)
+    with write_transaction():
+        return _apply(incoming)
+
+
+def receive_batch(raws: list) -> list[Receipt]:
+    """CloudEvents batch mode: applied in order, in one transaction, one receipt per event."""
+    receipts = []
+    with write_transaction():
+        for raw in raws:
+            try:
+                incoming = ev.validate_incoming(raw)
+            except EventError as exc:
+                event_id = raw.get("id", "") if isinstance(raw, dict) else ""
+                receipts.append(Receipt(exc.code, event_id if isinstance(event_id, str) else "", message=exc.message))
+                continue
+            receipts.append(_apply(incoming))
+    return receipts
+
+
+def _apply(incoming: ev.IncomingEvent) -> Receipt:
+    previous = Event.objects.filter(event_id=incoming.id, type=incoming.type).first()
+    if previous is not None:
+        return Receipt(
+            200 if previous.outcome != Event.REJECTED else 409,
+            incoming.id,
+            previous.context or None,
+            message=f"Event {incoming.id} was received before ({previous.outcome}); it is not applied twice.",
+            duplicate=True,
+        )
+    if incoming.parsed.is_sequence:
+        return _apply_sequence_trigger(incoming)
+    return _apply_task_event(incoming)
+
+
+def _apply_sequence_trigger(incoming: ev.IncomingEvent) -> Receipt:
+    data = incoming.data
+    project = Project.objects.filter(name=data["project"]).first()
+    if project is None:
+        return Receipt(404, incoming.id, message=f"Project '{data['project']}' does not exist.")
+    shipyard = project.parsed_shipyard()
+    stage, name = incoming.parsed.stage, incoming.parsed.sequence
+    if shipyard.stage(stage) is None:
+        return Receipt(
+            400, incoming.id,
+            message=f"Project '{project.name}' has no stage '{stage}'; its stages are {', '.join(shipyard.stage_names)}.",
+        )
+    sequence = shipyard.sequence(stage, name)
+    if sequence is None:
+        names = ", ".join(s.name for s in shipyard.stage(stage).sequences)
+        return Receipt(400, incoming.id, message=f"Stage '{stage}' has no sequence '{name}'; it has {names}.")
+    if not Service.objects.filter(project=project, name=data["service"]).exists():
+        return Receipt(404, incoming.id, message=f"Project '{project.name}' has no service '{data['service']}'.")
+    context = incoming.context or str(uuid.uuid4())
+    duplicate_run = SE.objects.active().filter(context=context, stage=stage, name=name, service=data["service"])
+    if duplicate_run.exists():
+        return Receipt(
+            409, incoming.id, context,
+            message=f"Sequence '{name}' already runs in stage '{stage}' for context {context}.",
+        )
+    payload = {**incoming.raw, "id": incoming.id, "shkeptncontext": context}
+    flow.store_event(payload, context=context)
+    flow.trigger_sequence(project, stage, sequence, data["service"], data, context, incoming.id,
+                      incoming.raw.get("gitcommitid") or "")
+    return Receipt(202, incoming.id, context)
+
+
+def _apply_task_event(incoming: ev.IncomingEvent) -> Receipt:
+    task = (
+        TE.objects.select_for_update()
+        .select_related("sequence_execution", "sequence_execution__project")
+        .filter(triggered_id=incoming.triggered_id)
+        .first()
+    )
+    if task is None:
+        reason = f"No task was triggered with id {incoming.triggered_id}; the event is stored and changes nothing."
+        flow.store_event(incoming.raw | {"id": incoming.id}, outcome=Event.REJECTED, note=reason)
+        return Receipt(409, incoming.id, incoming.context, message=reason)
+    sequence = task.sequence_execution
+    context = sequence.context
+    if incoming.context and incoming.context != context:
+        reason = (f"Task {task.triggered_id} belongs to context {context}, not {incoming.context}; "
+                  "the event is stored and changes nothing.")
+        flow.store_event(incoming.raw | {"id": incoming.id}, outcome=Event.REJECTED, note=reason, context=incoming.context)
+        return Receipt(409, incoming.id, incoming.context, message=reason)
+    data = {**incoming.data}
+    for key in ("project", "stage", "service"):
+        data.setdefault(key, getattr(sequence, key) if key != "project" else sequence.project.name)
+    payload = incoming.raw | {"id": incoming.id, "shkeptncontext": context, "data": data}
+    if not task.is_open:
+        reason = _closed_reason(task)
+        flow.store_event(payload, outcome=Event.REJECTED, note=reason, context=context)
+        return Receipt(409, incoming.id, context, message=reason)
+    flow.store_event(payload, context=context)
+    now = timezone.now()
+    kind = incoming.parsed.kind
+    if kind == "started":
+        flow.executor_started(task, sequence, incoming.source, now)
+    elif kind == "status.changed":
+        flow.heard_from(task, sequence, now)
+    else:  # finished
+        flow.executor_finished(task, sequence, incoming.source, data, now)
+    announce(sequence.project.name, context, stage=sequence.stage, service=sequence.service)
+    return Receipt(202, incoming.id, context)
+
+
+def _closed_reason(task: TaskExecution) -> str:
+    why = {
+        TE.SCHEDULED: "is not triggered yet (it waits for its triggeredAfter delay)",
+        TE.FINISHED: "has already finished" + (f" (finished by {task.finished_by})" if task.finished_by else ""),
+        TE.ABANDONED: "was abandoned when its sequence was aborted with force",
+        TE.KILLING: "is being killed",
+        TE.KILLED: "was killed",
+        TE.TIMED_OUT: "has timed out",
+    }.get(task.state, f"is {task.state}")
+    return f"Task '{task.name}' ({task.triggered_id}) {why}; the event is stored and changes nothing."

@@ -3,7 +3,8 @@
 from collections import defaultdict
 from datetime import timedelta
 
-from django.db.models import Count, Exists, Max, OuterRef, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from sequences import lanes
@@ -73,14 +74,16 @@ def image_of(run: SE) -> str:
 
 
 def project_cards(only: Project | None = None) -> list[Project]:
+    """Projects with counts of running, waiting and failed-in-24h sequences: one indexed count each."""
     since = timezone.now() - timedelta(hours=24)
+
+    def count(**filters):
+        rows = SE.objects.filter(project=OuterRef("pk"), **filters).order_by().values("project")
+        return Coalesce(Subquery(rows.annotate(n=Count("id")).values("n")), 0)
+
     projects = Project.objects.filter(pk=only.pk) if only else Project.objects.all()
-    return list(projects.annotate(
-        running=Count("sequence_executions", filter=Q(sequence_executions__holds_lane=True)),
-        waiting=Count("sequence_executions", filter=Q(sequence_executions__state=SE.WAITING)),
-        failed=Count("sequence_executions", filter=Q(sequence_executions__ended_at__gte=since) & (
-            Q(sequence_executions__result="fail"))),
-    ).order_by("name"))
+    return list(projects.annotate(running=count(holds_lane=True), waiting=count(state=SE.WAITING),
+                                  failed=count(ended_at__gte=since, result="fail")).order_by("name"))
 
 
 def stage_columns(project: Project) -> list[list[str]]:
@@ -99,7 +102,7 @@ def stage_columns(project: Project) -> list[list[str]]:
 def environment(project: Project) -> dict:
     """Per lane (stage x service): holder and its task, waiting count, latest result and version."""
     services = list(project.services.values_list("name", flat=True))
-    holders = list(SE.objects.filter(project=project, holds_lane=True).order_by("id"))
+    holders = sorted(SE.objects.filter(project=project, holds_lane=True).order_by(), key=lambda r: r.id)
     current = _current_tasks(holders)
     waiting = dict(((r["stage"], r["service"]), r["n"]) for r in SE.objects.filter(
         project=project, state=SE.WAITING).values("stage", "service").annotate(n=Count("id")))

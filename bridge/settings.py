@@ -171,7 +171,7 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True  # serve straight from the apps' static folders; no collectstatic step
 
 # One event is at most 64 KiB; a CloudEvents batch may carry many.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024  # sequences/intake.py MAX_BATCH_BYTES
 
 BOSUN_TASK_START_TIMEOUT = env_duration("BOSUN_TASK_START_TIMEOUT", "10m")
 BOSUN_KILL_GRACE = env_duration("BOSUN_KILL_GRACE", "5s")

@@ -6,6 +6,8 @@ a command that does not apply answers 409 with the current state. The API, the B
 the engine call these; nobody else.
 """
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection
@@ -46,15 +48,44 @@ def _locked(queryset):
     return queryset.select_for_update() if connection.vendor != "sqlite" else queryset
 
 
-def _run(command: str, actor: Actor, key: str, reason: str, work) -> Outcome:
-    """Idempotency, transaction and audit around one command; `work()` returns (Outcome, audit fields)."""
+MAX_REASON = 2000  # characters of a reason; names and keys are bounded by their fields
+MAX_KEY = 200
+
+
+def _digest(command: str, request: dict) -> str:
+    return hashlib.sha256(json.dumps([command, request], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _replay(done: ControlAction, digest: str) -> Outcome:
+    if done.request_digest and done.request_digest != digest:
+        what = f"'{done.command}' of context {done.context}" + (
+            f", task '{done.task_execution.name}'" if done.task_execution_id else "")
+        return Outcome(409, {"code": 409, "message": (
+            f"Idempotency-Key {done.idempotency_key!r} was already used for another request ({what}); "
+            "it was not applied again. Use a new key for a new request.")})
+    return Outcome(done.response.get("code", 200), done.response.get("body", {}))
+
+
+def _run(command: str, actor: Actor, key: str, reason: str, work, request: dict) -> Outcome:
+    """Idempotency, transaction and audit around one command; `work()` returns (Outcome, audit fields).
+
+    A key belongs to its actor. The same key with the same request answers as the first time; with a
+    different request (another command, target or option) it answers 409 and changes nothing.
+    """
+    if len(reason or "") > MAX_REASON:
+        return Outcome(400, {"code": 400, "message": f"reason is {len(reason)} characters long; "
+                                                     f"at most {MAX_REASON} are accepted."})
+    if len(key or "") > MAX_KEY:
+        return Outcome(400, {"code": 400, "message": f"Idempotency-Key is longer than {MAX_KEY} characters."})
+    digest = _digest(command, {**request, "reason": reason})
+    mine = ControlAction.objects.filter(actor=actor.name, idempotency_key=key).select_related("task_execution")
     if key:
-        done = ControlAction.objects.filter(idempotency_key=key).first()
+        done = mine.first()
         if done is not None:
-            return Outcome(done.response.get("code", 200), done.response.get("body", {}))
+            return _replay(done, digest)
     try:
         with write_transaction():
-            if key and ControlAction.objects.filter(idempotency_key=key).exists():
+            if key and mine.exists():
                 raise IntegrityError("idempotency key taken")
             try:
                 outcome, audit = work()
@@ -62,15 +93,15 @@ def _run(command: str, actor: Actor, key: str, reason: str, work) -> Outcome:
                 return refused.outcome
             ControlAction.objects.create(
                 command=command, actor=actor.name, source=actor.source, reason=reason, idempotency_key=key,
-                response={"code": outcome.code, "body": outcome.body}, **audit,
+                request_digest=digest, response={"code": outcome.code, "body": outcome.body}, **audit,
             )
             return outcome
     except IntegrityError:
         # the same key, committed by a concurrent request a moment ago: answer as it did
-        done = ControlAction.objects.filter(idempotency_key=key).first()
+        done = mine.first()
         if done is None:
             raise
-        return Outcome(done.response.get("code", 200), done.response.get("body", {}))
+        return _replay(done, digest)
 
 
 def _summary(runs) -> list[dict]:
@@ -128,7 +159,9 @@ def control_sequence(project_name: str, context: str, state: str, *, actor: Acto
         return Outcome(200, body), {"sequence_execution": first, "project": project.name, "context": context,
                                     "state_before": before, "state_after": after}
 
-    return _run(command, actor, idempotency_key, reason, work)
+    return _run(command, actor, idempotency_key, reason, work,
+                {"project": project_name, "context": context, "stage": stage or "", "mode": mode,
+                 "suspendRunning": suspend_running})
 
 
 def _open_task(run) -> TaskExecution | None:
@@ -266,7 +299,8 @@ def finish_task(triggered_id: str, result: str, status: str, reason: str, *, act
         run.refresh_from_db()
         return Outcome(200, _task_body(task, run)), _task_audit(task, run, before)
 
-    return _run("finish", actor, idempotency_key, reason, work)
+    return _run("finish", actor, idempotency_key, reason, work,
+                {"task": triggered_id, "result": result, "status": status})
 
 
 def kill_task(triggered_id: str, reason: str, *, actor: Actor, idempotency_key: str = "") -> Outcome:
@@ -285,7 +319,7 @@ def kill_task(triggered_id: str, reason: str, *, actor: Actor, idempotency_key: 
         run.refresh_from_db()
         return Outcome(200, _task_body(task, run)), _task_audit(task, run, before)
 
-    return _run("kill", actor, idempotency_key, reason, work)
+    return _run("kill", actor, idempotency_key, reason, work, {"task": triggered_id})
 
 
 def decide_approval(triggered_id: str, approve: bool, reason: str, *, actor: Actor,
@@ -312,7 +346,7 @@ def decide_approval(triggered_id: str, approve: bool, reason: str, *, actor: Act
         run.refresh_from_db()
         return Outcome(200, _task_body(task, run)), _task_audit(task, run, before)
 
-    return _run("approve" if approve else "decline", actor, idempotency_key, reason, work)
+    return _run("approve" if approve else "decline", actor, idempotency_key, reason, work, {"task": triggered_id})
 
 
 def confirm_killed(triggered_id: str, *, actor: Actor) -> Outcome:
@@ -325,7 +359,7 @@ def confirm_killed(triggered_id: str, *, actor: Actor) -> Outcome:
         announce(run.project.name, run.context)
         return Outcome(200, _task_body(task, run)), _task_audit(task, run, TE.KILLING)
 
-    return _run("killed", actor, "", "", work)
+    return _run("killed", actor, "", "", work, {"task": triggered_id})
 
 
 def heartbeat(triggered_id: str, source: str) -> Outcome:

@@ -11,7 +11,7 @@ import threading
 from django.db import close_old_connections
 from django.utils import timezone
 
-from . import flow, timeouts
+from . import repair, timeouts
 from .signals import context_changed
 
 log = logging.getLogger("bosun.engine")
@@ -35,12 +35,18 @@ class Engine:
 
     def step(self, now=None) -> bool:
         """Fire what is due and, now and then, mend; returns whether it did any work."""
-        fired = timeouts.fire_due(now)
-        mended = 0
+        fired = mended = 0
+        try:
+            fired = timeouts.fire_due(now)
+        except Exception:  # e.g. the database went away: the repairs below may still work
+            log.exception("engine: firing timers failed")
         moment = (now or timezone.now()).timestamp()
         if moment - self._last_repair >= self.repair_every:
             self._last_repair = moment
-            mended = flow.repair()
+            try:
+                mended = repair.repair()
+            except Exception:
+                log.exception("engine: the repair sweep failed")
         if fired or mended:
             log.info("engine: %d timer(s) fired, %d repair(s)", fired, mended)
         return bool(fired or mended)

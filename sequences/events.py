@@ -1,13 +1,22 @@
 """CloudEvents in Keptn's dialect: type names, intake validation, payload merge. No ORM here."""
 
-import copy
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from django.utils.dateparse import parse_datetime
+
 PREFIX = "sh.keptn.event."
 MAX_EVENT_BYTES = 64 * 1024
+MAX_DEPTH = 32  # nested objects and arrays in one event, the event itself being level 1
+# Event ids appear in Bridge URLs and the API's paths: no slash, no whitespace, nothing to escape.
+ID_RE = re.compile(r"^[A-Za-z0-9._:@+=~-]{1,100}$")
+# A \u0000 escape in JSON text (not an escaped backslash followed by "u0000"): PostgreSQL cannot store NUL.
+_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+FIELD_LIMITS = {"id": 100, "triggeredid": 100, "source": 200, "type": 200, "gitcommitid": 100,
+                "specversion": 20, "datacontenttype": 100, "shkeptnspecversion": 20}
 STATUSES = ("succeeded", "errored", "aborted", "unknown")
 RESULTS = ("pass", "warning", "fail")
 
@@ -83,9 +92,19 @@ def validate_incoming(raw) -> IncomingEvent:
     """Check one client event against DESIGN.md "Events"; raise EventError(4xx) with the reason."""
     if not isinstance(raw, dict):
         raise EventError(400, "An event must be a JSON object (a CloudEvent).")
-    size = len(json.dumps(raw, separators=(",", ":")).encode())
+    depth = nesting_depth(raw, MAX_DEPTH)
+    if depth > MAX_DEPTH:
+        raise EventError(400, f"The event nests objects and arrays more than {MAX_DEPTH} levels deep; "
+                              f"at most {MAX_DEPTH} are accepted.")
+    try:
+        size = len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode())
+    except UnicodeEncodeError:
+        raise EventError(400, "The event contains a lone UTF-16 surrogate (e.g. \\ud800), which is not text; "
+                              "send valid Unicode.") from None
     if size > MAX_EVENT_BYTES:
         raise EventError(413, f"The event is {size} bytes; at most {MAX_EVENT_BYTES} bytes are accepted.")
+    if _NUL.search(json.dumps(raw)):
+        raise EventError(400, "The event contains a NUL character (\\u0000), which Bosun cannot store; remove it.")
     event_type = raw.get("type")
     if not isinstance(event_type, str) or not event_type:
         raise EventError(400, "The event has no 'type'.")
@@ -114,21 +133,32 @@ def validate_incoming(raw) -> IncomingEvent:
         data = {}
     if not isinstance(data, dict):
         raise EventError(400, "The event's 'data' must be a JSON object.")
-    for key in ("id", "source", "shkeptncontext", "triggeredid"):
+    for key in ("id", "source", "shkeptncontext", "triggeredid", "time", "gitcommitid"):
         value = raw.get(key)
         if value is not None and not isinstance(value, str):
             raise EventError(400, f"The event's '{key}' must be a string.")
+    for key, limit in FIELD_LIMITS.items():
+        value = raw.get(key)
+        if isinstance(value, str) and len(value) > limit:
+            raise EventError(400, f"The event's '{key}' is {len(value)} characters long; at most {limit} are accepted.")
+    if raw.get("id") and not ID_RE.match(raw["id"]):
+        raise EventError(400, f"The event's id {raw['id']!r} is not accepted: use letters, digits and . _ : @ + = ~ - "
+                              "(no slash, space or other character that needs escaping in a URL), as a UUID has.")
+    if raw.get("time"):
+        check_time(raw["time"], "The event's 'time'")
     for key in ("project", "stage", "service"):
         value = data.get(key)
         if value is not None and not isinstance(value, str):
             raise EventError(400, f"data.{key} must be a string.")
+        if isinstance(value, str) and len(value) > 100:
+            raise EventError(400, f"data.{key} is {len(value)} characters long; at most 100 are accepted.")
     if data.get("status") is not None and data.get("status") not in STATUSES:
         raise EventError(400, f"data.status must be one of {', '.join(STATUSES)}, not {data['status']!r}.")
     if data.get("result") is not None and data.get("result") not in RESULTS:
         raise EventError(400, f"data.result must be one of {', '.join(RESULTS)}, not {data['result']!r}.")
     labels = data.get("labels")
-    if labels is not None and not isinstance(labels, dict):
-        raise EventError(400, "data.labels must be a JSON object of strings.")
+    if labels is not None and (not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values())):
+        raise EventError(400, "data.labels must be a JSON object of strings, e.g. {\"owner\": \"team-a\"}.")
     context = raw.get("shkeptncontext") or None
     if context is not None:
         try:
@@ -158,14 +188,71 @@ def validate_incoming(raw) -> IncomingEvent:
     )
 
 
-def deep_merge(base: dict, update: dict) -> dict:
-    """A copy of base with update merged in: nested mappings merge, everything else is replaced."""
-    merged = copy.deepcopy(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
+def nesting_depth(value, limit: int) -> int:
+    """How deeply objects and arrays nest in `value` (a scalar is 0), counting no further than limit + 1."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
         else:
-            merged[key] = copy.deepcopy(value)
+            continue
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            return deepest
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def check_time(value: str, what: str):
+    """An ISO 8601 time that exists on the calendar, else EventError(400)."""
+    try:
+        parsed = parse_datetime(value)
+    except ValueError as exc:
+        raise EventError(400, f"{what} {value!r} is not a real moment ({exc}).") from None
+    if parsed is None:
+        raise EventError(400, f"{what} {value!r} is not an ISO 8601 time such as 2024-05-01T09:30:00Z.")
+    return parsed
+
+
+def _copy(value):
+    """A deep copy of JSON data without recursion (stored payloads may nest deeper than Python recurses)."""
+    if not isinstance(value, (dict, list)):
+        return value
+    root = {} if isinstance(value, dict) else []
+    stack = [(value, root)]
+    while stack:
+        source, target = stack.pop()
+        items = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, item in items:
+            if isinstance(item, (dict, list)):
+                child = {} if isinstance(item, dict) else []
+                stack.append((item, child))
+            else:
+                child = item
+            if isinstance(target, dict):
+                target[key] = child
+            else:
+                target.append(child)
+    return root
+
+
+def deep_merge(base: dict, update: dict) -> dict:
+    """A copy of base with update merged in: nested mappings merge, everything else is replaced.
+
+    Iterative, so a payload of any depth that could be stored can be merged.
+    """
+    merged = _copy(base)
+    stack = [(merged, update)]
+    while stack:
+        target, source = stack.pop()
+        for key, value in source.items():
+            if isinstance(value, dict) and isinstance(target.get(key), dict):
+                stack.append((target[key], value))
+            else:
+                target[key] = _copy(value)
     return merged
 
 

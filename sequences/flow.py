@@ -9,23 +9,30 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection
+from django.db import IntegrityError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from . import events as ev
 from . import lanes
-from .db import announce, write_transaction
+from .db import announce
 from .events import EventError
-from .models import Event, Project, SequenceExecution, TaskExecution
+from .models import Event, SequenceExecution, TaskExecution
 
 SE = SequenceExecution
 TE = TaskExecution
 
 
+class PayloadError(Exception):
+    """A stored payload that cannot be merged into a task's input (a shape intake would refuse today)."""
+
+
 def _event_time(raw: dict):
     value = raw.get("time")
-    parsed = parse_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # intake refuses impossible times; this keeps older rows readable
+        parsed = None
     if parsed is None:
         return timezone.now()
     if timezone.is_naive(parsed):
@@ -185,15 +192,23 @@ def _start_sequence(execution):
     trigger_task(execution, 0)
 
 
-def _merged_payload(execution, upto_index: int) -> dict:
-    """The sequence's input deep-merged with every earlier task's .finished data, result/status of the last."""
-    data = ev.deep_merge({}, execution.input_data)
-    last = None
-    for task in execution.task_executions.filter(index__lt=upto_index, state=TE.FINISHED).order_by("index"):
-        data = ev.deep_merge(data, task.finished_data)
-        last = task
-    if last is not None:
-        data["result"], data["status"] = last.result, last.status
+def _merged_payload(execution, upto_index: int, strict: bool = True) -> dict:
+    """The sequence's input deep-merged with every earlier task's .finished data, result/status of the last.
+
+    A stored payload that cannot be merged raises PayloadError (strict), or gives the bare scope (not
+    strict: a sequence must be able to end whatever its data).
+    """
+    finished = list(execution.task_executions.filter(index__lt=upto_index, state=TE.FINISHED).order_by("index"))
+    try:
+        data = ev.deep_merge({}, execution.input_data)
+        for task in finished:
+            data = ev.deep_merge(data, task.finished_data)
+    except (AttributeError, TypeError, ValueError, RecursionError, MemoryError) as exc:
+        if strict:
+            raise PayloadError(f"its stored input data cannot be used ({type(exc).__name__})") from exc
+        data = {}
+    if finished:
+        data["result"], data["status"] = finished[-1].result, finished[-1].status
     data.update(project=execution.project.name, stage=execution.stage, service=execution.service)
     return data
 
@@ -215,9 +230,21 @@ def trigger_task(execution, index: int):
 
 def emit_task_triggered(execution, task, now):
     spec = execution.task_spec(task.index)
-    data = _merged_payload(execution, task.index)
+    try:
+        data = _merged_payload(execution, task.index)
+    except PayloadError as exc:
+        # Fail this sequence alone, with the reason, so its lane moves on to the next one.
+        message = f"Task '{task.name}' could not be triggered: {exc}."
+        if task.pk:
+            task.state, task.result, task.status, task.message = TE.FINISHED, "fail", "errored", message
+            task.finished_at = now
+            _clear_deadlines(task)
+            task.save()
+        end_sequence(execution, SE.FINISHED, "fail", "errored", message)
+        return
     if spec.get("properties"):
-        data[task.name] = ev.deep_merge(data.get(task.name) or {}, spec["properties"])
+        own = data.get(task.name)
+        data[task.name] = ev.deep_merge(own if isinstance(own, dict) else {}, spec["properties"])
     task.state = TE.TRIGGERED
     task.triggered_at = now
     task.due_at = None
@@ -300,7 +327,7 @@ def end_sequence(execution, state, result, status, message=""):
     execution.ended_at = timezone.now()
     execution.save()
     project = execution.project
-    data = _merged_payload(execution, len(execution.tasks))
+    data = _merged_payload(execution, len(execution.tasks), strict=False)
     data.update(result=result, status=status)
     if message:
         data["message"] = message
@@ -349,39 +376,3 @@ def time_out_task(task, execution, message, now):
         end_sequence(execution, SE.ABORTED, "fail", "aborted", f"Aborted; {message}")
     else:
         end_sequence(execution, SE.TIMED_OUT, "fail", "errored", message)
-
-
-def repair() -> int:
-    """Mend what a crash between two steps could leave (each step is atomic, so this is a safety net).
-
-    1. A free lane with sequences waiting in it: start the first.
-    2. A started sequence with no task open or scheduled: trigger what follows its last task.
-    3. An aborting sequence with no task open: it is aborted.
-    """
-    mended = 0
-    waiting_lanes = set(SE.objects.filter(state=SE.WAITING).values_list("project_id", "stage", "service"))
-    held = set(SE.objects.filter(holds_lane=True).values_list("project_id", "stage", "service"))
-    for project_id, stage, service in waiting_lanes - held:
-        with write_transaction():
-            release_lane(Project.objects.get(pk=project_id), stage, service)
-        mended += 1
-    busy = TE.objects.filter(state__in=TE.OPEN + (TE.SCHEDULED,)).values("sequence_execution_id")
-    stuck = SE.objects.filter(state__in=(SE.STARTED, SE.ABORTING)).exclude(id__in=busy)
-    for run_id in list(stuck.values_list("id", flat=True)[:100]):
-        with write_transaction():
-            runs = SE.objects.filter(id=run_id, state__in=(SE.STARTED, SE.ABORTING)).exclude(id__in=busy)
-            if connection.vendor != "sqlite":
-                runs = runs.select_for_update(skip_locked=True, of=("self",))
-            run = runs.select_related("project").first()
-            if run is None:
-                continue
-            last = run.task_executions.order_by("-index").first()
-            if run.state == SE.ABORTING:
-                end_sequence(run, SE.ABORTED, "fail", "aborted", "Aborted; no task was running.")
-            elif last is None:
-                trigger_task(run, 0)
-            else:
-                advance(run, last)
-            announce(run.project.name, run.context)
-        mended += 1
-    return mended

@@ -3,6 +3,7 @@
 What an event changes is done by sequences/flow.py; this module decides whether and to what it applies.
 """
 
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -16,6 +17,10 @@ from .models import Event, Project, Service, SequenceExecution, TaskExecution
 
 SE = SequenceExecution
 TE = TaskExecution
+
+MAX_BATCH_EVENTS = 1000  # events in one CloudEvents batch request (413 beyond)
+MAX_BATCH_BYTES = 8 * 1024 * 1024  # bytes of one batch request (413 beyond)
+BATCH_CHUNK = 200  # events applied per transaction
 
 
 @dataclass
@@ -58,17 +63,25 @@ def receive_event(raw) -> Receipt:
 
 
 def receive_batch(raws: list) -> list[Receipt]:
-    """CloudEvents batch mode: applied in order, in one transaction, one receipt per event."""
+    """CloudEvents batch mode: applied in order, one receipt per event.
+
+    Big batches are applied in chunks of BATCH_CHUNK events, one transaction each, and the writer is let go
+    between chunks, so a single request cannot hold every other writer (and the engine) for seconds.
+    """
     receipts = []
-    with write_transaction():
-        for raw in raws:
-            try:
-                incoming = ev.validate_incoming(raw)
-            except EventError as exc:
-                event_id = raw.get("id", "") if isinstance(raw, dict) else ""
-                receipts.append(Receipt(exc.code, event_id if isinstance(event_id, str) else "", message=exc.message))
-                continue
-            receipts.append(_apply(incoming))
+    for start in range(0, len(raws), BATCH_CHUNK):
+        if start:
+            time.sleep(0.002)  # let a waiting writer take the lock before the next chunk
+        with write_transaction():
+            for raw in raws[start:start + BATCH_CHUNK]:
+                try:
+                    incoming = ev.validate_incoming(raw)
+                except EventError as exc:
+                    event_id = raw.get("id", "") if isinstance(raw, dict) else ""
+                    receipts.append(Receipt(exc.code, event_id if isinstance(event_id, str) else "",
+                                            message=exc.message))
+                    continue
+                receipts.append(_apply(incoming))
     return receipts
 
 
@@ -112,11 +125,16 @@ def _apply_sequence_trigger(incoming: ev.IncomingEvent) -> Receipt:
             409, incoming.id, context,
             message=f"Sequence '{name}' already runs in stage '{stage}' for context {context}.",
         )
-    payload = {**incoming.raw, "id": incoming.id, "shkeptncontext": context}
+    payload = {**incoming.raw, "id": incoming.id, "shkeptncontext": context, "time": _arrival(incoming)}
     flow.store_event(payload, context=context)
     flow.trigger_sequence(project, stage, sequence, data["service"], data, context, incoming.id,
                       incoming.raw.get("gitcommitid") or "")
     return Receipt(202, incoming.id, context)
+
+
+def _arrival(incoming: ev.IncomingEvent) -> str:
+    """The event's own time, or the moment it arrived when it has none."""
+    return incoming.raw.get("time") or ev.now_iso()
 
 
 def _apply_task_event(incoming: ev.IncomingEvent) -> Receipt:
@@ -128,19 +146,22 @@ def _apply_task_event(incoming: ev.IncomingEvent) -> Receipt:
     )
     if task is None:
         reason = f"No task was triggered with id {incoming.triggered_id}; the event is stored and changes nothing."
-        flow.store_event(incoming.raw | {"id": incoming.id}, outcome=Event.REJECTED, note=reason)
+        flow.store_event(incoming.raw | {"id": incoming.id, "time": _arrival(incoming)}, outcome=Event.REJECTED,
+                         note=reason)
         return Receipt(409, incoming.id, incoming.context, message=reason)
     sequence = task.sequence_execution
     context = sequence.context
     if incoming.context and incoming.context != context:
         reason = (f"Task {task.triggered_id} belongs to context {context}, not {incoming.context}; "
                   "the event is stored and changes nothing.")
-        flow.store_event(incoming.raw | {"id": incoming.id}, outcome=Event.REJECTED, note=reason, context=incoming.context)
+        flow.store_event(incoming.raw | {"id": incoming.id, "time": _arrival(incoming)}, outcome=Event.REJECTED,
+                         note=reason, context=incoming.context)
         return Receipt(409, incoming.id, incoming.context, message=reason)
     data = {**incoming.data}
     for key in ("project", "stage", "service"):
         data.setdefault(key, getattr(sequence, key) if key != "project" else sequence.project.name)
-    payload = incoming.raw | {"id": incoming.id, "shkeptncontext": context, "data": data}
+    payload = incoming.raw | {"id": incoming.id, "shkeptncontext": context, "data": data,
+                              "time": _arrival(incoming)}
     if not task.is_open:
         reason = _closed_reason(task)
         flow.store_event(payload, outcome=Event.REJECTED, note=reason, context=context)

@@ -219,6 +219,8 @@ class TaskExecution(models.Model):
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     kill_requested_at = models.DateTimeField(null=True, blank=True)
     suspend_requested = models.BooleanField(default=False)
+    engine_failures = models.PositiveIntegerField(default=0, help_text="Times the engine failed to handle its timer")
+    engine_error = models.TextField(blank=True, help_text="The engine's last error on this task, if any")
 
     objects = TaskQuerySet.as_manager()
 
@@ -299,6 +301,8 @@ class ControlAction(models.Model):
     state_before = models.CharField(max_length=24, blank=True)
     state_after = models.CharField(max_length=24, blank=True)
     idempotency_key = models.CharField(max_length=200, blank=True)
+    request_digest = models.CharField(max_length=64, blank=True,
+                                      help_text="What was asked (command, target, options), to spot a reused key")
     response = models.JSONField(default=dict)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -306,8 +310,9 @@ class ControlAction(models.Model):
         ordering = ["id"]
         indexes = [models.Index(fields=["context", "id"], name="control_context")]
         constraints = [
+            # An Idempotency-Key belongs to whoever sent it: two users' keys never collide.
             models.UniqueConstraint(
-                fields=["idempotency_key"], condition=~Q(idempotency_key=""), name="unique_idempotency_key"
+                fields=["actor", "idempotency_key"], condition=~Q(idempotency_key=""), name="unique_idempotency_key"
             )
         ]
 

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from .yamlsafe import YamlLimitError, compose_and_load
+
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 TASK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 DURATION_PART_RE = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
@@ -200,8 +202,9 @@ def parse(text: str) -> Shipyard:
     if not isinstance(text, str) or not text.strip():
         raise ShipyardError("line 1: document: the shipyard is empty")
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root, data = compose_and_load(text)
+    except YamlLimitError as exc:
+        raise ShipyardError(f"line {exc.line}: document: {exc.message}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1

@@ -4,7 +4,8 @@ Each expired item is handled in its own short transaction that re-checks the sta
 engines (or an engine and a request) never apply the same timeout twice.
 """
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 
 from django.db import connection
 from django.db.models import Min, Q
@@ -18,6 +19,7 @@ from .shipyard import format_duration
 SE = SequenceExecution
 TE = TaskExecution
 BATCH = 50
+log = logging.getLogger("bosun.engine")
 
 
 def _expired(now) -> Q:
@@ -51,11 +53,34 @@ def fire_due(now=None) -> int:
             return fired
         progressed = 0
         for task_id in ids:
-            if _fire_one(task_id, now):
+            try:
+                if _fire_one(task_id, now):
+                    progressed += 1
+            except Exception as exc:  # one bad row must not stop every other timer
+                _set_aside(task_id, now, exc)
                 progressed += 1
         fired += progressed
         if progressed == 0:
             return fired  # the rest are locked by another engine
+
+
+def _set_aside(task_id: int, now, exc: Exception):
+    """Log a timer that failed, note why on its task, and try it again later (backing off to 5 minutes).
+
+    Its due deadlines move out, so the engine neither spins on it nor keeps other timers waiting.
+    """
+    log.exception("engine: the timer of task %s failed; it is set aside and retried later", task_id)
+    task = TE.objects.filter(id=task_id).values("engine_failures").first()
+    if task is None:
+        return
+    failures = task["engine_failures"] + 1
+    later = now + timedelta(seconds=min(300, 5 * 2 ** min(failures, 6)))
+    updates = {"engine_failures": failures, "engine_error": f"{now.isoformat()}: {type(exc).__name__}: {exc}"[:2000]}
+    with write_transaction():
+        row = TE.objects.filter(id=task_id)
+        row.update(**updates)
+        for field in ("start_deadline", "deadline", "heartbeat_deadline", "due_at"):
+            row.filter(**{f"{field}__lte": now}).update(**{field: later})
 
 
 def _fire_one(task_id: int, now) -> bool:

@@ -5,14 +5,14 @@ import json
 from django.http import HttpRequest
 from django.http.request import RawPostDataException
 from django.core.exceptions import RequestDataTooBig
-from django.utils.dateparse import parse_datetime
 from ninja import Router, Status
 from ninja.errors import HttpError
 
 from .. import intake
-from ..events import MAX_EVENT_BYTES
+from ..events import MAX_DEPTH, MAX_EVENT_BYTES
 from ..models import Event
 from .auth import OPERATE, require
+from .params import moment, page_key, page_size
 
 router = Router(tags=["Events"])
 
@@ -41,13 +41,21 @@ EVENT_SCHEMA = {
 }
 
 
-def _body(request: HttpRequest):
+JSON_TYPES = ("application/json", "application/cloudevents+json", "text/plain", "")
+BATCH_TYPE = "application/cloudevents-batch+json"
+
+
+def _body(request: HttpRequest, limit: int):
     try:
         body = request.body
     except (RequestDataTooBig, RawPostDataException):
-        raise HttpError(413, "The request is too large.") from None
+        raise HttpError(413, f"The request is too large; at most {limit} bytes are accepted.") from None
+    if len(body) > limit:
+        raise HttpError(413, f"The request is {len(body)} bytes; at most {limit} bytes are accepted.")
     try:
         return json.loads(body or b"null")
+    except RecursionError:
+        raise HttpError(400, f"The body nests JSON too deeply; an event may nest at most {MAX_DEPTH} levels.") from None
     except (ValueError, UnicodeDecodeError):
         raise HttpError(400, "The body is not valid JSON.") from None
 
@@ -55,7 +63,7 @@ def _body(request: HttpRequest):
 @router.post(
     "/event",
     summary="Send an event (a sequence's .triggered, or a task's .started/.status.changed/.finished)",
-    response={202: dict | list, 200: dict, 207: list, 400: dict, 403: dict, 404: dict, 409: dict, 413: dict},
+    response={202: dict | list, 200: dict, 207: list, 400: dict, 403: dict, 404: dict, 409: dict, 413: dict, 415: dict},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -68,30 +76,26 @@ def _body(request: HttpRequest):
 )
 def post_event(request):
     require(request, OPERATE)
-    content_type = request.content_type or ""
-    if content_type == "application/cloudevents-batch+json":
-        events = _body(request)
+    content_type = (request.content_type or "").lower()
+    if content_type == BATCH_TYPE:
+        events = _body(request, intake.MAX_BATCH_BYTES)
         if not isinstance(events, list):
             raise HttpError(400, "A CloudEvents batch must be a JSON array of events.")
+        if len(events) > intake.MAX_BATCH_EVENTS:
+            raise HttpError(413, f"The batch has {len(events)} events; at most {intake.MAX_BATCH_EVENTS} are "
+                                 "accepted in one request. Split it.")
         receipts = intake.receive_batch(events)
         answers = [{"status": r.code, **r.as_json()} for r in receipts]
         return Status(202 if all(r.code < 300 for r in receipts) else 207, answers)
-    if len(request.body) > MAX_EVENT_BYTES:
-        raise HttpError(413, f"The event is {len(request.body)} bytes; at most {MAX_EVENT_BYTES} bytes are accepted.")
-    raw = _body(request)
+    if content_type not in JSON_TYPES and not content_type.endswith("+json"):
+        raise HttpError(415, f"Content-Type {content_type!r} is not accepted: send application/json (or "
+                             f"application/cloudevents+json) for one event, {BATCH_TYPE} for a batch.")
+    raw = _body(request, MAX_EVENT_BYTES)
     if isinstance(raw, list):
         raise HttpError(400, "Send one event as a JSON object, or a batch with Content-Type "
                              "application/cloudevents-batch+json.")
     receipt = intake.receive_event(raw)
     return Status(receipt.code, receipt.as_json())
-
-
-def _page_size(value: int | None, default=20, maximum=100) -> int:
-    if value is None:
-        return default
-    if value < 1 or value > maximum:
-        raise HttpError(400, f"pageSize must be between 1 and {maximum}.")
-    return value
 
 
 @router.get("/event", summary="Read the event log, oldest first", response={200: dict, 400: dict})
@@ -108,22 +112,19 @@ def get_events(
     pageSize: int | None = None,
     nextPageKey: str | None = None,
 ):
-    size = _page_size(pageSize)
+    size = page_size(pageSize)
     events = Event.objects.all()
     for field, value in (("context", keptnContext), ("type", type), ("project", project), ("stage", stage),
                          ("service", service), ("source", source), ("event_id", eventID)):
         if value:
             events = events.filter(**{field: value})
-    if fromTime:
-        moment = parse_datetime(fromTime)
-        if moment is None:
-            raise HttpError(400, f"fromTime {fromTime!r} is not an ISO 8601 time.")
-        events = events.filter(time__gte=moment)
+    since = moment(fromTime, "fromTime")
+    if since is not None:
+        events = events.filter(time__gte=since)
     total = events.count()
-    if nextPageKey:
-        if not nextPageKey.isdigit():
-            raise HttpError(400, f"nextPageKey {nextPageKey!r} is not one this API gave out.")
-        events = events.filter(id__gt=int(nextPageKey))
+    after = page_key(nextPageKey)
+    if after:
+        events = events.filter(id__gt=after)
     page = list(events.order_by("id")[: size + 1])
     more = len(page) > size
     page = page[:size]

@@ -2,13 +2,13 @@
 
 from django.db.models import Min, Prefetch
 from django.shortcuts import get_object_or_404
-from django.utils.dateparse import parse_datetime
 from ninja import Router
 from ninja.errors import HttpError
 
 from .. import lanes
 from ..events import now_iso, parse_type, sequence_type
 from ..models import Event, Project, SequenceExecution, TaskExecution
+from .params import moment, page_key, page_size
 
 router = Router(tags=["Sequences"])
 STATES = {s for s, _ in SequenceExecution.STATES}
@@ -83,22 +83,6 @@ def execution_json(execution: SequenceExecution, queue: dict | None) -> dict:
     }
 
 
-def _offset(key: str | None) -> int:
-    if not key:
-        return 0
-    if not key.isdigit():
-        raise HttpError(400, f"nextPageKey {key!r} is not one this API gave out.")
-    return int(key)
-
-
-def _size(value: int | None) -> int:
-    if value is None:
-        return 20
-    if not 1 <= value <= 100:
-        raise HttpError(400, "pageSize must be between 1 and 100.")
-    return value
-
-
 @router.get("/sequence-execution", summary="Sequence executions, newest first (Keptn's shape plus queue)",
             response={200: dict, 400: dict, 404: dict})
 def sequence_executions(
@@ -115,7 +99,7 @@ def sequence_executions(
     found = get_object_or_404(Project, name=project)
     if status and status not in STATES:
         raise HttpError(400, f"status must be one of {', '.join(sorted(STATES))}.")
-    size, offset = _size(pageSize), _offset(nextPageKey)
+    size, offset = page_size(pageSize), page_key(nextPageKey)
     executions = SequenceExecution.objects.filter(project=found)
     for field, value in (("stage", stage), ("service", service), ("name", name), ("state", status),
                          ("context", keptnContext)):
@@ -161,18 +145,17 @@ def sequence_states(
     nextPageKey: str | None = None,
 ):
     found = get_object_or_404(Project, name=project)
-    size, offset = _size(pageSize), _offset(nextPageKey)
+    size, offset = page_size(pageSize), page_key(nextPageKey)
     runs = SequenceExecution.objects.filter(project=found)
     if name:
         runs = runs.filter(name=name)
     if state:
         runs = runs.filter(state=state)
-    for value, lookup in ((fromTime, "triggered_at__gte"), (beforeTime, "triggered_at__lt")):
-        if value:
-            moment = parse_datetime(value)
-            if moment is None:
-                raise HttpError(400, f"{value!r} is not an ISO 8601 time.")
-            runs = runs.filter(**{lookup: moment})
+    for value, name_, lookup in ((fromTime, "fromTime", "triggered_at__gte"),
+                                 (beforeTime, "beforeTime", "triggered_at__lt")):
+        when = moment(value, name_)
+        if when is not None:
+            runs = runs.filter(**{lookup: when})
     if keptnContext:
         runs = runs.filter(context__in=[c.strip() for c in keptnContext.split(",") if c.strip()])
     contexts = runs.values("context").annotate(first=Min("id")).order_by("-first")
@@ -217,7 +200,7 @@ def triggered_events(request, eventType: str, project: str | None = None, stage:
     parsed = parse_type(eventType)
     if parsed is None or parsed.kind != "triggered" or parsed.is_sequence:
         raise HttpError(400, f"'{eventType}' is not a task's .triggered type (sh.keptn.event.<task>.triggered).")
-    size = _size(pageSize)
+    size = page_size(pageSize)
     tasks = TaskExecution.objects.open().filter(name=parsed.task)
     for field, value in (("sequence_execution__project__name", project), ("sequence_execution__stage", stage),
                          ("sequence_execution__service", service), ("triggered_id", eventID)):

@@ -1,0 +1,34 @@
+"""Query parameters every list endpoint reads the same way, each refused with a clear 400."""
+
+from ninja.errors import HttpError
+
+from ..events import EventError, check_time
+
+MAX_PAGE_KEY = 2**62  # any key this API gives out is far below; larger ones cannot be a row or an offset
+
+
+def page_size(value: int | None, default: int = 20, maximum: int = 100) -> int:
+    if value is None:
+        return default
+    if not 1 <= value <= maximum:
+        raise HttpError(400, f"pageSize must be between 1 and {maximum}.")
+    return value
+
+
+def page_key(key: str | None) -> int:
+    """nextPageKey as this API hands it out: a non-negative integer in decimal digits."""
+    if not key:
+        return 0
+    if not key.isascii() or not key.isdigit() or len(key) > 19 or int(key) > MAX_PAGE_KEY:
+        raise HttpError(400, f"nextPageKey {key[:40]!r} is not one this API gave out.")
+    return int(key)
+
+
+def moment(value: str | None, name: str):
+    """An ISO 8601 time filter (fromTime, beforeTime), or None when not given."""
+    if not value:
+        return None
+    try:
+        return check_time(value, name)
+    except EventError as exc:
+        raise HttpError(400, exc.message) from None

@@ -61,6 +61,16 @@ DEBUG = env_bool("BOSUN_DEBUG", False)
 ALLOWED_HOSTS = env_list("BOSUN_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("BOSUN_CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000")
 
+# Behind HTTPS (BOSUN_HTTPS=true): secure cookies, redirect to https and HSTS unless said otherwise.
+HTTPS = env_bool("BOSUN_HTTPS", False)
+SECURE_SSL_REDIRECT = env_bool("BOSUN_SECURE_SSL_REDIRECT", HTTPS)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("BOSUN_SECURE_COOKIES", HTTPS)
+SECURE_HSTS_SECONDS = int(env_str("BOSUN_HSTS_SECONDS", "31536000" if HTTPS else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("BOSUN_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("BOSUN_HSTS_PRELOAD", False)
+if env_bool("BOSUN_PROXY_SSL_HEADER", False):  # a TLS proxy in front sets X-Forwarded-Proto: https
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
@@ -87,6 +97,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "bridge.throttling.LoginThrottleMiddleware",
 ]
 
 ROOT_URLCONF = "bridge.urls"
@@ -152,6 +163,11 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
@@ -172,6 +188,11 @@ WHITENOISE_USE_FINDERS = True  # serve straight from the apps' static folders; n
 
 # One event is at most 64 KiB; a CloudEvents batch may carry many.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024  # sequences/intake.py MAX_BATCH_BYTES
+
+# Failed credentials (sequences/throttle.py): per client address within the window, and per user.
+BOSUN_THROTTLE_FAILURES = int(env_str("BOSUN_THROTTLE_FAILURES", "20"))
+BOSUN_THROTTLE_USER_FAILURES = int(env_str("BOSUN_THROTTLE_USER_FAILURES", "50"))
+BOSUN_THROTTLE_WINDOW = env_duration("BOSUN_THROTTLE_WINDOW", "5m")
 
 BOSUN_TASK_START_TIMEOUT = env_duration("BOSUN_TASK_START_TIMEOUT", "10m")
 BOSUN_KILL_GRACE = env_duration("BOSUN_KILL_GRACE", "5s")

@@ -13,6 +13,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from sequences import control, intake
 from sequences.models import ApiToken, Project, TaskExecution
+from sequences.shipyard import NAME_RE
 
 from . import queries
 
@@ -32,7 +33,10 @@ def _base(request, project=None, **extra):
 @vary_on_headers("HX-Request")
 def home(request):
     if request.GET.get("project"):  # the project switcher without JavaScript
-        return redirect(reverse("environment", args=[request.GET["project"]]))
+        name = request.GET["project"]
+        if not NAME_RE.match(name) or len(name) > 100:
+            raise Http404(f"There is no project named {name[:100]!r}.")
+        return redirect(reverse("environment", args=[name]))
     return render(request, "bridge/home.html", _base(request, cards=queries.project_cards()))
 
 

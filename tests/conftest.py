@@ -23,6 +23,14 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttle_counters():
+    """Failed-credential counters live in the cache; each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 def _user(username, *permissions, superuser=False):
     User = get_user_model()
     if superuser:

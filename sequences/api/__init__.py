@@ -6,6 +6,7 @@ from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from .. import throttle
 from .auth import BearerToken, XToken
 from .control import router as control_router
 from .events import router as events_router
@@ -31,8 +32,17 @@ def error(request, code: int, message: str):
     return api.create_response(request, {"code": code, "message": message}, status=code)
 
 
+@api.exception_handler(throttle.Throttled)
+def on_throttled(request, exc):
+    response = error(request, 429, exc.message)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 @api.exception_handler(AuthenticationError)
 def on_unauthenticated(request, exc):
+    if request.headers.get("x-token") or request.headers.get("authorization"):
+        throttle.token_failed(request)  # a token was given and none was good
     return error(request, 401, "Missing or invalid API token: send it in the x-token header "
                                "or as 'Authorization: Bearer <token>'.")
 
@@ -54,6 +64,11 @@ def on_invalid(request, exc):
         where = ".".join(str(part) for part in item.get("loc", ()) if part not in ("body", "payload"))
         problems.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
     return error(request, 400, "Invalid request: " + "; ".join(problems))
+
+
+@api.exception_handler(RecursionError)
+def on_too_deep(request, exc):
+    return error(request, 400, "The request body nests JSON too deeply to be read.")
 
 
 @api.exception_handler(Exception)

@@ -4,6 +4,7 @@ from django.utils import timezone
 from ninja.errors import HttpError
 from ninja.security import APIKeyHeader, HttpBearer
 
+from .. import throttle
 from ..models import ApiToken
 
 OPERATE = "sequences.operate_sequences"
@@ -11,6 +12,7 @@ MANAGE = "sequences.manage_projects"
 
 
 def _authenticate(request, key):
+    throttle.check_token_address(request)
     token = ApiToken.authenticate(key)
     if token is None:
         return None

@@ -1,0 +1,125 @@
+"""Failed tokens and logins are throttled per address; websockets only from the Bridge's own origin;
+`check --deploy` is clean with the documented production settings."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from bridge.asgi import application
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def api_get(token, address):
+    return Client(REMOTE_ADDR=address).get("/api/controlPlane/v1/project", HTTP_X_TOKEN=token)
+
+
+# --- 6. throttling ---------------------------------------------------------------------------
+
+
+def test_bad_tokens_are_throttled_per_address_and_a_good_token_elsewhere_still_works(admin_api, settings, caplog):
+    settings.BOSUN_THROTTLE_FAILURES = 20
+    good = admin_api.headers["HTTP_X_TOKEN"]
+    answers = [api_get(f"bsn_guess{i}", "10.0.0.66").status_code for i in range(25)]
+    assert answers[:20] == [401] * 20
+    assert answers[20:] == [429] * 5
+    refused = api_get("bsn_guess", "10.0.0.66")
+    assert int(refused["Retry-After"]) > 0
+    assert "Too many failed API token checks" in refused.json()["message"]
+    # the good token is refused from the throttled address (no guess can be verified there) ...
+    assert api_get(good, "10.0.0.66").status_code == 429
+    # ... and works from any other
+    assert api_get(good, "10.0.0.7").status_code == 200
+    assert "bad API token from 10.0.0.66" in caplog.text
+
+
+def test_requests_without_a_token_are_not_counted_as_guesses(db, settings):
+    settings.BOSUN_THROTTLE_FAILURES = 3
+    client = Client(REMOTE_ADDR="10.0.0.9")
+    assert [client.get("/api/controlPlane/v1/project").status_code for _ in range(5)] == [401] * 5
+
+
+def login(path, username, password, address):
+    return Client(REMOTE_ADDR=address).post(path, {"username": username, "password": password})
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/"])
+def test_bad_logins_are_throttled_per_address(admin_user, settings, path):
+    settings.BOSUN_THROTTLE_FAILURES = 10
+    answers = [login(path, "admin-user", f"wrong{i}", "10.0.1.1").status_code for i in range(12)]
+    assert answers[:10] == [200] * 10  # the form again, with its error
+    assert answers[10:] == [429, 429]
+    refused = login(path, "admin-user", "pw-admin-user", "10.0.1.1")
+    assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
+    assert "Too many failed logins" in refused.content.decode()
+    assert login(path, "admin-user", "pw-admin-user", "10.0.1.2").status_code == 302
+
+
+def test_a_user_attacked_from_many_addresses_is_throttled_there_but_not_from_a_clean_address(admin_user, settings):
+    settings.BOSUN_THROTTLE_FAILURES = 100
+    settings.BOSUN_THROTTLE_USER_FAILURES = 10
+    for i in range(10):
+        assert login("/accounts/login/", "admin-user", "wrong", f"10.0.2.{i}").status_code == 200
+    assert login("/accounts/login/", "admin-user", "wrong", "10.0.2.3").status_code == 429
+    assert login("/accounts/login/", "admin-user", "pw-admin-user", "10.0.3.1").status_code == 302
+
+
+# --- 7. websocket origins --------------------------------------------------------------------
+
+
+async def handshake(origin: bytes, host: bytes = b"localhost:8000", cookie: bytes = b"") -> bool:
+    socket = WebsocketCommunicator(application, "/ws/live/?projects=1",
+                                   headers=[(b"origin", origin), (b"host", host), (b"cookie", cookie)])
+    connected, _ = await socket.connect()
+    await socket.disconnect()
+    return connected
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_websocket_origin_must_match_scheme_host_and_port(admin_user):
+    client = Client()
+    await sync_to_async(client.force_login)(admin_user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    assert await handshake(b"http://localhost:8000", cookie=cookie)
+    assert not await handshake(b"http://localhost:1234", cookie=cookie)  # another port of an allowed host
+    assert not await handshake(b"https://localhost:8000", cookie=cookie)  # another scheme
+    assert not await handshake(b"http://localhost", cookie=cookie)  # port 80
+    assert not await handshake(b"http://evil.example:8000", host=b"evil.example:8000", cookie=cookie)
+    assert not await handshake(b"null", cookie=cookie)
+    assert await handshake(b"http://127.0.0.1:8000", host=b"127.0.0.1:8000", cookie=cookie)
+
+
+# --- 10. deploy settings ---------------------------------------------------------------------
+
+PRODUCTION = {"BOSUN_HTTPS": "true", "BOSUN_HSTS_INCLUDE_SUBDOMAINS": "true", "BOSUN_HSTS_PRELOAD": "true",
+              "BOSUN_ALLOWED_HOSTS": "bosun.example.com",
+              "BOSUN_CSRF_TRUSTED_ORIGINS": "https://bosun.example.com",
+              "BOSUN_SECRET_KEY": "a-production-secret-key-of-sufficient-length-and-variety-0123456789-XYZ"}
+
+
+def check_deploy(tmp_path, **extra) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("BOSUN_", "DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"))}
+    env.update(BOSUN_DATA_DIR=str(tmp_path), **extra)
+    return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_check_deploy_is_clean_with_the_documented_production_settings(tmp_path):
+    done = check_deploy(tmp_path, **PRODUCTION)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no issues" in done.stdout
+
+
+def test_check_deploy_names_what_is_missing_without_them(tmp_path):
+    done = check_deploy(tmp_path)
+    assert done.returncode != 0
+    for warning in ("W004", "W008", "W012", "W016"):
+        assert warning in done.stderr + done.stdout

@@ -1,6 +1,7 @@
 """Bosun's REST API (django-ninja): Keptn-compatible paths plus Bosun's own, under /api/."""
 
 import logging
+import re
 
 from django.http import Http404
 from ninja import NinjaAPI
@@ -12,8 +13,20 @@ from .control import router as control_router
 from .events import router as events_router
 from .executions import router as executions_router
 from .projects import router as projects_router
+from .schemas import RESPONSES_KEY
 
-api = NinjaAPI(
+class BosunAPI(NinjaAPI):
+    def get_openapi_schema(self, **kwargs):
+        """The declared answer schemas (sequences/api/schemas.py) replace ninja's free-form ones."""
+        schema = super().get_openapi_schema(**kwargs)
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                if RESPONSES_KEY in operation:
+                    operation["responses"] = operation.pop(RESPONSES_KEY)
+        return schema
+
+
+api = BosunAPI(
     title="Bosun API",
     version="1",
     description=(
@@ -57,13 +70,29 @@ def on_not_found(request, exc):
     return error(request, 404, str(exc) or "Not found.")
 
 
+FRIENDLY = {  # what a bad value of these parameters means, in words
+    "pageSize": "pageSize must be between 1 and 100",
+    "nextPageKey": "nextPageKey is not one this API gave out (use the nextPageKey of the previous page)",
+}
+
+
+def _problem(item: dict) -> str:
+    where = ".".join(str(part) for part in item.get("loc", ()) if part not in ("body", "payload", "query", "path"))
+    message = str(item.get("msg"))
+    if where in FRIENDLY:
+        return FRIENDLY[where]
+    if item.get("type") == "literal_error":
+        options = re.findall(r"'([^']*)'", str((item.get("ctx") or {}).get("expected", "")))
+        listed = f"one of {', '.join(options)}" if len(options) > 3 else " or ".join(
+            [", ".join(options[:-1]), options[-1]] if len(options) > 1 else options)
+        message = f"must be {listed}, not {item.get('input')!r}"
+        return f"{where} {message}"
+    return f"{where}: {message}" if where else message
+
+
 @api.exception_handler(ValidationError)
 def on_invalid(request, exc):
-    problems = []
-    for item in exc.errors:
-        where = ".".join(str(part) for part in item.get("loc", ()) if part not in ("body", "payload"))
-        problems.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
-    return error(request, 400, "Invalid request: " + "; ".join(problems))
+    return error(request, 400, "Invalid request: " + "; ".join(_problem(item) for item in exc.errors))
 
 
 @api.exception_handler(RecursionError)

@@ -1,32 +1,36 @@
 """Control: pause / resume / abort a context, force-finish / kill / approve a task, executor requests."""
 
 from django.shortcuts import get_object_or_404
-from ninja import Header, Router, Schema, Status
+from typing import Literal
+
+from ninja import Field, Header, Router, Schema, Status
 
 from .. import control
 from ..models import ControlAction, Project, TaskExecution
 from .auth import OPERATE, actor, require
+from .schemas import AUDIT, CONTROL_ANSWER, TASK, TASK_ANSWER, TASK_REQUESTS, answers
 
 router = Router(tags=["Control"])
-ANSWERS = {200: dict, 400: dict, 403: dict, 404: dict, 409: dict}
+TASK_ANSWERS = answers({200: TASK_ANSWER}, 403, 404, 409)
+REASON = Field("", max_length=control.MAX_REASON, description="Why (kept in the audit trail)")
 
 
 class ControlCommand(Schema):
-    state: str
-    stage: str | None = None
-    mode: str | None = None
+    state: Literal["pause", "resume", "abort"]
+    stage: str | None = Field(None, min_length=1, max_length=100)
+    mode: Literal["graceful", "force", "kill"] | None = None
     suspendRunning: bool = False
-    reason: str = ""
+    reason: str = REASON
 
 
 class FinishCommand(Schema):
-    result: str
-    status: str = "succeeded"
-    reason: str
+    result: Literal["pass", "warning", "fail"]
+    status: Literal["succeeded", "errored", "aborted", "unknown"] = "succeeded"
+    reason: str = Field(min_length=1, max_length=control.MAX_REASON, description="Required: why it is finished by hand")
 
 
 class ReasonBody(Schema):
-    reason: str = ""
+    reason: str = REASON
 
 
 def _actor(request, source_header: str | None) -> control.Actor:
@@ -38,7 +42,7 @@ def _answer(outcome: control.Outcome):
     return Status(outcome.code, outcome.body)
 
 
-@router.post("/sequence/{project}/{keptnContext}/control", response=ANSWERS,
+@router.post("/sequence/{project}/{keptnContext}/control", **answers({200: CONTROL_ANSWER}, 403, 404, 409),
              summary="Pause, resume or abort (graceful, force, kill) a sequence context, or one stage of it")
 def control_sequence(request, project: str, keptnContext: str, payload: ControlCommand,
                      idempotency_key: str = Header("", alias="Idempotency-Key"),
@@ -50,7 +54,7 @@ def control_sequence(request, project: str, keptnContext: str, payload: ControlC
         idempotency_key=idempotency_key))
 
 
-@router.get("/sequence/{project}/{keptnContext}/audit", response={200: dict, 404: dict},
+@router.get("/sequence/{project}/{keptnContext}/audit", **answers({200: AUDIT}, 404),
             summary="The audit trail of a context: every control command, who, from where, why")
 def audit(request, project: str, keptnContext: str):
     get_object_or_404(Project, name=project)
@@ -67,7 +71,7 @@ def audit_json(action: ControlAction) -> dict:
     }
 
 
-@router.get("/task/{triggeredId}", response={200: dict, 404: dict},
+@router.get("/task/{triggeredId}", **answers({200: TASK}, 404),
             summary="A task's state and what its executors are asked to do (cancel, kill, suspend)")
 def task(request, triggeredId: str):
     found = get_object_or_404(TaskExecution, triggered_id=triggeredId)
@@ -75,7 +79,7 @@ def task(request, triggeredId: str):
             "message": found.message, "finishedBy": found.finished_by or None}
 
 
-@router.post("/task/{triggeredId}/finish", response=ANSWERS,
+@router.post("/task/{triggeredId}/finish", **TASK_ANSWERS,
              summary="Force-finish a task with a result, a status and a reason; later executor events are fenced off")
 def finish(request, triggeredId: str, payload: FinishCommand,
            idempotency_key: str = Header("", alias="Idempotency-Key"),
@@ -85,7 +89,7 @@ def finish(request, triggeredId: str, payload: FinishCommand,
                                        actor=_actor(request, source), idempotency_key=idempotency_key))
 
 
-@router.post("/task/{triggeredId}/kill", response=ANSWERS,
+@router.post("/task/{triggeredId}/kill", **TASK_ANSWERS,
              summary="Kill a task: it ends failed now and its executors are asked to terminate it")
 def kill(request, triggeredId: str, payload: ReasonBody,
          idempotency_key: str = Header("", alias="Idempotency-Key"),
@@ -95,7 +99,7 @@ def kill(request, triggeredId: str, payload: ReasonBody,
                                      idempotency_key=idempotency_key))
 
 
-@router.post("/task/{triggeredId}/approve", response=ANSWERS, summary="Approve a manual approval task")
+@router.post("/task/{triggeredId}/approve", **TASK_ANSWERS, summary="Approve a manual approval task")
 def approve(request, triggeredId: str, payload: ReasonBody,
             idempotency_key: str = Header("", alias="Idempotency-Key"),
             source: str | None = Header(None, alias="X-Bosun-Source")):
@@ -104,7 +108,7 @@ def approve(request, triggeredId: str, payload: ReasonBody,
                                            idempotency_key=idempotency_key))
 
 
-@router.post("/task/{triggeredId}/decline", response=ANSWERS,
+@router.post("/task/{triggeredId}/decline", **TASK_ANSWERS,
              summary="Decline a manual approval task (reason required); the sequence fails")
 def decline(request, triggeredId: str, payload: ReasonBody,
             idempotency_key: str = Header("", alias="Idempotency-Key"),
@@ -114,14 +118,14 @@ def decline(request, triggeredId: str, payload: ReasonBody,
                                            idempotency_key=idempotency_key))
 
 
-@router.post("/task/{triggeredId}/heartbeat", response=ANSWERS,
+@router.post("/task/{triggeredId}/heartbeat", **answers({200: TASK_REQUESTS}, 403, 404, 409),
              summary="An executor's heartbeat; the answer carries cancel / kill / suspend requests")
 def heartbeat(request, triggeredId: str):
     require(request, OPERATE)
     return _answer(control.heartbeat(triggeredId, actor(request)))
 
 
-@router.post("/task/{triggeredId}/killed", response=ANSWERS,
+@router.post("/task/{triggeredId}/killed", **TASK_ANSWERS,
              summary="An executor confirms it terminated the task's processes (killing -> killed)")
 def killed(request, triggeredId: str):
     require(request, OPERATE)

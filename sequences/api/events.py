@@ -12,7 +12,8 @@ from .. import intake
 from ..events import MAX_DEPTH, MAX_EVENT_BYTES
 from ..models import Event
 from .auth import OPERATE, require
-from .params import moment, page_key, page_size
+from .params import PAGE_KEY, PAGE_SIZE, moment, page_key, page_size
+from .schemas import BATCH_ANSWER, EVENT, RECEIPT, answers, page
 
 router = Router(tags=["Events"])
 
@@ -63,16 +64,19 @@ def _body(request: HttpRequest, limit: int):
 @router.post(
     "/event",
     summary="Send an event (a sequence's .triggered, or a task's .started/.status.changed/.finished)",
-    response={202: dict | list, 200: dict, 207: list, 400: dict, 403: dict, 404: dict, 409: dict, 413: dict, 415: dict},
-    openapi_extra={
+    **answers({202: {"anyOf": [RECEIPT, BATCH_ANSWER]}, 200: RECEIPT, 207: BATCH_ANSWER},
+              403, 404, 409, 413, 415, extra={
         "requestBody": {
             "required": True,
             "content": {
                 "application/json": {"schema": EVENT_SCHEMA},
-                "application/cloudevents-batch+json": {"schema": {"type": "array", "items": EVENT_SCHEMA}},
+                "application/cloudevents-batch+json": {"schema": {
+                    "type": "array", "items": EVENT_SCHEMA,
+                    "description": f"At most {intake.MAX_BATCH_EVENTS} events and {intake.MAX_BATCH_BYTES} bytes "
+                                   "(413 beyond)"}},
             },
         }
-    },
+    }),
 )
 def post_event(request):
     require(request, OPERATE)
@@ -98,7 +102,7 @@ def post_event(request):
     return Status(receipt.code, receipt.as_json())
 
 
-@router.get("/event", summary="Read the event log, oldest first", response={200: dict, 400: dict})
+@router.get("/event", summary="Read the event log, oldest first", **answers({200: page("events", EVENT)}))
 def get_events(
     request,
     keptnContext: str | None = None,
@@ -109,8 +113,8 @@ def get_events(
     source: str | None = None,
     eventID: str | None = None,
     fromTime: str | None = None,
-    pageSize: int | None = None,
-    nextPageKey: str | None = None,
+    pageSize: int | None = PAGE_SIZE,
+    nextPageKey: str | None = PAGE_KEY,
 ):
     size = page_size(pageSize)
     events = Event.objects.all()

@@ -2,13 +2,16 @@
 
 from django.db.models import Min, Prefetch
 from django.shortcuts import get_object_or_404
+from typing import Literal
+
 from ninja import Router
 from ninja.errors import HttpError
 
 from .. import lanes
 from ..events import now_iso, parse_type, sequence_type
 from ..models import Event, Project, SequenceExecution, TaskExecution
-from .params import moment, page_key, page_size
+from .params import PAGE_KEY, PAGE_SIZE, moment, page_key, page_size
+from .schemas import CONTEXT_STATE, EVENT, SEQUENCE_EXECUTION, answers, page
 
 router = Router(tags=["Sequences"])
 STATES = {s for s, _ in SequenceExecution.STATES}
@@ -84,17 +87,17 @@ def execution_json(execution: SequenceExecution, queue: dict | None) -> dict:
 
 
 @router.get("/sequence-execution", summary="Sequence executions, newest first (Keptn's shape plus queue)",
-            response={200: dict, 400: dict, 404: dict})
+            **answers({200: page("sequenceExecutions", SEQUENCE_EXECUTION)}, 404))
 def sequence_executions(
     request,
     project: str,
     stage: str | None = None,
     service: str | None = None,
     name: str | None = None,
-    status: str | None = None,
+    status: Literal[tuple(sorted(STATES))] | None = None,
     keptnContext: str | None = None,
-    pageSize: int | None = None,
-    nextPageKey: str | None = None,
+    pageSize: int | None = PAGE_SIZE,
+    nextPageKey: str | None = PAGE_KEY,
 ):
     found = get_object_or_404(Project, name=project)
     if status and status not in STATES:
@@ -132,7 +135,7 @@ def _context_state(runs: list[SequenceExecution]) -> str:
 
 
 @router.get("/sequence/{project}", summary="Per-context state across stages (Keptn's SequenceStates)",
-            response={200: dict, 400: dict, 404: dict})
+            **answers({200: page("states", CONTEXT_STATE)}, 404))
 def sequence_states(
     request,
     project: str,
@@ -141,8 +144,8 @@ def sequence_states(
     fromTime: str | None = None,
     beforeTime: str | None = None,
     keptnContext: str | None = None,
-    pageSize: int | None = None,
-    nextPageKey: str | None = None,
+    pageSize: int | None = PAGE_SIZE,
+    nextPageKey: str | None = PAGE_KEY,
 ):
     found = get_object_or_404(Project, name=project)
     size, offset = page_size(pageSize), page_key(nextPageKey)
@@ -194,9 +197,9 @@ def sequence_states(
 
 
 @router.get("/event/triggered/{eventType}", summary="Open tasks of a type, for polling executors",
-            response={200: dict, 400: dict})
+            **answers({200: page("events", EVENT)}))
 def triggered_events(request, eventType: str, project: str | None = None, stage: str | None = None,
-                     service: str | None = None, eventID: str | None = None, pageSize: int | None = None):
+                     service: str | None = None, eventID: str | None = None, pageSize: int | None = PAGE_SIZE):
     parsed = parse_type(eventType)
     if parsed is None or parsed.kind != "triggered" or parsed.is_sequence:
         raise HttpError(400, f"'{eventType}' is not a task's .triggered type (sh.keptn.event.<task>.triggered).")

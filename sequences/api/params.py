@@ -1,9 +1,12 @@
 """Query parameters every list endpoint reads the same way, each refused with a clear 400."""
 
+from ninja import Query
 from ninja.errors import HttpError
 
 from ..events import EventError, check_time
 
+PAGE_SIZE = Query(None, ge=1, le=100, description="Items per page (1-100, default 20)")
+PAGE_KEY = Query(None, pattern=r"^[0-9]{0,19}$", description="The nextPageKey of the previous page")
 MAX_PAGE_KEY = 2**62  # any key this API gives out is far below; larger ones cannot be a row or an offset
 
 

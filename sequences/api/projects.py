@@ -1,28 +1,32 @@
 """Projects and services: create, read, update (the shipyard), delete."""
 
 from django.shortcuts import get_object_or_404
-from ninja import Router, Status, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from .. import projects
 from ..events import now_iso
 from ..models import Project
 from .auth import MANAGE, require
+from .schemas import MESSAGE, PROJECT, PROJECTS, SERVICE, answers
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]*$"
+MAX_SHIPYARD = 256 * 1024  # characters of a shipyard (YAML or base64)
 
 router = Router(tags=["Projects"])
 
 
 class CreateProject(Schema):
-    name: str
-    shipyard: str
+    name: str = Field(min_length=1, max_length=100, json_schema_extra={"pattern": NAME_PATTERN})
+    shipyard: str = Field(max_length=MAX_SHIPYARD, json_schema_extra={"minLength": 1})
 
 
 class UpdateProject(Schema):
-    shipyard: str
+    shipyard: str = Field(max_length=MAX_SHIPYARD, json_schema_extra={"minLength": 1})
 
 
 class CreateService(Schema):
-    serviceName: str
+    serviceName: str = Field(min_length=1, max_length=100, json_schema_extra={"pattern": NAME_PATTERN})
 
 
 def _call(function, *args):
@@ -51,7 +55,7 @@ def _project(name: str) -> Project:
     return get_object_or_404(Project.objects.prefetch_related("services"), name=name)
 
 
-@router.get("/project", summary="List projects", response={200: dict})
+@router.get("/project", summary="List projects", **answers({200: PROJECTS}))
 def list_projects(request):
     found = list(Project.objects.prefetch_related("services"))
     return {"projects": [project_json(p) for p in found], "totalCount": len(found), "nextPageKey": "",
@@ -59,20 +63,20 @@ def list_projects(request):
 
 
 @router.post("/project", summary="Create a project from a shipyard (YAML or base64-encoded YAML)",
-             response={201: dict, 400: dict, 403: dict, 409: dict})
+             **answers({201: PROJECT}, 403, 409))
 def create_project(request, payload: CreateProject):
     require(request, MANAGE)
     project = _call(projects.create_project, payload.name, payload.shipyard)
     return Status(201, project_json(project))
 
 
-@router.get("/project/{project}", summary="Read a project", response={200: dict, 404: dict})
+@router.get("/project/{project}", summary="Read a project", **answers({200: PROJECT}, 404))
 def get_project(request, project: str):
     return project_json(_project(project))
 
 
 @router.put("/project/{project}", summary="Replace a project's shipyard",
-            response={200: dict, 400: dict, 403: dict, 404: dict})
+            **answers({200: PROJECT}, 403, 404))
 def update_project(request, project: str, payload: UpdateProject):
     require(request, MANAGE)
     found = _project(project)
@@ -81,7 +85,7 @@ def update_project(request, project: str, payload: UpdateProject):
 
 
 @router.delete("/project/{project}", summary="Delete a project and everything in it",
-               response={200: dict, 403: dict, 404: dict})
+               **answers({200: MESSAGE}, 403, 404))
 def delete_project(request, project: str):
     require(request, MANAGE)
     found = _project(project)
@@ -90,7 +94,7 @@ def delete_project(request, project: str):
 
 
 @router.post("/project/{project}/service", summary="Create a service (it exists in every stage)",
-             response={201: dict, 400: dict, 403: dict, 404: dict, 409: dict})
+             **answers({201: SERVICE}, 403, 404, 409))
 def create_service(request, project: str, payload: CreateService):
     require(request, MANAGE)
     found = _project(project)
@@ -99,7 +103,7 @@ def create_service(request, project: str, payload: CreateService):
 
 
 @router.delete("/project/{project}/service/{service}", summary="Delete a service",
-               response={200: dict, 403: dict, 404: dict})
+               **answers({200: MESSAGE}, 403, 404))
 def delete_service(request, project: str, service: str):
     require(request, MANAGE)
     found = _project(project)

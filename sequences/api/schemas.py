@@ -1,0 +1,130 @@
+"""The JSON Schemas of the API's answers, as the OpenAPI document declares them.
+
+Endpoints return plain dicts (built in one place each, e.g. execution_json); these schemas say what
+those dicts hold, so clients and conformance checks (schemathesis in the suite) can rely on them.
+`answers()` turns {status: schema} into the `response=` and `openapi_extra=` arguments of a route.
+"""
+
+from ..models import SequenceExecution, TaskExecution
+
+STRING = {"type": "string"}
+OPT_STRING = {"type": ["string", "null"]}
+INTEGER = {"type": "integer"}
+OBJECT = {"type": "object"}
+OPT_OBJECT = {"type": ["object", "null"]}
+TIME = {"type": ["string", "null"], "description": "ISO 8601, UTC"}
+SEQUENCE_STATES = [s for s, _ in SequenceExecution.STATES]
+TASK_STATES = [s for s, _ in TaskExecution.STATES]
+RESULTS = ["pass", "warning", "fail", ""]
+
+
+def obj(required: dict, optional: dict | None = None, **extra) -> dict:
+    return {"type": "object", "required": list(required), "properties": {**required, **(optional or {})}, **extra}
+
+
+def page(key: str, item: dict) -> dict:
+    return obj({key: {"type": "array", "items": item}, "nextPageKey": STRING, "pageSize": INTEGER,
+                "totalCount": INTEGER})
+
+
+ERROR = obj({"code": INTEGER, "message": STRING},
+            description="Keptn's models.Error: the HTTP status and what went wrong and what to do")
+
+EVENT = obj({"id": STRING, "type": STRING},
+            {"specversion": STRING, "source": STRING, "time": STRING, "datacontenttype": STRING,
+             "shkeptncontext": STRING, "triggeredid": STRING, "gitcommitid": STRING,
+             "shkeptnspecversion": STRING, "data": OBJECT},
+            description="A CloudEvent as stored in the event log")
+
+RECEIPT = obj({"id": STRING, "keptnContext": OPT_STRING}, {"duplicate": {"type": "boolean"}, "message": STRING})
+BATCH_ANSWER = {"type": "array", "items": obj({"status": INTEGER, "id": STRING},
+                                               {"keptnContext": OPT_STRING, "code": INTEGER, "message": STRING,
+                                                "duplicate": {"type": "boolean"}})}
+
+TASK_EVENT_ROW = obj({"eventType": STRING, "source": STRING, "time": TIME},
+                     {"result": OPT_STRING, "status": OPT_STRING, "properties": OPT_OBJECT})
+BLOCKER = obj({"keptnContext": STRING, "_id": STRING, "sequence": STRING,
+               "state": {"type": "string", "enum": SEQUENCE_STATES}})
+QUEUE = {"type": ["object", "null"], "properties": {"position": {"type": ["integer", "null"], "minimum": 1},
+                                                    "blockedBy": {"anyOf": [BLOCKER, {"type": "null"}]}}}
+SEQUENCE_EXECUTION = obj({
+    "_id": STRING,
+    "schemaVersion": STRING,
+    "scope": obj({"project": STRING, "stage": STRING, "service": STRING, "keptnContext": STRING,
+                  "triggeredId": STRING, "eventType": STRING},
+                 {"gitcommitid": STRING, "status": STRING, "result": STRING}),
+    "sequence": obj({"name": STRING, "tasks": {"type": "array", "items": obj({"name": STRING},
+                                                                             {"properties": OPT_OBJECT})}}),
+    "status": obj({"state": {"type": "string", "enum": SEQUENCE_STATES},
+                   "previousTasks": {"type": "array", "items": obj(
+                       {"name": STRING, "triggeredID": STRING, "state": {"type": "string", "enum": TASK_STATES}},
+                       {"result": STRING, "status": STRING, "properties": OPT_OBJECT, "finishedBy": OPT_STRING})},
+                   "currentTask": {"anyOf": [obj({"name": STRING, "triggeredID": STRING,
+                                                  "state": {"type": "string", "enum": TASK_STATES}},
+                                                 {"events": {"type": "array", "items": TASK_EVENT_ROW},
+                                                  "timeouts": OBJECT}), {"type": "null"}]}},
+                  {"stateBeforePause": STRING, "message": STRING}),
+    "inputProperties": OBJECT,
+    "triggeredAt": TIME,
+}, {"startedAt": TIME, "endedAt": TIME, "queue": QUEUE})
+
+CONTEXT_STATE = obj({"name": STRING, "project": STRING, "service": STRING, "shkeptncontext": STRING,
+                     "state": {"type": "string", "enum": SEQUENCE_STATES}, "time": TIME,
+                     "stages": {"type": "array", "items": obj(
+                         {"name": STRING, "state": {"type": "string", "enum": SEQUENCE_STATES}},
+                         {"result": STRING, "image": STRING, "latestEvent": OBJECT})}})
+
+PROJECT = obj({"projectName": STRING, "shipyard": STRING, "stages": {"type": "array", "items": obj(
+    {"stageName": STRING, "services": {"type": "array", "items": obj({"serviceName": STRING})}})}},
+    {"shipyardVersion": STRING, "creationDate": TIME, "lastChangeDate": TIME})
+PROJECTS = page("projects", PROJECT)
+SERVICE = obj({"serviceName": STRING, "project": STRING})
+MESSAGE = obj({"message": STRING})
+
+SEQUENCE_SUMMARY = obj({"_id": STRING, "stage": STRING, "service": STRING, "sequence": STRING,
+                        "state": {"type": "string", "enum": SEQUENCE_STATES}}, {"stateBeforePause": STRING})
+CONTROL_ANSWER = obj({"keptnContext": STRING, "state": {"type": "string", "enum": SEQUENCE_STATES},
+                      "previousState": {"type": "string", "enum": SEQUENCE_STATES},
+                      "sequenceExecutions": {"type": "array", "items": SEQUENCE_SUMMARY}})
+AUDIT = obj({"keptnContext": STRING, "actions": {"type": "array", "items": obj(
+    {"command": STRING, "actor": STRING, "source": STRING, "time": STRING},
+    {"reason": STRING, "stateBefore": STRING, "stateAfter": STRING, "idempotencyKey": OPT_STRING,
+     "task": OPT_STRING})}})
+
+TASK_REQUESTS = obj({"triggeredId": STRING, "task": STRING, "state": {"type": "string", "enum": TASK_STATES},
+                     "cancelRequested": {"type": "boolean"}, "killRequested": {"type": "boolean"},
+                     "suspendRequested": {"type": "boolean"}},
+                    {"killGraceSeconds": {"type": ["number", "null"]}})
+TASK = {**TASK_REQUESTS, "properties": {**TASK_REQUESTS["properties"], "result": STRING, "status": STRING,
+                                        "message": STRING, "finishedBy": OPT_STRING}}
+TASK_ANSWER = obj({"triggeredId": STRING, "task": STRING, "state": {"type": "string", "enum": TASK_STATES},
+                   "keptnContext": STRING, "sequenceState": {"type": "string", "enum": SEQUENCE_STATES}},
+                  {"result": STRING, "status": STRING})
+
+RESPONSES_KEY = "x-bosun-responses"
+ERROR_CODES = {
+    400: "Bad request: the message says what is wrong",
+    401: "Missing or invalid API token",
+    403: "The token's user lacks the permission",
+    404: "Not found",
+    409: "Does not apply to the current state (the answer carries it)",
+    413: "Too large",
+    415: "Unsupported content type",
+    429: "Too many failed token checks from this address (see Retry-After)",
+}
+
+
+def answers(ok: dict[int, dict], *errors: int, extra: dict | None = None) -> dict:
+    """{"response": ..., "openapi_extra": ...} for a route answering `ok` (status -> schema) or `errors`."""
+    codes = sorted(set(errors) | {400, 401, 429})
+    response = {code: (list if schema.get("type") == "array" else dict | list if "anyOf" in schema else dict)
+                for code, schema in ok.items()}
+    response.update({code: dict for code in codes})
+    documented = {code: {"description": "OK", "content": {"application/json": {"schema": schema}}}
+                  for code, schema in ok.items()}
+    for code in codes:
+        documented[code] = {"description": ERROR_CODES[code], "content": {"application/json": {"schema": ERROR}}}
+    documented[429]["headers"] = {"Retry-After": {"schema": INTEGER, "description": "Seconds to wait"}}
+    # BosunAPI puts these in place of what django-ninja derives from `response=` (a free-form object).
+    openapi_extra = {RESPONSES_KEY: documented, **(extra or {})}
+    return {"response": response, "openapi_extra": openapi_extra}

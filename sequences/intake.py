@@ -20,7 +20,7 @@ TE = TaskExecution
 
 MAX_BATCH_EVENTS = 1000  # events in one CloudEvents batch request (413 beyond)
 MAX_BATCH_BYTES = 8 * 1024 * 1024  # bytes of one batch request (413 beyond)
-BATCH_CHUNK = 200  # events applied per transaction
+BATCH_CHUNK = 100  # events applied per transaction (about 0.2 s of writer time)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 import asyncio
 import re
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from urllib.parse import parse_qsl
 
@@ -44,3 +45,42 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def push_fragment(self, message):
         await self.send(text_data=message["html"])
+
+
+class ExecutorConsumer(AsyncWebsocketConsumer):
+    """Job executors (token in x-token or Authorization: Bearer) hear when a project's tasks change.
+
+    ?project=P (repeatable) limits the notices to those projects; without it, every project's. Each
+    notice is {"event": "changed", "project": P}: the executor then looks for open tasks and requests.
+    """
+
+    async def connect(self):
+        headers = dict(self.scope.get("headers") or [])
+        token = headers.get(b"x-token", b"").decode("latin-1")
+        bearer = headers.get(b"authorization", b"").decode("latin-1")
+        if not token and bearer.lower().startswith("bearer "):
+            token = bearer[7:].strip()
+        if not await database_sync_to_async(_token_may_operate)(token):
+            await self.close(code=4401)
+            return
+        global server_loop
+        server_loop = asyncio.get_running_loop()
+        projects = [v for k, v in parse_qsl(self.scope.get("query_string", b"").decode()) if k == "project"]
+        self.joined = [f"x.{p}" for p in projects if NAME.match(p)] or ["x.*"]
+        for group in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        for group in getattr(self, "joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def push_notice(self, message):
+        await self.send(text_data=message["json"])
+
+
+def _token_may_operate(token: str) -> bool:
+    from sequences.models import ApiToken
+
+    found = ApiToken.authenticate(token) if token else None
+    return found is not None and found.user.has_perm("sequences.operate_sequences")

@@ -6,6 +6,7 @@ pages use, and sends them to the channel-layer groups of the pages that show the
 """
 
 import asyncio
+import json
 import logging
 import queue
 import threading
@@ -61,9 +62,18 @@ def fragments(project_name: str, context: str):
         yield "projects", render_to_string("bridge/home.html#card", {"card": card, "oob": True})
 
 
-def send(group: str, html: str):
+def job_fragment(context: str, triggered_id: str):
+    """(group, html) of one task's job (facts and log tail) on its deep link, if a page shows it."""
+    if not listening(f"c.{context}"):
+        return
+    job = queries.job_for(triggered_id)
+    if job is not None:
+        yield f"c.{context}", render_to_string("bridge/sequence.html#job", {"job": job, "oob": True})
+
+
+def send(group: str, html: str, message: dict | None = None):
     layer = get_channel_layer()
-    message = {"type": "push.fragment", "html": html}
+    message = message or {"type": "push.fragment", "html": html}
     loop = consumers.server_loop
     if isinstance(layer, InMemoryChannelLayer):
         # The in-memory layer lives on the server's loop: hand the send to it (nobody listens without it).
@@ -78,6 +88,14 @@ def push_now(project: str, context: str):
         send(group, html)
 
 
+def wake_executors(project: str):
+    """Tell job executors that a project's tasks changed: they look for open tasks and requests."""
+    notice = json.dumps({"event": "changed", "project": project})
+    for group in (f"x.{project}", "x.*"):
+        if listening(group):
+            send(group, "", {"type": "push.notice", "json": notice})
+
+
 class Pusher(threading.Thread):
     def __init__(self):
         super().__init__(name="bosun-live", daemon=True)
@@ -85,21 +103,34 @@ class Pusher(threading.Thread):
 
     def notice(self, sender=None, project=None, context=None, **_):
         if project and context:
-            self.notices.put((project, context))
+            self.notices.put((project, context, None))
+
+    def log_notice(self, sender=None, project=None, context=None, triggered_id=None, **_):
+        if project and context and triggered_id:
+            self.notices.put((project, context, triggered_id))
 
     def run(self):
         while True:
             first = self.notices.get()
             pending = {first}
-            while True:  # merge a burst of notices: each context is rendered once
+            while True:  # merge a burst of notices: each context (or job log) is rendered once
                 try:
                     pending.add(self.notices.get_nowait())
                 except queue.Empty:
                     break
             close_old_connections()
-            for project, context in pending:
+            for project in {p for p, _, job in pending if job is None}:
                 try:
-                    push_now(project, context)
+                    wake_executors(project)
+                except Exception:
+                    log.exception("live: could not wake the executors of %s", project)
+            for project, context, triggered_id in sorted(pending, key=lambda n: n[2] or ""):
+                try:
+                    if triggered_id is None:
+                        push_now(project, context)
+                    elif (project, context, None) not in pending:  # a full render shows the log too
+                        for group, html in job_fragment(context, triggered_id):
+                            send(group, html)
                 except Exception:
                     log.exception("live: could not push %s/%s", project, context)
 
@@ -111,10 +142,11 @@ _lock = threading.Lock()
 def start():
     """Listen for changes in this process (called once by bridge's AppConfig.ready)."""
     global _pusher
-    from sequences.signals import context_changed
+    from sequences.signals import context_changed, task_log_changed
 
     with _lock:
         if _pusher is None:
             _pusher = Pusher()
             _pusher.start()
             context_changed.connect(_pusher.notice, dispatch_uid="bosun-live")
+            task_log_changed.connect(_pusher.log_notice, dispatch_uid="bosun-live-log")

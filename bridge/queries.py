@@ -8,7 +8,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from sequences import lanes
-from sequences.models import ControlAction, Event, Project, SequenceExecution as SE, TaskExecution as TE
+from sequences.models import ControlAction, Event, Project, SequenceExecution as SE, TaskExecution as TE, TaskLog
 
 PAGE_SIZE = 25
 STATE_FILTERS = {
@@ -221,6 +221,7 @@ def context_detail(project: Project, context: str) -> dict | None:
             sequence_events[event.stage].append(event)
     queues = lanes.queue_info(runs)
     now = timezone.now()
+    logs = {entry.task_id: entry for entry in TaskLog.objects.filter(task__in=[t.id for t in tasks])}
     stages = []
     order = {s: i for i, s in enumerate(project.parsed_shipyard().stage_names)}
     for run in sorted(runs, key=lambda r: (order.get(r.stage, 99), r.id)):
@@ -228,7 +229,7 @@ def context_detail(project: Project, context: str) -> dict | None:
         for task in tasks_by_run[run.id]:
             task_events = [e for e in by_triggered.get(task.triggered_id, [])]
             run_tasks.append({"task": task, "badge": task_badge(task), "events": task_events,
-                              "deadlines": _deadlines(task, now)})
+                              "deadlines": _deadlines(task, now), "job": job_view(task, logs.get(task.id))})
         stages.append({"run": run, "badge": badge(run, queues.get(run.id)), "queue": queues.get(run.id),
                        "tasks": run_tasks, "image": image_of(run)})
     active = [r for r in runs if not r.is_terminal]
@@ -238,6 +239,35 @@ def context_detail(project: Project, context: str) -> dict | None:
     return {"context": context, "runs": runs, "stages": stages, "shown": shown,
             "badge": badge(shown, queues.get(shown.id)), "root": runs[0], "audit": audit, "events": events,
             "can": _allowed(runs)}
+
+
+LOG_LINES_SHOWN = 200
+
+
+def job_view(task: TE, entry: TaskLog | None) -> dict | None:
+    """What the deep link shows of the job that runs a task: its facts and the tail of its log."""
+    if not task.claimed_by and not task.facts and entry is None:
+        return None
+    lines = entry.text.splitlines() if entry else []
+    facts = task.facts or {}
+    return {
+        "task": task,
+        "claimed_by": task.claimed_by,
+        "facts": facts,
+        "files": facts.get("outputFiles") or [],
+        "tail": "\n".join(lines[-LOG_LINES_SHOWN:]),
+        "hidden_lines": max(0, len(lines) - LOG_LINES_SHOWN),
+        "cut_bytes": entry.cut_bytes if entry else 0,
+        "total_bytes": entry.total_bytes if entry else 0,
+        "running": task.state in (TE.STARTED, TE.KILLING),
+    }
+
+
+def job_for(triggered_id: str) -> dict | None:
+    task = TE.objects.filter(triggered_id=triggered_id).first()
+    if task is None:
+        return None
+    return job_view(task, TaskLog.objects.filter(task=task).first())
 
 
 def _deadlines(task: TE, now) -> list[dict]:

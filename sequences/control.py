@@ -213,9 +213,16 @@ def _abort(runs, *, mode, reason, actor, **_):
     now = timezone.now()
     for run in runs:
         if run.state == SE.ABORTED and mode == "kill":
-            # Kill after a force abort: stop the processes of the task that was abandoned.
-            abandoned = run.task_executions.filter(state=TE.ABANDONED, kill_requested_at__isnull=True)
-            if abandoned.update(state=TE.KILLING, kill_requested_at=now):
+            # Kill after a force abort: stop the processes of the task that was abandoned. A task no
+            # executor ever started has no process: it is killed at once.
+            abandoned = list(run.task_executions.filter(state=TE.ABANDONED, kill_requested_at__isnull=True))
+            for task in abandoned:
+                task.kill_requested_at = now
+                task.state = TE.KILLING if task.executors else TE.KILLED
+                if task.state == TE.KILLING:
+                    flow.await_kill_confirmation(task, now)
+                task.save(update_fields=["state", "kill_requested_at", "deadline"])
+            if abandoned:
                 changed.append(run)
             continue
         if run.state not in ACTIVE:
@@ -252,6 +259,8 @@ def _close_abandoned(task, mode, now):
     task.result, task.status = "fail", "aborted"
     task.finished_at = now
     task.start_deadline = task.deadline = task.heartbeat_deadline = task.due_at = None
+    if task.state == TE.KILLING:
+        flow.await_kill_confirmation(task, now)
     task.save()
 
 
@@ -315,6 +324,9 @@ def kill_task(triggered_id: str, reason: str, *, actor: Actor, idempotency_key: 
         state = TE.KILLING if task.executors else TE.KILLED
         message = f"Killed by {actor.name}" + (f": {reason}" if reason else ".")
         flow.finish_task(task, run, state, "fail", "aborted", message, now)
+        if task.state == TE.KILLING:
+            flow.await_kill_confirmation(task, now)
+            task.save(update_fields=["deadline"])
         announce(run.project.name, run.context)
         run.refresh_from_db()
         return Outcome(200, _task_body(task, run)), _task_audit(task, run, before)
@@ -355,7 +367,8 @@ def confirm_killed(triggered_id: str, *, actor: Actor) -> Outcome:
     def work():
         task, run = _task_work(triggered_id, (TE.KILLING,), "confirmed killed")
         task.state = TE.KILLED
-        task.save(update_fields=["state"])
+        task.deadline = None
+        task.save(update_fields=["state", "deadline"])
         announce(run.project.name, run.context)
         return Outcome(200, _task_body(task, run)), _task_audit(task, run, TE.KILLING)
 
@@ -368,8 +381,9 @@ def heartbeat(triggered_id: str, source: str) -> Outcome:
         task = _locked(TE.objects.filter(triggered_id=triggered_id)).select_related("sequence_execution").first()
         if task is None:
             return Outcome(404, {"code": 404, "message": f"No task was triggered with id {triggered_id}."})
-        if task.state not in TE.OPEN:
-            return Outcome(409, {"code": 409, "message": f"Task '{task.name}' is {task.state}.", "state": task.state})
+        if task.state not in TE.OPEN:  # the answer still says what the executor is asked to do (kill)
+            return Outcome(409, {"code": 409, "message": f"Task '{task.name}' is {task.state}.",
+                                 **task_requests(task)})
         flow.heard_from(task, task.sequence_execution, timezone.now())
         return Outcome(200, task_requests(task))
 
@@ -383,5 +397,5 @@ def task_requests(task) -> dict:
         "cancelRequested": task.cancel_requested_at is not None,
         "killRequested": task.kill_requested_at is not None and task.state == TE.KILLING,
         "suspendRequested": task.suspend_requested,
-        "killGraceSeconds": None,
+        "killGraceSeconds": task.kill_grace,
     }

@@ -9,7 +9,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -38,6 +38,15 @@ def _event_time(raw: dict):
     if timezone.is_naive(parsed):
         parsed = timezone.make_aware(parsed, timezone.utc)
     return parsed
+
+
+def lock_task(triggered_id: str):
+    """The task with this id, locked for the rest of the transaction (with its sequence and project)."""
+    tasks = TE.objects.select_related("sequence_execution", "sequence_execution__project").filter(
+        triggered_id=triggered_id)
+    if connection.vendor != "sqlite":
+        tasks = tasks.select_for_update(of=("self",))
+    return tasks.first()
 
 
 def store_event(payload: dict, *, outcome=Event.APPLIED, note="", context=None, triggered_id=None, data=None):
@@ -131,8 +140,17 @@ def _set_running_deadlines(task, sequence, now):
 
 
 def _refresh_heartbeat(task, sequence, now):
-    heartbeat = _task_limit(sequence, task, "heartbeatTimeout")
+    heartbeat = _task_limit(sequence, task, "heartbeatTimeout") or task.heartbeat_timeout
     task.heartbeat_deadline = now + timedelta(seconds=heartbeat) if heartbeat else None
+
+
+KILL_CONFIRM_MARGIN = 5.0  # seconds past the kill grace before an unconfirmed kill is taken as done
+
+
+def await_kill_confirmation(task, now):
+    """A task being killed: its executor has until the kill grace (plus a margin) to confirm it."""
+    grace = task.kill_grace if task.kill_grace is not None else settings.BOSUN_KILL_GRACE
+    task.deadline = now + timedelta(seconds=grace + KILL_CONFIRM_MARGIN)
 
 
 def heard_from(task, sequence, now):

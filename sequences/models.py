@@ -18,6 +18,7 @@ from . import shipyard as shipyard_module
 class Project(models.Model):
     name = models.CharField(max_length=100, unique=True)
     shipyard = models.TextField(help_text="The shipyard as YAML (spec.keptn.sh/0.2.x)")
+    jobs = models.TextField(blank=True, help_text="Job definitions as YAML: which command runs which task")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -219,6 +220,11 @@ class TaskExecution(models.Model):
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     kill_requested_at = models.DateTimeField(null=True, blank=True)
     suspend_requested = models.BooleanField(default=False)
+    claimed_by = models.CharField(max_length=200, blank=True, help_text="The job executor that runs it")
+    heartbeat_timeout = models.FloatField(null=True, blank=True, help_text="Seconds; set when an executor claims it")
+    kill_grace = models.FloatField(null=True, blank=True, help_text="Seconds from SIGTERM to SIGKILL")
+    facts = models.JSONField(default=dict, blank=True,
+                             help_text="What its executor reported: machine, exit code, computation time, output files")
     engine_failures = models.PositiveIntegerField(default=0, help_text="Times the engine failed to handle its timer")
     engine_error = models.TextField(blank=True, help_text="The engine's last error on this task, if any")
 
@@ -242,6 +248,19 @@ class TaskExecution(models.Model):
     @property
     def is_open(self):
         return self.state in self.OPEN
+
+
+class TaskLog(models.Model):
+    """The output of a task's job, bounded: the tail is kept, and how much was cut is counted."""
+
+    task = models.OneToOneField(TaskExecution, on_delete=models.CASCADE, related_name="log")
+    text = models.TextField(blank=True)
+    total_bytes = models.BigIntegerField(default=0)
+    cut_bytes = models.BigIntegerField(default=0, help_text="Bytes dropped from the start to keep the tail")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"log of {self.task}"
 
 
 class Event(models.Model):

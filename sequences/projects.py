@@ -5,6 +5,7 @@ import binascii
 
 from django.db import IntegrityError
 
+from . import jobs as jobs_module
 from . import shipyard as shipyard_module
 from .db import write_transaction
 from .models import Project, Service
@@ -47,15 +48,26 @@ def validated_shipyard(text: str) -> str:
     return text
 
 
-def create_project(name: str, shipyard: str, services=()) -> Project:
+def validated_jobs(text: str | None) -> str:
+    """Job definitions as YAML (an empty text is none), or ProjectError(400) naming the line and field."""
+    text = text or ""
+    try:
+        jobs_module.parse(text)
+    except jobs_module.JobsError as exc:
+        raise ProjectError(400, f"The job definitions are not valid: {exc}") from None
+    return text
+
+
+def create_project(name: str, shipyard: str, services=(), jobs: str = "") -> Project:
     check_name(name)
     text = validated_shipyard(shipyard)
+    jobs = validated_jobs(jobs)
     for service in services:
         check_name(service, "service")
     with write_transaction():
         if Project.objects.filter(name=name).exists():
             raise ProjectError(409, f"Project '{name}' already exists.")
-        project = Project.objects.create(name=name, shipyard=text)
+        project = Project.objects.create(name=name, shipyard=text, jobs=jobs)
         for service in services:
             Service.objects.create(project=project, name=service)
     return project
@@ -67,6 +79,15 @@ def update_shipyard(project: Project, shipyard: str) -> Project:
     with write_transaction():
         project.shipyard = text
         project.save(update_fields=["shipyard", "updated_at"])
+    return project
+
+
+def update_jobs(project: Project, jobs: str) -> Project:
+    """Tasks triggered from now on run the new jobs; running ones go on with theirs."""
+    text = validated_jobs(jobs)
+    with write_transaction():
+        project.jobs = text
+        project.save(update_fields=["jobs", "updated_at"])
     return project
 
 

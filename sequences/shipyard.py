@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from .yamlsafe import YamlLimitError, compose_and_load
+from .yamlsafe import Locator, YamlLimitError, compose_and_load
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 TASK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -138,35 +138,8 @@ def format_duration(seconds: float) -> str:
 # --- parsing ---------------------------------------------------------------------------------
 
 
-class _Locator:
-    """Remembers the line of every node of a YAML document, by its path (spec.stages[0].name)."""
-
-    def __init__(self, root):
-        self.lines: dict[str, int] = {}
-        self._walk(root, "")
-
-    def _walk(self, node, path):
-        self.lines[path] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                child = f"{path}.{key.value}" if path else str(key.value)
-                self.lines[child + "#key"] = key.start_mark.line + 1
-                self._walk(value, child)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                self._walk(item, f"{path}[{index}]")
-
-    def line(self, path: str) -> int:
-        while path:
-            if path in self.lines:
-                return self.lines[path]
-            shorter = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", path)
-            path = "" if shorter == path else shorter
-        return self.lines.get("", 1)
-
-
 class _Checker:
-    def __init__(self, locator: _Locator):
+    def __init__(self, locator: Locator):
         self.locator = locator
 
     def fail(self, path: str, message: str):
@@ -212,7 +185,7 @@ def parse(text: str) -> Shipyard:
         raise ShipyardError(f"line {line}: document: not valid YAML ({problem})") from None
     if root is None:
         raise ShipyardError("line 1: document: the shipyard is empty")
-    check = _Checker(_Locator(root))
+    check = _Checker(Locator(root))
     check.mapping(data, "", "a mapping with apiVersion, kind, metadata and spec")
 
     api_version = data.get("apiVersion")

@@ -4,3 +4,6 @@ from django.dispatch import Signal
 
 # kwargs: project (name), context, and optionally stage, service, kind
 context_changed = Signal()
+
+# kwargs: project (name), context, triggered_id: a task's job wrote more output
+task_log_changed = Signal()

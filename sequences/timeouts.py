@@ -28,6 +28,7 @@ def _expired(now) -> Q:
         | Q(state=TE.STARTED, deadline__lte=now)
         | Q(state=TE.STARTED, heartbeat_deadline__lte=now)
         | Q(state=TE.SCHEDULED, due_at__lte=now, sequence_execution__state=SE.STARTED)
+        | Q(state=TE.KILLING, deadline__lte=now)
     )
 
 
@@ -38,6 +39,7 @@ def next_deadline() -> datetime | None:
         TE.objects.filter(state=TE.STARTED).aggregate(m=Min("deadline"))["m"],
         TE.objects.filter(state=TE.STARTED).aggregate(m=Min("heartbeat_deadline"))["m"],
         TE.objects.filter(state=TE.SCHEDULED, sequence_execution__state=SE.STARTED).aggregate(m=Min("due_at"))["m"],
+        TE.objects.filter(state=TE.KILLING).aggregate(m=Min("deadline"))["m"],
     ]
     found = [f for f in found if f is not None]
     return min(found) if found else None
@@ -96,6 +98,9 @@ def _fire_one(task_id: int, now) -> bool:
             flow.emit_task_triggered(run, task, now)
             announce(run.project.name, run.context)
             return True
+        if task.state == TE.KILLING:
+            _unconfirmed_kill(task, run, now)
+            return True
         message = timeout_message(task, run, now)
         before = run.state
         flow.time_out_task(task, run, message, now)
@@ -108,12 +113,30 @@ def _fire_one(task_id: int, now) -> bool:
         return True
 
 
+def _unconfirmed_kill(task, run, now):
+    """No executor confirmed a kill in time: the task is taken as killed, and says so."""
+    waited = format_duration((now - task.kill_requested_at).total_seconds()) if task.kill_requested_at else "?"
+    note = f"No executor confirmed the kill within {waited}; it is taken as killed."
+    task.state = TE.KILLED
+    task.deadline = None
+    task.message = f"{task.message} {note}".strip()
+    task.save(update_fields=["state", "deadline", "message"])
+    ControlAction.objects.create(
+        sequence_execution=run, task_execution=task, project=run.project.name, context=run.context,
+        command="kill-unconfirmed", actor="engine", source="engine", reason=note, state_before=TE.KILLING,
+        state_after=TE.KILLED, response={"code": 200, "body": {"message": note}},
+    )
+    announce(run.project.name, run.context)
+
+
 def _limit(run, task, key):
     from django.conf import settings
 
     value = (run.task_spec(task.index) or {}).get(key)
     if key == "startTimeout" and not value:
         value = settings.BOSUN_TASK_START_TIMEOUT
+    if key == "heartbeatTimeout" and not value:
+        value = task.heartbeat_timeout
     return format_duration(value or 0)
 
 

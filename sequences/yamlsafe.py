@@ -6,6 +6,8 @@ properties). Composing with a depth limit also keeps a deeply nested document fr
 recursion. Nothing of a refused document is built.
 """
 
+import re
+
 import yaml
 
 MAX_DEPTH = 64  # nested mappings and lists
@@ -74,3 +76,30 @@ def compose_and_load(text: str):
         return root, loader.construct_document(root)
     finally:
         loader.dispose()
+
+
+class Locator:
+    """Remembers the line of every node of a YAML document, by its path (spec.stages[0].name)."""
+
+    def __init__(self, root):
+        self.lines: dict[str, int] = {}
+        self._walk(root, "")
+
+    def _walk(self, node, path):
+        self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                child = f"{path}.{key.value}" if path else str(key.value)
+                self.lines[child + "#key"] = key.start_mark.line + 1
+                self._walk(value, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self._walk(item, f"{path}[{index}]")
+
+    def line(self, path: str) -> int:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            shorter = re.sub(r"(\.[^.\[]*|\[\d+\])$", "", path)
+            path = "" if shorter == path else shorter
+        return self.lines.get("", 1)

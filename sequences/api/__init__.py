@@ -13,6 +13,7 @@ from .control import router as control_router
 from .events import router as events_router
 from .executions import router as executions_router
 from .projects import router as projects_router
+from .tasks import router as tasks_router
 from .schemas import RESPONSES_KEY
 
 class BosunAPI(NinjaAPI):
@@ -111,3 +112,4 @@ api.add_router("/v1", events_router)
 api.add_router("/controlPlane/v1", executions_router)
 api.add_router("/controlPlane/v1", projects_router)
 api.add_router("/controlPlane/v1", control_router)
+api.add_router("/controlPlane/v1", tasks_router)

@@ -7,7 +7,9 @@ from ninja import Field, Header, Router, Schema, Status
 
 from .. import control
 from ..models import ControlAction, Project, TaskExecution
+from ..events import now_iso
 from .auth import OPERATE, actor, require
+from .tasks import task_facts_json
 from .schemas import AUDIT, CONTROL_ANSWER, TASK, TASK_ANSWER, TASK_REQUESTS, answers
 
 router = Router(tags=["Control"])
@@ -36,6 +38,10 @@ class ReasonBody(Schema):
 def _actor(request, source_header: str | None) -> control.Actor:
     source = source_header if source_header in ("api", "cli") else "api"
     return control.Actor(actor(request), source)
+
+
+def _iso(moment):
+    return now_iso(moment) if moment else None
 
 
 def _answer(outcome: control.Outcome):
@@ -72,11 +78,15 @@ def audit_json(action: ControlAction) -> dict:
 
 
 @router.get("/task/{triggeredId}", **answers({200: TASK}, 404),
-            summary="A task's state and what its executors are asked to do (cancel, kill, suspend)")
+            summary="A task: its state, what its executors are asked to do (cancel, kill, suspend) and its facts")
 def task(request, triggeredId: str):
-    found = get_object_or_404(TaskExecution, triggered_id=triggeredId)
+    found = get_object_or_404(TaskExecution.objects.select_related("sequence_execution"), triggered_id=triggeredId)
+    run = found.sequence_execution
     return {**control.task_requests(found), "result": found.result, "status": found.status,
-            "message": found.message, "finishedBy": found.finished_by or None}
+            "message": found.message, "finishedBy": found.finished_by or None, "keptnContext": run.context,
+            "stage": run.stage, "service": run.service, "triggeredAt": _iso(found.triggered_at),
+            "startedAt": _iso(found.started_at), "finishedAt": _iso(found.finished_at),
+            **task_facts_json(found)}
 
 
 @router.post("/task/{triggeredId}/finish", **TASK_ANSWERS,

@@ -4,11 +4,12 @@ from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
+from .. import jobs as jobs_module
 from .. import projects
 from ..events import now_iso
 from ..models import Project
 from .auth import MANAGE, require
-from .schemas import MESSAGE, PROJECT, PROJECTS, SERVICE, answers
+from .schemas import JOBS_ANSWER, MESSAGE, PROJECT, PROJECTS, SERVICE, answers
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]*$"
 MAX_SHIPYARD = 256 * 1024  # characters of a shipyard (YAML or base64)
@@ -16,13 +17,19 @@ MAX_SHIPYARD = 256 * 1024  # characters of a shipyard (YAML or base64)
 router = Router(tags=["Projects"])
 
 
+JOBS = Field("", max_length=MAX_SHIPYARD, description="Job definitions as YAML (which command runs which task)")
+
+
 class CreateProject(Schema):
     name: str = Field(min_length=1, max_length=100, json_schema_extra={"pattern": NAME_PATTERN})
     shipyard: str = Field(max_length=MAX_SHIPYARD, json_schema_extra={"minLength": 1})
+    jobs: str = JOBS
 
 
 class UpdateProject(Schema):
-    shipyard: str = Field(max_length=MAX_SHIPYARD, json_schema_extra={"minLength": 1})
+    shipyard: str | None = Field(None, max_length=MAX_SHIPYARD, json_schema_extra={"minLength": 1})
+    jobs: str | None = Field(None, max_length=MAX_SHIPYARD,
+                             description="Job definitions as YAML; an empty text removes them")
 
 
 class CreateService(Schema):
@@ -41,6 +48,7 @@ def project_json(project: Project) -> dict:
     return {
         "projectName": project.name,
         "shipyard": project.shipyard,
+        "jobs": project.jobs,
         "shipyardVersion": project.parsed_shipyard().api_version,
         "creationDate": now_iso(project.created_at),
         "lastChangeDate": now_iso(project.updated_at),
@@ -66,7 +74,7 @@ def list_projects(request):
              **answers({201: PROJECT}, 403, 409))
 def create_project(request, payload: CreateProject):
     require(request, MANAGE)
-    project = _call(projects.create_project, payload.name, payload.shipyard)
+    project = _call(projects.create_project, payload.name, payload.shipyard, (), payload.jobs)
     return Status(201, project_json(project))
 
 
@@ -75,13 +83,27 @@ def get_project(request, project: str):
     return project_json(_project(project))
 
 
-@router.put("/project/{project}", summary="Replace a project's shipyard",
+@router.put("/project/{project}", summary="Replace a project's shipyard and/or its job definitions",
             **answers({200: PROJECT}, 403, 404))
 def update_project(request, project: str, payload: UpdateProject):
     require(request, MANAGE)
     found = _project(project)
-    _call(projects.update_shipyard, found, payload.shipyard)
+    if payload.shipyard is None and payload.jobs is None:
+        raise HttpError(400, "Send a shipyard, jobs, or both.")
+    if payload.jobs is not None:
+        _call(projects.validated_jobs, payload.jobs)  # refuse bad jobs before changing the shipyard
+    if payload.shipyard is not None:
+        _call(projects.update_shipyard, found, payload.shipyard)
+    if payload.jobs is not None:
+        _call(projects.update_jobs, found, payload.jobs)
     return project_json(_project(project))
+
+
+@router.get("/project/{project}/jobs", summary="A project's job definitions, as the job executor reads them",
+            **answers({200: JOBS_ANSWER}, 404))
+def get_jobs(request, project: str):
+    found = get_object_or_404(Project, name=project)
+    return {"project": found.name, "jobs": [job.as_json() for job in jobs_module.parse(found.jobs)]}
 
 
 @router.delete("/project/{project}", summary="Delete a project and everything in it",

@@ -76,8 +76,13 @@ CONTEXT_STATE = obj({"name": STRING, "project": STRING, "service": STRING, "shke
 
 PROJECT = obj({"projectName": STRING, "shipyard": STRING, "stages": {"type": "array", "items": obj(
     {"stageName": STRING, "services": {"type": "array", "items": obj({"serviceName": STRING})}})}},
-    {"shipyardVersion": STRING, "creationDate": TIME, "lastChangeDate": TIME})
+    {"shipyardVersion": STRING, "creationDate": TIME, "lastChangeDate": TIME, "jobs": STRING})
 PROJECTS = page("projects", PROJECT)
+JOB = obj({"name": STRING, "task": STRING, "command": {"type": "array", "items": STRING, "minItems": 1},
+           "stages": {"type": "array", "items": STRING}, "services": {"type": "array", "items": STRING},
+           "workingDir": STRING, "env": {"type": "object", "additionalProperties": STRING},
+           "timeout": {"type": ["number", "null"]}, "killGrace": {"type": "number"}})
+JOBS_ANSWER = obj({"project": STRING, "jobs": {"type": "array", "items": JOB}})
 SERVICE = obj({"serviceName": STRING, "project": STRING})
 MESSAGE = obj({"message": STRING})
 
@@ -96,7 +101,10 @@ TASK_REQUESTS = obj({"triggeredId": STRING, "task": STRING, "state": {"type": "s
                      "suspendRequested": {"type": "boolean"}},
                     {"killGraceSeconds": {"type": ["number", "null"]}})
 TASK = {**TASK_REQUESTS, "properties": {**TASK_REQUESTS["properties"], "result": STRING, "status": STRING,
-                                        "message": STRING, "finishedBy": OPT_STRING}}
+                                        "message": STRING, "finishedBy": OPT_STRING, "keptnContext": STRING,
+                                        "stage": STRING, "service": STRING, "triggeredAt": TIME, "startedAt": TIME,
+                                        "finishedAt": TIME, "claimedBy": OPT_STRING, "facts": OBJECT,
+                                        "log": OBJECT, "logUrl": STRING}}
 TASK_ANSWER = obj({"triggeredId": STRING, "task": STRING, "state": {"type": "string", "enum": TASK_STATES},
                    "keptnContext": STRING, "sequenceState": {"type": "string", "enum": SEQUENCE_STATES}},
                   {"result": STRING, "status": STRING})

@@ -46,6 +46,20 @@
     htmx.process(row);
   });
 
+  // --- a job's log follows its output, unless the reader scrolled up --------------------------
+  function followLogs(root) {
+    $all("pre[data-follow]", root).forEach(function (pre) { pre.scrollTop = pre.scrollHeight; });
+  }
+  document.addEventListener("DOMContentLoaded", function () { followLogs(document); });
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var old = event.detail.target && $("pre[data-follow]", event.detail.target);
+    if (old) event.detail.target.dataset.atBottom = (old.scrollHeight - old.scrollTop - old.clientHeight < 24);
+  });
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.dataset && target.dataset.atBottom !== "false") followLogs(target.parentNode || document);
+  });
+
   // --- countdowns tick --------------------------------------------------------------------------
   function human(seconds) {
     if (seconds <= 0) return "due";

@@ -1,0 +1,81 @@
+"""The job executor's side of a task: claim it, stream its log, report its facts; read or download the log."""
+
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from ninja import Field, Router, Schema, Status
+
+from .. import executors
+from ..models import TaskExecution, TaskLog
+from .auth import OPERATE, require
+from .schemas import INTEGER, OBJECT, OPT_STRING, RESPONSES_KEY, STRING, answers, obj
+
+router = Router(tags=["Tasks"])
+
+CLAIM = obj({"triggeredId": STRING, "task": STRING, "state": STRING, "claimedBy": STRING, "keptnContext": STRING},
+            {"heartbeatTimeoutSeconds": {"type": ["number", "null"]}})
+LOG_INFO = obj({"totalBytes": INTEGER, "keptBytes": INTEGER, "cutBytes": INTEGER})
+FACTS = obj({"triggeredId": STRING, "facts": OBJECT})
+
+
+class ClaimBody(Schema):
+    executor: str = Field(min_length=1, max_length=200, description="The executor's name (the events' source)")
+    killGrace: float | None = Field(None, ge=0, le=3600, description="Seconds from SIGTERM to SIGKILL")
+    machine: dict = Field(default_factory=dict, description="{machine, platform, pid}")
+
+
+class LogBody(Schema):
+    text: str = Field(max_length=executors.MAX_CHUNK_CHARS)
+
+
+def _answer(answer: executors.Answer):
+    return Status(answer.code, answer.body)
+
+
+@router.post("/task/{triggeredId}/claim", **answers({200: CLAIM}, 403, 404, 409),
+             summary="A job executor claims an open task (one claim wins); recorded as its .started")
+def claim(request, triggeredId: str, payload: ClaimBody):
+    require(request, OPERATE)
+    return _answer(executors.claim(triggeredId, payload.executor, kill_grace=payload.killGrace,
+                                   machine=payload.machine))
+
+
+@router.post("/task/{triggeredId}/log", **answers({200: LOG_INFO}, 403, 404, 413),
+             summary="Append output of the task's job (the last 256 KiB are kept)")
+def append_log(request, triggeredId: str, payload: LogBody):
+    require(request, OPERATE)
+    return _answer(executors.append_log(triggeredId, payload.text))
+
+
+@router.post("/task/{triggeredId}/facts", **answers({200: FACTS}, 403, 404),
+             summary="Report task facts: machine, platform, exit code, computation time, output files")
+def report_facts(request, triggeredId: str, payload: dict):
+    require(request, OPERATE)
+    return _answer(executors.report_facts(triggeredId, payload))
+
+
+LOG_ANSWERS = answers({}, 404)
+LOG_ANSWERS["response"][200] = None
+LOG_ANSWERS["openapi_extra"][RESPONSES_KEY][200] = {
+    "description": "The log", "content": {"text/plain": {"schema": {"type": "string"}}}}
+
+
+@router.get("/task/{triggeredId}/log", summary="The task's log as text (its tail, if it was cut)", **LOG_ANSWERS)
+def download_log(request, triggeredId: str, download: bool = False):
+    task = get_object_or_404(TaskExecution, triggered_id=triggeredId)
+    entry = TaskLog.objects.filter(task=task).first()
+    text = entry.text if entry else ""
+    if entry is not None and entry.cut_bytes:
+        text = f"[... the first {entry.cut_bytes} bytes of this log were cut; the last ones follow ...]\n" + text
+    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    if download:
+        response["Content-Disposition"] = f'attachment; filename="{task.name}-{task.triggered_id}.log"'
+    return response
+
+
+def task_facts_json(task: TaskExecution) -> dict:
+    entry = TaskLog.objects.filter(task=task).first()
+    return {"claimedBy": task.claimed_by or None, "facts": task.facts, "log": executors.log_info(entry),
+            "logUrl": f"/api/controlPlane/v1/task/{task.triggered_id}/log"}
+
+
+TASK_FACTS = {"claimedBy": OPT_STRING, "facts": OBJECT, "log": LOG_INFO, "logUrl": STRING}

@@ -50,7 +50,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
 class ExecutorConsumer(AsyncWebsocketConsumer):
     """Job executors (token in x-token or Authorization: Bearer) hear when a project's tasks change.
 
-    ?project=P (repeatable) limits the notices to those projects; without it, every project's. Each
+    ?project=P (repeatable) limits the notices to those projects; without it, every project's (group x.all). Each
     notice is {"event": "changed", "project": P}: the executor then looks for open tasks and requests.
     """
 
@@ -66,7 +66,7 @@ class ExecutorConsumer(AsyncWebsocketConsumer):
         global server_loop
         server_loop = asyncio.get_running_loop()
         projects = [v for k, v in parse_qsl(self.scope.get("query_string", b"").decode()) if k == "project"]
-        self.joined = [f"x.{p}" for p in projects if NAME.match(p)] or ["x.*"]
+        self.joined = [f"x.{p}" for p in projects if NAME.match(p)] or ["x.all"]
         for group in self.joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()

@@ -91,7 +91,7 @@ def push_now(project: str, context: str):
 def wake_executors(project: str):
     """Tell job executors that a project's tasks changed: they look for open tasks and requests."""
     notice = json.dumps({"event": "changed", "project": project})
-    for group in (f"x.{project}", "x.*"):
+    for group in (f"x.{project}", "x.all"):
         if listening(group):
             send(group, "", {"type": "push.notice", "json": notice})
 

@@ -76,8 +76,9 @@ def claim(triggered_id: str, executor: str, *, kill_grace: float | None = None, 
 
 def claim_body(task) -> dict:
     run = task.sequence_execution
+    heartbeat = (run.task_spec(task.index) or {}).get("heartbeatTimeout") or task.heartbeat_timeout
     return {"triggeredId": task.triggered_id, "task": task.name, "state": task.state, "claimedBy": task.claimed_by,
-            "keptnContext": run.context, "heartbeatTimeoutSeconds": task.heartbeat_timeout}
+            "keptnContext": run.context, "heartbeatTimeoutSeconds": heartbeat}
 
 
 def append_log(triggered_id: str, text: str) -> Answer:

@@ -1,8 +1,11 @@
 """The job executor's side of a task: claim it, stream its log, report its facts; read or download the log."""
 
+import json
+
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
+from ninja.errors import HttpError
 
 from .. import executors
 from ..models import TaskExecution, TaskLog
@@ -15,6 +18,10 @@ CLAIM = obj({"triggeredId": STRING, "task": STRING, "state": STRING, "claimedBy"
             {"heartbeatTimeoutSeconds": {"type": ["number", "null"]}})
 LOG_INFO = obj({"totalBytes": INTEGER, "keptBytes": INTEGER, "cutBytes": INTEGER})
 FACTS = obj({"triggeredId": STRING, "facts": OBJECT})
+FACTS_BODY = {"type": "object", "properties": {
+    "machine": STRING, "platform": STRING, "pid": INTEGER, "exitCode": INTEGER, "signal": STRING,
+    "computationSeconds": {"type": "number"}, "cpuSeconds": {"type": "number"}, "outputBytes": INTEGER,
+    "outputFiles": {"type": "array", "items": obj({"name": STRING, "size": INTEGER})}}}
 
 
 class ClaimBody(Schema):
@@ -46,11 +53,18 @@ def append_log(request, triggeredId: str, payload: LogBody):
     return _answer(executors.append_log(triggeredId, payload.text))
 
 
-@router.post("/task/{triggeredId}/facts", **answers({200: FACTS}, 403, 404),
+@router.post("/task/{triggeredId}/facts", **answers({200: FACTS}, 403, 404, 413, extra={"requestBody": {
+                 "required": True, "content": {"application/json": {"schema": FACTS_BODY}}}}),
              summary="Report task facts: machine, platform, exit code, computation time, output files")
-def report_facts(request, triggeredId: str, payload: dict):
+def report_facts(request, triggeredId: str):
     require(request, OPERATE)
-    return _answer(executors.report_facts(triggeredId, payload))
+    if len(request.body) > executors.MAX_CHUNK_CHARS:
+        raise HttpError(413, f"Facts are at most {executors.MAX_CHUNK_CHARS} bytes.")
+    try:
+        facts = json.loads(request.body or b"{}")
+    except (ValueError, RecursionError):
+        raise HttpError(400, "The body is not valid JSON.") from None
+    return _answer(executors.report_facts(triggeredId, facts))
 
 
 LOG_ANSWERS = answers({}, 404)

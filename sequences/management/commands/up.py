@@ -3,6 +3,10 @@
 import logging
 import os
 import secrets
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,6 +19,23 @@ from sequences.models import ApiToken
 log = logging.getLogger("bosun.up")
 
 
+def kept_token(user, name: str, path: Path) -> tuple[str, bool]:
+    """The token kept in `path` (mode 0600) if it still works, else a new one written there.
+
+    Tokens are stored hashed, so the file is the only place the plaintext lives; scripts and executors
+    set up with it keep working across restarts. Returns (plaintext, created).
+    """
+    if path.exists():
+        plaintext = path.read_text().strip()
+        token = ApiToken.authenticate(plaintext)
+        if token is not None and token.user_id == user.id:
+            return plaintext, False
+    _, plaintext = ApiToken.issue(user, name)
+    path.write_text(plaintext + "\n")
+    path.chmod(0o600)
+    return plaintext, True
+
+
 class Command(BaseCommand):
     help = "Bring Bosun up: migrate, admin user, API token, demo project, HTTP + websockets + engine."
 
@@ -24,8 +45,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-demo", action="store_true", help="Do not create the sockshop demo project")
         parser.add_argument("--data-dir", help="Where the SQLite database lives (default ./var)")
         parser.add_argument("--no-engine", action="store_true", help="Do not run the engine in this process")
+        parser.add_argument("--no-executor", action="store_true", help="Do not start the local job executor")
 
-    def handle(self, host, port, no_demo, no_engine, **options):
+    def handle(self, host, port, no_demo, no_engine, no_executor, **options):
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
         call_command("migrate", interactive=False, verbosity=0)
         self._ensure_admin()
@@ -37,7 +59,27 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Bosun is up on http://{host}:{port}/bridge/  "
                                              f"(API docs: http://{host}:{port}/api/docs)"))
         self.stdout.write(f"Database: {settings.DATABASES['default']['NAME']}  ·  Ctrl+C stops.")
-        self._serve(host, port, run_engine=not no_engine and settings.BOSUN_RUN_ENGINE)
+        executor = None if no_executor else self._start_executor(host, port)
+        try:
+            self._serve(host, port, run_engine=not no_engine and settings.BOSUN_RUN_ENGINE)
+        finally:
+            if executor is not None:
+                executor.terminate()
+                try:
+                    executor.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    executor.kill()
+
+    def _start_executor(self, host, port) -> subprocess.Popen:
+        """One local job executor (`bosun executor`), a client of this server like any other."""
+        address = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        work_dir = settings.DATA_DIR / "jobs"
+        work_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "BOSUN_TOKEN": self._executor_token(), "BOSUN_EXIT_WITH_PARENT": str(os.getpid())}
+        command = [sys.executable, "-m", "bosun", "executor", "--url", f"http://{address}:{port}",
+                   "--work-dir", str(work_dir), "--name", f"local-executor/{socket.gethostname()}"]
+        self.stdout.write(f"Job executor: running the projects' jobs ({work_dir}); --no-executor turns it off.")
+        return subprocess.Popen(command, env=env, start_new_session=True)
 
     def _ensure_admin(self):
         User = get_user_model()
@@ -53,13 +95,21 @@ class Command(BaseCommand):
         elif os.environ.get("BOSUN_ADMIN_PASSWORD") and not user.check_password(os.environ["BOSUN_ADMIN_PASSWORD"]):
             user.set_password(os.environ["BOSUN_ADMIN_PASSWORD"])
             user.save(update_fields=["password"])
-        # One live token per `up`: the one printed now. Earlier ones of this name are revoked.
-        from django.utils import timezone
-
-        ApiToken.objects.filter(user=user, name="bosun-up", revoked_at__isnull=True).update(revoked_at=timezone.now())
-        _, plaintext = ApiToken.issue(user, "bosun-up")
-        self.stdout.write(f"API token for admin: {plaintext}")
+        plaintext, _ = kept_token(user, "bosun-up", settings.DATA_DIR / "admin-token")
+        self.stdout.write(f"API token for admin: {plaintext}  (kept in {settings.DATA_DIR / 'admin-token'})")
         self.stdout.write(f"  export BOSUN_TOKEN={plaintext}")
+
+    def _executor_token(self) -> str:
+        """The local job executor's own user and token (operate permission only), kept across restarts."""
+        from django.contrib.auth.models import Permission
+
+        User = get_user_model()
+        user, created = User.objects.get_or_create(username="bosun-executor")
+        if created:
+            user.set_unusable_password()
+            user.save()
+            user.user_permissions.add(Permission.objects.get(codename="operate_sequences"))
+        return kept_token(user, "local-executor", settings.DATA_DIR / "executor-token")[0]
 
     def _serve(self, host, port, run_engine):
         from daphne.endpoints import build_endpoint_description_strings

@@ -422,6 +422,7 @@ class Executor:
     def finished(self, run: JobRun):
         with self._lock:
             self.runs.pop(run.triggered_id, None)
+            self._passed[run.triggered_id] = time.monotonic() + 600  # never run a task twice
             if run.pgid:
                 self._groups.add(run.pgid)  # its leftovers, if any, are reaped later
         self.wake.set()  # a free slot: look for more work

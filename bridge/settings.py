@@ -97,7 +97,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "bridge.throttling.LoginThrottleMiddleware",
+    "bridge.throttling.login_throttle",
 ]
 
 ROOT_URLCONF = "bridge.urls"

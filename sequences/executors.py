@@ -53,12 +53,12 @@ def claim(triggered_id: str, executor: str, *, kill_grace: float | None = None, 
         if task is None:
             return _refused(404, f"No task was triggered with id {triggered_id}.")
         run = task.sequence_execution
+        if not task.is_open:
+            return _refused(409, f"Task '{task.name}' is {task.state}; it cannot be claimed.", state=task.state)
         if task.claimed_by == executor:
             return Answer(200, claim_body(task))  # a retry of its own claim
         if task.claimed_by:
             return _refused(409, f"Task '{task.name}' is claimed by {task.claimed_by}.", claimedBy=task.claimed_by)
-        if not task.is_open:
-            return _refused(409, f"Task '{task.name}' is {task.state}; it cannot be claimed.", state=task.state)
         now = timezone.now()
         task.claimed_by = executor
         task.kill_grace = kill_grace

@@ -36,7 +36,7 @@ def server(tmp_path):
     port = free_port()
     # The embedded defaults: no DATABASE_URL, no REDIS_URL, a generated admin password.
     skip = ("DATABASE_URL", "REDIS_URL", "BOSUN_ADMIN_PASSWORD")
-    env = {k: v for k, v in os.environ.items() if k not in skip} | {"PYTHONUNBUFFERED": "1"}
+    env = {k: v for k, v in os.environ.items() if k not in skip} | {"PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
     log = tmp_path / "up.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
@@ -114,3 +114,58 @@ def test_the_engine_runs_inside_up_and_times_out_an_unanswered_task(server):
         time.sleep(0.1)
     assert found["status"]["state"] == "timedOut"
     assert found["status"]["message"] == "No executor started task 'deployment' within 1s."
+
+
+def test_up_runs_demo_deliveries_with_its_own_executor_and_keeps_its_tokens_across_restarts(server):
+    process, port, log, tmp_path = server
+    token = re.search(r"API token for admin: (bsn_\S+)", log.read_text()).group(1)
+    http = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"x-token": token}, timeout=10)
+
+    def deliver(service, **labels):
+        return http.post("/api/v1/event", json={"type": "sh.keptn.event.dev.delivery.triggered", "data": {
+            "project": "sockshop", "stage": "dev", "service": service, "labels": labels,
+            "configurationChange": {"values": {"image": f"docker.io/keptnexamples/{service}:0.13.1"}}}}
+        ).json()["keptnContext"]
+
+    good, bad = deliver("carts"), deliver("orders", fail="true")
+
+    def stages(context):
+        runs = http.get("/api/controlPlane/v1/sequence-execution",
+                        params={"project": "sockshop", "keptnContext": context, "pageSize": 10}).json()
+        return {(r["scope"]["stage"], r["sequence"]["name"]): (r["status"]["state"], r["scope"]["result"])
+                for r in runs["sequenceExecutions"]}
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if len(stages(good)) == 3 and len(stages(bad)) == 4 and all(
+                s == "finished" for s, _ in [*stages(good).values(), *stages(bad).values()]):
+            break
+        time.sleep(0.5)
+    assert stages(good) == {("dev", "delivery"): ("finished", "pass"), ("staging", "delivery"): ("finished", "pass"),
+                            ("production", "delivery"): ("finished", "pass")}
+    assert stages(bad)[("production", "delivery")] == ("finished", "fail")
+    assert stages(bad)[("production", "rollback")] == ("finished", "pass")
+    test_task = next(t for t in http.get("/api/controlPlane/v1/sequence-execution", params={
+        "project": "sockshop", "keptnContext": bad, "stage": "production", "name": "delivery"}).json()[
+        "sequenceExecutions"][0]["status"]["previousTasks"] if t["name"] == "test")
+    assert "FAIL  checkout" in http.get(f"/api/controlPlane/v1/task/{test_task['triggeredID']}/log").text
+
+    # a restart on the same data keeps the printed token (and the executor's) working
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=20) == 0
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "BOSUN_ADMIN_PASSWORD")}
+    with open(tmp_path / "again.log", "w") as out:
+        again = subprocess.Popen([sys.executable, "manage.py", "up", "--port", str(port), "--data-dir",
+                                  str(tmp_path / "data")], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/api/openapi.json")
+        assert re.search(r"API token for admin: (bsn_\S+)", (tmp_path / "again.log").read_text()).group(1) == token
+        assert http.get("/api/controlPlane/v1/project").status_code == 200
+        third = deliver("carts")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and stages(third).get(("dev", "delivery"), ("",))[0] != "finished":
+            time.sleep(0.5)
+        assert stages(third)[("dev", "delivery")] == ("finished", "pass")
+    finally:
+        again.send_signal(signal.SIGINT)
+        again.wait(timeout=20)

@@ -69,6 +69,12 @@ class Command(BaseCommand):
                     executor.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     executor.kill()
+        # Everything is stopped and committed. Leave now: the interpreter's final garbage collection of
+        # websocket coroutines that daphne left suspended can crash (SIGSEGV) when a socket was open.
+        self.stdout.write("Bosun stopped.")
+        self.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
     def _start_executor(self, host, port) -> subprocess.Popen:
         """One local job executor (`bosun executor`), a client of this server like any other."""
@@ -136,4 +142,3 @@ class Command(BaseCommand):
         finally:
             if engine_thread is not None:
                 engine_thread.stop()
-            self.stdout.write("Bosun stopped.")

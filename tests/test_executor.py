@@ -1,0 +1,366 @@
+"""The job executor with real processes: a real `manage.py up`, real `bosun executor`s, real jobs."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import logging
+
+import httpx
+import pytest
+
+from tests.test_up import ROOT, free_port, wait_for
+
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+SHIPYARD = """\
+apiVersion: spec.keptn.sh/0.2.3
+kind: Shipyard
+metadata: {{name: {name}}}
+spec:
+  stages:
+    - name: dev
+      sequences:
+        - name: delivery
+          tasks:
+{tasks}
+"""
+
+
+def python_job(task: str, script: str, **fields) -> dict:
+    return {"task": task, "command": [sys.executable, "-c", textwrap.dedent(script)], **fields}
+
+
+class Bosun:
+    """A running `manage.py up` (no demo, no executor of its own) and an admin's API client."""
+
+    def __init__(self, port: int, token: str, data: Path):
+        self.base = f"http://127.0.0.1:{port}"
+        self.token = token
+        self.data = data
+        self.http = httpx.Client(base_url=self.base, headers={"x-token": token}, timeout=10)
+        self.executors: list[subprocess.Popen] = []
+
+    def project(self, name: str, tasks: list[dict], jobs: list[dict], services=("carts",)):
+        task_lines = "\n".join("            - " + json.dumps(t) for t in tasks)
+        response = self.http.post("/api/controlPlane/v1/project", json={
+            "name": name, "shipyard": SHIPYARD.format(name=name, tasks=task_lines),
+            "jobs": json.dumps({"kind": "Jobs", "jobs": jobs})})
+        assert response.status_code == 201, response.text
+        for service in services:
+            assert self.http.post(f"/api/controlPlane/v1/project/{name}/service",
+                                  json={"serviceName": service}).status_code == 201
+
+    def executor(self, project: str, name: str, tmp_path: Path, concurrency: int = 2) -> subprocess.Popen:
+        log = open(tmp_path / f"{name}.log", "w")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bosun", "executor", "--url", self.base, "--project", project, "--name", name,
+             "--concurrency", str(concurrency), "--work-dir", str(tmp_path / name)],
+            env={**os.environ, "BOSUN_TOKEN": self.token}, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        self.executors.append(process)
+        return process
+
+    def trigger(self, project: str, service: str = "carts", **data) -> str:
+        response = self.http.post("/api/v1/event", json={
+            "type": "sh.keptn.event.dev.delivery.triggered", "source": "test",
+            "data": {"project": project, "stage": "dev", "service": service, **data}})
+        assert response.status_code == 202, response.text
+        return response.json()["keptnContext"]
+
+    def execution(self, project: str, context: str) -> dict:
+        return self.http.get("/api/controlPlane/v1/sequence-execution",
+                             params={"project": project, "keptnContext": context}).json()["sequenceExecutions"][0]
+
+    def wait(self, what, seconds: float = 20, every: float = 0.05):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            found = what()
+            if found:
+                return found
+            time.sleep(every)
+        raise AssertionError(f"not within {seconds}s: {getattr(what, '__doc__', None) or what}")
+
+    def state(self, project: str, context: str) -> str:
+        return self.execution(project, context)["status"]["state"]
+
+    def current_task(self, project: str, context: str) -> dict | None:
+        return self.execution(project, context)["status"]["currentTask"]
+
+    def task(self, triggered_id: str) -> dict:
+        return self.http.get(f"/api/controlPlane/v1/task/{triggered_id}").json()
+
+    def log(self, triggered_id: str) -> str:
+        return self.http.get(f"/api/controlPlane/v1/task/{triggered_id}/log").text
+
+    def running_task(self, project: str, context: str, marker: str) -> dict:
+        """The current task, once its job has printed `marker`."""
+        def started():
+            task = self.current_task(project, context)
+            return task if task and marker in self.log(task["triggeredID"]) else None
+        return self.wait(started)
+
+    def control(self, project: str, context: str, **body):
+        return self.http.post(f"/api/controlPlane/v1/sequence/{project}/{context}/control", json=body)
+
+
+@pytest.fixture(scope="module")
+def bosun(tmp_path_factory):
+    data = tmp_path_factory.mktemp("executor-server")
+    port = free_port()
+    skip = ("DATABASE_URL", "REDIS_URL")
+    env = {k: v for k, v in os.environ.items() if k not in skip} | {"PYTHONUNBUFFERED": "1",
+                                                                      "BOSUN_ADMIN_PASSWORD": "executor-tests"}
+    with open(data / "up.log", "w") as out:
+        server = subprocess.Popen([sys.executable, "manage.py", "up", "--port", str(port), "--no-demo",
+                                   "--no-executor", "--data-dir", str(data / "data")],
+                                  cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/api/openapi.json")
+        token = (data / "data" / "admin-token").read_text().strip()
+        running = Bosun(port, token, data)
+        yield running
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+@pytest.fixture
+def executors(bosun):
+    yield bosun
+    for process in bosun.executors:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    bosun.executors.clear()
+
+
+def gone(pid: int) -> bool:
+    """No such process (a zombie nobody reaped yet counts as alive here: os.kill succeeds on it)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def proc_state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+# --- a job runs, and everything about it arrives --------------------------------------------
+
+
+def test_a_job_runs_and_its_log_files_machine_and_time_arrive(executors, tmp_path):
+    bosun = executors
+    bosun.project("runs", [{"name": "deployment"}, {"name": "release"}], [
+        python_job("deployment", """
+            import json, os, time
+            event = json.load(open(os.environ["BOSUN_EVENT_FILE"]))
+            print("deploying", event["data"]["service"], flush=True)
+            for i in range(3):
+                time.sleep(0.2); print(f"step {i + 1} of 3", flush=True)
+            out = os.environ["BOSUN_OUTPUT_DIR"]
+            open(os.path.join(out, "manifest.yaml"), "w").write("replicas: 2\\n")
+            os.makedirs(os.path.join(out, "reports"))
+            open(os.path.join(out, "reports", "summary.txt"), "w").write("ok\\n" * 100)
+            json.dump({"message": "deployed 2 replicas", "data": {"deployment": {"url": "http://carts.dev"}}},
+                      open(os.path.join(out, "result.json"), "w"))
+        """),
+        python_job("release", """
+            import json, os
+            event = json.load(open(os.environ["BOSUN_EVENT_FILE"]))
+            print("releasing", event["data"]["deployment"]["url"], flush=True)
+        """),
+    ])
+    bosun.executor("runs", "exec-runs", tmp_path)
+    context = bosun.trigger("runs")
+    bosun.wait(lambda: bosun.state("runs", context) == "finished")
+    execution = bosun.execution("runs", context)
+    assert execution["scope"]["result"] == "pass"
+    deployment, release = execution["status"]["previousTasks"]
+    task = bosun.task(deployment["triggeredID"])
+    facts = task["facts"]
+    assert task["claimedBy"] == "exec-runs"
+    assert facts["machine"] == socket.gethostname() and facts["platform"].startswith("Linux")
+    assert facts["exitCode"] == 0 and facts["computationSeconds"] >= 0.6
+    assert sorted((f["name"], f["size"]) for f in facts["outputFiles"]) == [
+        ("manifest.yaml", 12), ("reports/summary.txt", 300), ("result.json", 87)]
+    assert facts["outputBytes"] == 399
+    log = bosun.log(deployment["triggeredID"])
+    assert "deploying carts\nstep 1 of 3\nstep 2 of 3\nstep 3 of 3\n" in log
+    finished = bosun.http.get("/api/v1/event", params={
+        "keptnContext": context, "type": "sh.keptn.event.deployment.finished"}).json()["events"][0]
+    assert finished["source"] == "exec-runs"
+    assert finished["data"]["message"] == "deployed 2 replicas"
+    # what result.json set reached the next task
+    assert "releasing http://carts.dev" in bosun.log(release["triggeredID"])
+
+
+def test_a_failing_job_fails_its_task_with_the_exit_code(executors, tmp_path):
+    bosun = executors
+    bosun.project("fails", [{"name": "test"}], [python_job("test", "import sys; print('1 failed'); sys.exit(3)")])
+    bosun.executor("fails", "exec-fails", tmp_path)
+    context = bosun.trigger("fails")
+    bosun.wait(lambda: bosun.state("fails", context) == "finished")
+    execution = bosun.execution("fails", context)
+    assert (execution["scope"]["result"], execution["scope"]["status"]) == ("fail", "errored")
+    assert execution["status"]["message"] == "Job 'test' exited with code 3."
+    assert bosun.task(execution["status"]["previousTasks"][0]["triggeredID"])["facts"]["exitCode"] == 3
+
+
+def test_two_executors_one_task_it_runs_once(executors, tmp_path):
+    bosun = executors
+    ledger = tmp_path / "ledger.txt"
+    bosun.project("once", [{"name": "deployment"}], [python_job("deployment", f"""
+        import os, time
+        open({str(ledger)!r}, "a").write(os.environ["BOSUN_TRIGGERED_ID"] + "\\n")
+        time.sleep(0.5)
+    """)], services=("a", "b", "c", "d"))
+    bosun.executor("once", "exec-one", tmp_path, concurrency=4)
+    bosun.executor("once", "exec-two", tmp_path, concurrency=4)
+    time.sleep(1.0)  # both are listening
+    contexts = [bosun.trigger("once", service) for service in "abcd"]
+    for context in contexts:
+        bosun.wait(lambda: bosun.state("once", context) == "finished")
+    runs = ledger.read_text().split()
+    assert len(runs) == 4 and len(set(runs)) == 4
+    claimed_by = {bosun.task(t)["claimedBy"] for t in runs}
+    assert claimed_by <= {"exec-one", "exec-two"}
+    for context in contexts:
+        started = bosun.http.get("/api/v1/event", params={
+            "keptnContext": context, "type": "sh.keptn.event.deployment.started"}).json()["events"]
+        assert len(started) == 1
+
+
+# --- control reaches the process ------------------------------------------------------------
+
+
+def test_a_graceful_abort_lets_a_job_that_handles_sigterm_end_cleanly(executors, tmp_path):
+    bosun = executors
+    bosun.project("graceful", [{"name": "deployment"}], [python_job("deployment", """
+        import signal, sys, time
+        def stop(*_):
+            print("cleaning up", flush=True); time.sleep(0.3); print("clean", flush=True); sys.exit(0)
+        signal.signal(signal.SIGTERM, stop)
+        print("working", flush=True)
+        time.sleep(60)
+    """)])
+    bosun.executor("graceful", "exec-graceful", tmp_path)
+    context = bosun.trigger("graceful")
+    task = bosun.running_task("graceful", context, "working")
+    pid = bosun.task(task["triggeredID"])["facts"]["pid"]
+    assert bosun.control("graceful", context, state="abort", reason="wrong build").json()["state"] == "aborting"
+    bosun.wait(lambda: bosun.state("graceful", context) == "aborted")
+    log = bosun.log(task["triggeredID"])
+    assert "cancel requested: SIGTERM" in log and "cleaning up\nclean\n" in log
+    assert bosun.task(task["triggeredID"])["facts"]["exitCode"] == 0
+    assert bosun.wait(lambda: gone(pid), seconds=5)
+
+
+def test_kill_sigkills_a_job_that_traps_sigterm_and_its_children(executors, tmp_path):
+    bosun = executors
+    pids = tmp_path / "pids.json"
+    bosun.project("stubborn", [{"name": "deployment"}], [python_job("deployment", f"""
+        import json, os, signal, subprocess, sys, time
+        signal.signal(signal.SIGTERM, lambda *_: print("SIGTERM? no.", flush=True))
+        child = subprocess.Popen([sys.executable, "-c", "import signal, time; "
+                                  "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
+        json.dump({{"job": os.getpid(), "child": child.pid}}, open({str(pids)!r}, "w"))
+        print("working", flush=True)
+        while True:
+            time.sleep(0.1)
+    """, killGrace="1s")])
+    bosun.executor("stubborn", "exec-stubborn", tmp_path)
+    context = bosun.trigger("stubborn")
+    task = bosun.running_task("stubborn", context, "working")
+    job, child = json.loads(pids.read_text()).values()
+    assert not gone(job) and not gone(child)
+    asked = time.monotonic()
+    assert bosun.control("stubborn", context, state="abort", mode="kill").status_code == 200
+    bosun.wait(lambda: gone(job) and gone(child), seconds=10, every=0.02)
+    took = time.monotonic() - asked
+    assert took < 1 + 1 + 1.5, f"the process group took {took:.2f}s to go"  # killGrace + 1s (+ polling slack)
+    found = bosun.wait(lambda: (t := bosun.task(task["triggeredID"]))["state"] == "killed" and t)
+    assert "confirmed" not in found["message"]  # the executor confirmed it
+    log = bosun.log(task["triggeredID"])
+    assert "SIGTERM? no." in log and "SIGKILL" in log
+    assert bosun.state("stubborn", context) == "aborted"
+
+
+def test_suspend_stops_the_job_and_resume_continues_it(executors, tmp_path):
+    bosun = executors
+    bosun.project("suspend", [{"name": "test"}], [python_job("test", """
+        import time
+        for i in range(60):
+            print("tick", i, flush=True); time.sleep(0.1)
+    """)])
+    bosun.executor("suspend", "exec-suspend", tmp_path)
+    context = bosun.trigger("suspend")
+    task = bosun.running_task("suspend", context, "tick 3")
+    pid = bosun.task(task["triggeredID"])["facts"]["pid"]
+    assert bosun.control("suspend", context, state="pause", suspendRunning=True).status_code == 200
+    bosun.wait(lambda: proc_state(pid) == "T", seconds=10)
+    time.sleep(0.6)  # what it printed before the stop has been sent
+    before = bosun.log(task["triggeredID"]).count("tick")
+    time.sleep(0.8)
+    assert bosun.log(task["triggeredID"]).count("tick") == before  # it really stopped
+    assert bosun.control("suspend", context, state="resume").status_code == 200
+    bosun.wait(lambda: proc_state(pid) in ("S", "R"), seconds=10)
+    bosun.wait(lambda: bosun.state("suspend", context) == "finished", seconds=30)
+    assert "tick 59" in bosun.log(task["triggeredID"])
+
+
+def test_killing_the_executor_mid_job_times_the_task_out_by_heartbeat(executors, tmp_path):
+    bosun = executors
+    bosun.project("orphan", [{"name": "deployment", "heartbeatTimeout": "2s"}],
+                  [python_job("deployment", "import time; print('working', flush=True); time.sleep(60)")])
+    process = bosun.executor("orphan", "exec-orphan", tmp_path)
+    context = bosun.trigger("orphan")
+    task = bosun.running_task("orphan", context, "working")
+    pid = bosun.task(task["triggeredID"])["facts"]["pid"]
+    time.sleep(1.5)  # heartbeats keep it alive past its 2s limit
+    assert bosun.state("orphan", context) == "started"
+    process.send_signal(signal.SIGKILL)
+    try:
+        bosun.wait(lambda: bosun.state("orphan", context) == "timedOut", seconds=10)
+        message = bosun.execution("orphan", context)["status"]["message"]
+        assert message.startswith("No heartbeat for task 'deployment' within 2s; last heard at ")
+        assert "exec-orphan started at" in message
+    finally:
+        os.killpg(pid, signal.SIGKILL)
+
+
+def test_ten_thousand_lines_of_output_keep_the_log_bounded_and_the_page_small(executors, tmp_path):
+    bosun = executors
+    bosun.project("chatty", [{"name": "test"}], [python_job("test", """
+        for i in range(10000):
+            print(f"line {i:05d} " + "." * 60)
+    """)])
+    bosun.executor("chatty", "exec-chatty", tmp_path)
+    context = bosun.trigger("chatty")
+    bosun.wait(lambda: bosun.state("chatty", context) == "finished", seconds=30)
+    triggered_id = bosun.execution("chatty", context)["status"]["previousTasks"][0]["triggeredID"]
+    info = bosun.task(triggered_id)["log"]
+    assert info["totalBytes"] > 700_000 and info["keptBytes"] <= 256 * 1024 and info["cutBytes"] > 0
+    assert "line 09999" in bosun.log(triggered_id)
+    with httpx.Client(base_url=bosun.base, follow_redirects=True) as browser:
+        browser.get("/accounts/login/")
+        browser.post("/accounts/login/", data={"username": "admin", "password": "executor-tests",
+                                               "csrfmiddlewaretoken": browser.cookies["csrftoken"]})
+        page = browser.get(f"/bridge/project/chatty/sequence/{context}")
+    assert page.status_code == 200
+    assert "line 09999" in page.text and "line 09700" not in page.text  # the last 200 lines
+    assert "last 200 lines shown" in page.text and "were cut" in page.text
+    assert len(page.content) < 200_000

@@ -203,7 +203,7 @@ class JobRun:
         (self.dir / "event.json").write_text(json.dumps(self.event, indent=2))
         command = [str(part) for part in self.job["command"]]
         cwd = self.job.get("workingDir") or str(self.dir)
-        self.say(f"running {command[0]} for task '{self.task}' on {socket.gethostname()}")
+        self.say(f"running {os.path.basename(command[0])} for task '{self.task}' on {socket.gethostname()}")
         try:
             self.proc = subprocess.Popen(command, cwd=cwd, env=self._environment(), stdin=subprocess.DEVNULL,
                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
@@ -502,6 +502,15 @@ class Executor:
 
     # --- the websocket: a nudge whenever a project's tasks change ---
 
+    def _heard(self, message):
+        """A project this executor has no jobs list for yet (a new one): read the lists again now."""
+        try:
+            project = json.loads(message).get("project")
+        except (ValueError, AttributeError):
+            return
+        if project and project not in self._jobs and (not self.projects or project in self.projects):
+            self._jobs_at = 0.0
+
     def _listen(self):
         from websockets.exceptions import WebSocketException
         from websockets.sync.client import connect
@@ -517,9 +526,10 @@ class Executor:
                     self.wake.set()  # catch up on what happened while we were away
                     while not self.stopping.is_set():
                         try:
-                            ws.recv(timeout=1.0)
+                            message = ws.recv(timeout=1.0)
                         except TimeoutError:
                             continue
+                        self._heard(message)
                         self.wake.set()
             except (OSError, WebSocketException) as exc:
                 log.debug("executor socket: %s", exc)

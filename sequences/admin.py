@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 
 from . import control
 
-from .models import ApiToken, ControlAction, Event, Project, SequenceExecution, Service, TaskExecution
+from .models import ApiToken, ControlAction, Event, Project, SequenceExecution, Service, TaskExecution, TaskLog
 
 
 class ServiceInline(admin.TabularInline):
@@ -27,7 +27,7 @@ class ProjectAdmin(admin.ModelAdmin):
         def clean(form_self):
             from django.core.exceptions import ValidationError
 
-            from .projects import ProjectError, validated_shipyard
+            from .projects import ProjectError, validated_jobs, validated_shipyard
 
             data = original_clean(form_self)
             if data.get("shipyard"):
@@ -35,6 +35,10 @@ class ProjectAdmin(admin.ModelAdmin):
                     data["shipyard"] = validated_shipyard(data["shipyard"])
                 except ProjectError as exc:
                     raise ValidationError({"shipyard": exc.message}) from None
+            try:
+                data["jobs"] = validated_jobs(data.get("jobs") or "")
+            except ProjectError as exc:
+                raise ValidationError({"jobs": exc.message}) from None
             return data
 
         form.clean = clean
@@ -103,13 +107,24 @@ class SequenceExecutionAdmin(admin.ModelAdmin):
         return request.method in ("GET", "HEAD") and super().has_view_permission(request, obj)
 
 
+class TaskLogInline(admin.StackedInline):
+    model = TaskLog
+    can_delete = False
+    fields = ["total_bytes", "cut_bytes", "updated_at", "text"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(TaskExecution)
 class TaskExecutionAdmin(admin.ModelAdmin):
-    list_display = ["name", "triggered_id", "state", "result", "status", "triggered_at", "finished_at"]
+    list_display = ["name", "triggered_id", "state", "result", "status", "claimed_by", "triggered_at", "finished_at"]
     list_filter = ["state", "result", "name"]
-    search_fields = ["triggered_id", "sequence_execution__context"]
+    search_fields = ["triggered_id", "sequence_execution__context", "claimed_by"]
     list_select_related = ["sequence_execution"]
     readonly_fields = [f.name for f in TaskExecution._meta.fields]
+    inlines = [TaskLogInline]
 
     def has_add_permission(self, request):
         return False

@@ -18,14 +18,15 @@ ADMIN_PASSWORD = "e2e-admin-password"
 
 
 def start_bosun(data, port):
-    """`manage.py up` on a port with a data folder; returns (process, url, token)."""
+    """`manage.py up` on a port with a data folder, no executor (tests play executor); returns (process, url, token)."""
     skip = ("DATABASE_URL", "REDIS_URL")
     env = {k: v for k, v in os.environ.items() if k not in skip}
     env.update(BOSUN_ADMIN_PASSWORD=ADMIN_PASSWORD, PYTHONUNBUFFERED="1",
                BOSUN_CSRF_TRUSTED_ORIGINS=f"http://127.0.0.1:{port}")
     log = data / f"up-{time.monotonic_ns()}.log"
     with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "manage.py", "up", "--port", str(port), "--data-dir", str(data)],
+        process = subprocess.Popen([sys.executable, "manage.py", "up", "--port", str(port), "--data-dir", str(data),
+                                    "--no-executor"],
                                    cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

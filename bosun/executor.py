@@ -213,7 +213,7 @@ class JobRun:
             self._finish("fail", "errored", f"Job '{self.job['name']}' could not start: {exc}", {})
             return
         self.pgid = self.proc.pid
-        self._report({"pid": self.proc.pid, "job": self.job["name"], "command": command,
+        self._report({"pid": self.proc.pid, "job": self.job["name"],
                       "startedAt": _iso(self.started_at)})
         reader = threading.Thread(target=self._read, daemon=True)
         reader.start()

@@ -26,7 +26,7 @@ MAX_LOG_CHARS = 256 * 1024  # the tail of a task's output that is kept
 MAX_CHUNK_CHARS = 64 * 1024  # one log request
 FACT_KEYS = {"machine": str, "platform": str, "pid": int, "exitCode": int, "signal": str,
              "computationSeconds": float, "cpuSeconds": float, "outputFiles": list, "outputBytes": int,
-             "job": str, "command": list, "startedAt": str, "endedAt": str}
+             "job": str, "startedAt": str, "endedAt": str}
 
 
 @dataclass

@@ -116,6 +116,8 @@ def task_outcome(executors) -> tuple[str, str]:
     statuses = [e.get("status") for e in executors]
     if "errored" in statuses:
         status = "errored"
+    elif "aborted" in statuses:
+        status = "aborted"
     elif "unknown" in statuses:
         status = "unknown"
     else:

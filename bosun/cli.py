@@ -1,33 +1,148 @@
-"""The `bosun` command line."""
+"""The `bosun` command line: trigger, follow, inspect and control sequences and tasks; run a job executor.
 
+Exit codes: 0 done; 1 a followed sequence did not pass (fail, aborted, timed out); 2 bad usage or no
+configuration; 3 Bosun cannot be reached; 4 the token was refused or lacks the permission; 5 not found;
+6 Bosun refused the request (e.g. 409: it does not apply now); 7 not confirmed; 130 interrupted.
+"""
+
+import json
 import logging
-import os
 import signal
 import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
-app = typer.Typer(help="Bosun from the command line: run a job executor against a Bosun server.",
-                  no_args_is_help=True, add_completion=False)
+from . import config
+from .client import BosunError, Unreachable
+from .config import ConfigError
+from .sdk import TERMINAL, Client, Sequence
+
+EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNCONFIRMED = 1, 2, 3, 4, 5, 6, 7
+
+app = typer.Typer(help="Bosun from the command line. Exit codes: 0 done, 1 the followed sequence did not pass, "
+                       "2 usage/configuration, 3 unreachable, 4 token refused, 5 not found, 6 refused, "
+                       "7 not confirmed.", no_args_is_help=True, add_completion=False)
+trigger_app = typer.Typer(help="Trigger a delivery or any sequence.", no_args_is_help=True)
+get_app = typer.Typer(help="Read sequences, events and what blocks a lane.", no_args_is_help=True)
+send_app = typer.Typer(help="Send events.", no_args_is_help=True)
+task_app = typer.Typer(help="Look at and control one task (by its triggered id).", no_args_is_help=True)
+pause_app = typer.Typer(help="Pause a sequence.", no_args_is_help=True)
+resume_app = typer.Typer(help="Resume a sequence.", no_args_is_help=True)
+abort_app = typer.Typer(help="Abort a sequence.", no_args_is_help=True)
+for sub, name in ((trigger_app, "trigger"), (get_app, "get"), (send_app, "send"), (task_app, "task"),
+                  (pause_app, "pause"), (resume_app, "resume"), (abort_app, "abort")):
+    app.add_typer(sub, name=name)
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+OUTPUT = typer.Option("table", "--output", "-o", help="table, json or yaml")
 
 
-@app.callback()
-def _commands():
-    """Bosun from the command line."""
+# --- plumbing: one-line errors with exit codes, output formats, confirmation ---------------------
 
 
-def _setting(value: str | None, env: str, what: str) -> str:
-    value = value or os.environ.get(env)
-    if not value:
-        typer.echo(f"Error: give {what} with --{what} or the {env} environment variable.", err=True)
-        raise typer.Exit(2)
-    return value
+@contextmanager
+def errors():
+    """Bosun's own message in one line and a documented exit code, never a traceback."""
+    try:
+        yield
+    except ConfigError as exc:
+        err.print(f"[red]Error:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    except Unreachable as exc:
+        err.print(f"[red]Error:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_UNREACHABLE) from None
+    except BosunError as exc:
+        code = {401: EXIT_AUTH, 403: EXIT_AUTH, 404: EXIT_NOT_FOUND}.get(exc.code, EXIT_REFUSED)
+        hint = " (check the token: bosun auth, or BOSUN_TOKEN)" if exc.code == 401 else ""
+        err.print(f"[red]Error ({exc.code}):[/] {exc.message}{hint}", highlight=False)
+        raise typer.Exit(code) from None
+    except KeyboardInterrupt:
+        err.print("Interrupted.")
+        raise typer.Exit(130) from None
+
+
+def client() -> Client:
+    return Client(source="cli")
+
+
+def emit(data, output: str, table=None):
+    if output == "json":
+        print(json.dumps(data, indent=2))
+    elif output == "yaml":
+        import yaml
+
+        print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")
+    elif output == "table" and table is not None:
+        out.print(table)
+    elif output == "table":
+        print(json.dumps(data, indent=2))
+    else:
+        err.print(f"[red]Error:[/] unknown output {output!r}: use table, json or yaml")
+        raise typer.Exit(EXIT_USAGE)
+
+
+def confirm(action: str, items: list[str], yes: bool):
+    """Inductiva's question before anything destructive; no terminal means no, unless --yes."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        err.print(f"[red]Error:[/] refusing to {action} without --yes: there is no terminal to ask.")
+        raise typer.Exit(EXIT_UNCONFIRMED)
+    print(f"You are about to {action} the following:")
+    for item in items:
+        print(f"  - {item}")
+    answer = input("Are you sure you want to proceed (y/[N])? ").strip().lower()
+    if answer not in ("y", "yes"):
+        print("Nothing was done.")
+        raise typer.Exit(EXIT_UNCONFIRMED)
+
+
+def pairs(values: list[str], what: str) -> dict:
+    """k=v options into a dict; a.b=c nests."""
+    found: dict = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            err.print(f"[red]Error:[/] {what} {value!r} is not key=value")
+            raise typer.Exit(EXIT_USAGE)
+        target = found
+        *path, last = key.split(".")
+        for part in path:
+            target = target.setdefault(part, {})
+        target[last] = val
+    return found
+
+
+def short(run: dict) -> str:
+    state = run["status"]["state"]
+    if state == "finished":
+        return {"pass": "succeeded", "warning": "succeeded with warnings"}.get(run["scope"]["result"], "failed")
+    return state
+
+
+# --- configuration and the executor -------------------------------------------------------------
+
+
+@app.command()
+def auth(url: str = typer.Option(..., help="Bosun's address, e.g. http://127.0.0.1:8000"),
+         token: str = typer.Option(..., help="An API token (the Bridge's token page, or manage.py create_token)")):
+    """Check the address and token, and save them for later commands (mode 0600)."""
+    with errors():
+        projects = Client(url, token).project_names()
+        path = config.save(url, token)
+    print(f"Bosun at {url.rstrip('/')} accepted the token ({len(projects)} project(s)). Saved to {path}.")
 
 
 @app.command()
 def executor(
-    url: str = typer.Option(None, help="Bosun's address, e.g. http://127.0.0.1:8000 (or BOSUN_URL)"),
-    token: str = typer.Option(None, help="An API token of a user who may operate sequences (or BOSUN_TOKEN)"),
+    url: str = typer.Option(None, help="Bosun's address (or BOSUN_URL, or bosun auth)"),
+    token: str = typer.Option(None, help="An API token of a user who may operate sequences"),
     project: list[str] = typer.Option([], "--project", "-p", help="Only this project's jobs (repeatable)"),
     concurrency: int = typer.Option(2, min=1, max=64, help="Jobs run at the same time"),
     name: str = typer.Option(None, help="The executor's name in events (default bosun-executor/<host>/<pid>)"),
@@ -37,14 +152,301 @@ def executor(
     """Run the jobs of projects' job definitions for the tasks Bosun triggers, until stopped."""
     from .executor import Executor
 
+    with errors():
+        url, token = config.resolve(url, token)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    runner = Executor(_setting(url, "BOSUN_URL", "url"), _setting(token, "BOSUN_TOKEN", "token"), projects=project,
-                      concurrency=concurrency, name=name, work_dir=work_dir)
+    runner = Executor(url, token, projects=project, concurrency=concurrency, name=name, work_dir=work_dir)
     signal.signal(signal.SIGTERM, runner.stop)
     signal.signal(signal.SIGINT, runner.stop)
     runner.run()
+
+
+# --- triggering -----------------------------------------------------------------------------------
+
+
+def follow(run: Sequence) -> int:
+    """Print each change of the context until nothing runs; the exit code says whether it passed."""
+    seen: dict[str, str] = {}
+    while True:
+        runs = run.executions()
+        for execution in runs:
+            where = f"{execution['scope']['stage']} {execution['sequence']['name']}"
+            status = execution["status"]
+            line = short(execution) + (f" · {status['currentTask']['name']} {status['currentTask']['state']}"
+                                       if status["currentTask"] else "")
+            if execution["status"]["state"] == "waiting" and execution.get("queue"):
+                blocker = (execution["queue"].get("blockedBy") or {}).get("keptnContext", "")
+                line += f" · queued #{execution['queue'].get('position')} behind {blocker}"
+            if seen.get(execution["_id"]) != line:
+                seen[execution["_id"]] = line
+                print(f"{time.strftime('%H:%M:%S')}  {where}: {line}", flush=True)
+        if runs and all(r["status"]["state"] in TERMINAL for r in runs):
+            from .sdk import outcome
+
+            result = outcome(runs)
+            print(f"Outcome: {result}")
+            return 0 if result in ("pass", "warning") else EXIT_FAILED
+        time.sleep(0.5)
+
+
+def triggered(run: Sequence, watch: bool):
+    print(f"ID of context: {run.context}")
+    if watch:
+        with errors(), run.sync_context():
+            raise typer.Exit(follow(run))
+
+
+@trigger_app.command("delivery")
+def trigger_delivery(project: str = typer.Option(...), service: str = typer.Option(...),
+                     image: str = typer.Option(..., help="e.g. docker.io/keptnexamples/carts"),
+                     tag: str = typer.Option(None, help="e.g. 0.11.1 (appended as image:tag)"),
+                     stage: str = typer.Option(None, help="Default: the project's first stage"),
+                     sequence: str = typer.Option("delivery"),
+                     label: list[str] = typer.Option([], "--label", "-l", help="k=v (repeatable)"),
+                     watch: bool = typer.Option(False, "--watch", help="Follow it until it ends (exit 1 unless it passed)")):
+    """Deliver a new version of a service."""
+    with errors():
+        run = client().trigger_delivery(project, service, image, tag, stage, sequence, pairs(label, "label") or None)
+    triggered(run, watch)
+
+
+@trigger_app.command("sequence")
+def trigger_sequence(name: str, project: str = typer.Option(...), stage: str = typer.Option(...),
+                     service: str = typer.Option(...),
+                     label: list[str] = typer.Option([], "--label", "-l", help="k=v (repeatable)"),
+                     data: list[str] = typer.Option([], "--data", "-d", help="a.b=c into the event's data"),
+                     watch: bool = typer.Option(False, "--watch")):
+    """Trigger any sequence of a stage."""
+    with errors():
+        run = client().trigger_sequence(name, project, stage, service, pairs(label, "label") or None,
+                                        pairs(data, "data"))
+    triggered(run, watch)
+
+
+@send_app.command("event")
+def send_event(file: Path = typer.Option(..., "--file", "-f", exists=True, dir_okay=False, help="A CloudEvent as JSON")):
+    """Send a CloudEvent from a file (a sequence's .triggered, or a task's .started/.finished)."""
+    try:
+        event = json.loads(file.read_text())
+    except ValueError as exc:
+        err.print(f"[red]Error:[/] {file} is not JSON: {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+    with errors():
+        answer = client().send_event(event).json()
+    print(f"ID of context: {answer.get('keptnContext')}" + ("  (a duplicate: not applied again)"
+                                                           if answer.get("duplicate") else ""))
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+def executions_table(runs: list[dict], title: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("context", no_wrap=True, min_width=36)
+    for column in ("stage", "service", "sequence", "state", "task", "queue", "at"):
+        table.add_column(column, overflow="fold")
+    for run in runs:
+        queue = run.get("queue") or {}
+        blocker = (queue.get("blockedBy") or {}).get("keptnContext", "")
+        task = run["status"]["currentTask"]
+        table.add_row(run["scope"]["keptnContext"], run["scope"]["stage"], run["scope"]["service"],
+                      run["sequence"]["name"], short(run), f"{task['name']} ({task['state']})" if task else "",
+                      f"#{queue.get('position')} behind {blocker[:8]}" if queue else "",
+                      (run["triggeredAt"] or "")[11:19])
+    return table
+
+
+@get_app.command("sequences")
+def get_sequences(project: str = typer.Option(...), stage: str = typer.Option(None),
+                  service: str = typer.Option(None), status: str = typer.Option(None), name: str = typer.Option(None),
+                  output: str = OUTPUT):
+    """Sequence executions of a project, newest first, with queue position and blocker."""
+    with errors():
+        runs = client().sequences(project, stage, service, status, name)
+    emit(runs, output, executions_table(runs, f"{project}: {len(runs)} sequence execution(s)"))
+
+
+@get_app.command("sequence")
+def get_sequence(context: str, project: str = typer.Option(None), output: str = OUTPUT):
+    """One context: its executions in every stage and their tasks."""
+    with errors():
+        run = client().sequence(context, project)
+        runs = run.executions()
+        if not runs:
+            raise BosunError(404, f"No sequence has context {context}.")
+    table = executions_table(runs, f"context {context} ({run.project})")
+    emit(runs, output, table)
+
+
+@get_app.command("events")
+def get_events(context: str = typer.Option(..., "--context", "--keptn-context", help="The context (shkeptncontext)"), type: str = typer.Option(None), output: str = OUTPUT):
+    """The event log of a context, oldest first."""
+    with errors():
+        events = client().events(context, type)
+    table = Table(title=f"{len(events)} event(s) of {context}", title_justify="left")
+    for column in ("time", "type", "source", "id"):
+        table.add_column(column, overflow="fold")
+    for event in events:
+        table.add_row(event.get("time") or "", event["type"].removeprefix("sh.keptn.event."),
+                      event.get("source") or "", event["id"])
+    emit(events, output, table)
+
+
+@get_app.command("blocking")
+def get_blocking(project: str = typer.Option(...), stage: str = typer.Option(...), service: str = typer.Option(...),
+                 output: str = OUTPUT):
+    """The sequence that holds a lane (what the others wait behind)."""
+    with errors():
+        holder = client().blocking(project, stage, service)
+    if holder is None:
+        emit(None, output) if output != "table" else print(f"Nothing holds {stage}/{service}: the lane is free.")
+        return
+    emit(holder, output, executions_table([holder], f"{stage}/{service} is held by"))
+
+
+# --- control --------------------------------------------------------------------------------------
+
+
+@pause_app.command("sequence")
+def pause_sequence(context: str = typer.Option(..., "--context", "--keptn-context", help="The context (shkeptncontext)"), stage: str = typer.Option(None),
+                   suspend_running: bool = typer.Option(False, help="Also stop the running job's processes")):
+    """Pause: the running task goes on, the next one waits for the resume."""
+    with errors():
+        client().sequence(context).pause(stage, suspend_running)
+    print("The current sequence execution is paused.")
+    print(f"To resume the sequence execution, execute: bosun resume sequence --context={context}"
+          + (f" --stage={stage}" if stage else ""))
+
+
+@resume_app.command("sequence")
+def resume_sequence(context: str = typer.Option(..., "--context", "--keptn-context", help="The context (shkeptncontext)"), stage: str = typer.Option(None)):
+    """Resume: what the pause held back is triggered at once."""
+    with errors():
+        client().sequence(context).resume(stage)
+    print("The sequence execution resumes.")
+
+
+@abort_app.command("sequence")
+def abort_sequence(context: str = typer.Option(..., "--context", "--keptn-context", help="The context (shkeptncontext)"), stage: str = typer.Option(None),
+                   force: bool = typer.Option(False, "--force", help="Aborted now; the lane is released now"),
+                   kill: bool = typer.Option(False, "--kill", help="As --force, and the running job's processes are killed"),
+                   reason: str = typer.Option("", help="Why (kept in the audit trail)"),
+                   yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask")):
+    """Abort: graceful by default (the running task may end), --force or --kill."""
+    mode = "kill" if kill else "force" if force else "graceful"
+    with errors():
+        run = client().sequence(context)
+        active = [r for r in run.executions() if r["status"]["state"] not in TERMINAL
+                  and (not stage or r["scope"]["stage"] == stage)]
+        items = [f"{r['scope']['stage']} {r['sequence']['name']} of {r['scope']['service']} ({short(r)})"
+                 for r in active] or [f"context {context}"]
+        confirm(f"abort ({mode})", items, yes)
+        answer = run.abort(mode, stage, reason)
+    print("The sequence execution is aborted." if answer["state"] == "aborted" else
+          f"The sequence execution is {answer['state']}: it ends when its running task does.")
+
+
+@task_app.command("finish")
+def task_finish(triggered_id: str, result: str = typer.Option(..., help="pass, warning or fail"),
+                status: str = typer.Option("succeeded", help="succeeded, errored, aborted or unknown"),
+                reason: str = typer.Option(..., help="Why it is finished by hand"),
+                yes: bool = typer.Option(False, "--yes", "-y")):
+    """Finish a task by hand; later events of its executors are fenced off."""
+    with errors():
+        task = client().task(triggered_id)
+        confirm(f"finish ({result}, {status})", [f"{task.name} {triggered_id}"], yes)
+        answer = task.finish(result, status, reason)
+    print(f"Task {answer['task']} {triggered_id} is {answer['state']} ({answer['result']}); "
+          f"its sequence is {answer['sequenceState']}.")
+
+
+@task_app.command("kill")
+def task_kill(triggered_ids: list[str], reason: str = typer.Option("", help="Why"),
+              yes: bool = typer.Option(False, "--yes", "-y")):
+    """Kill tasks: each ends failed now and its executor terminates its processes."""
+    with errors():
+        api = client()
+        tasks = [api.task(t) for t in triggered_ids]
+        confirm("kill", [f"{t.name} {t.triggered_id}" for t in tasks], yes)
+        for task in tasks:
+            task.kill(reason)
+            print(f"Successfully sent kill request for task {task.triggered_id}.")
+
+
+@task_app.command("status")
+def task_status(triggered_id: str):
+    """A task's state."""
+    with errors():
+        print(client().task(triggered_id).get_status())
+
+
+@task_app.command("info")
+def task_info(triggered_id: str, output: str = OUTPUT):
+    """A task's state, result and facts: machine, computation time, exit code, output files."""
+    with errors():
+        task = client().task(triggered_id)
+        info = task.info()
+    if output != "table":
+        emit(info, output)
+        return
+    facts = info.get("facts") or {}
+    table = Table(show_header=False, title=f"task {info['task']} {triggered_id}", title_justify="left")
+    rows = [("state", info["state"]), ("result", f"{info['result']} {info['status']}".strip()),
+            ("message", info.get("message") or ""), ("context", info.get("keptnContext") or ""),
+            ("stage / service", f"{info.get('stage')} / {info.get('service')}"),
+            ("executor", info.get("claimedBy") or ""), ("machine", task.get_machine_type() or ""),
+            ("computation time", task.get_computation_time() or ""),
+            ("exit code", "" if facts.get("exitCode") is None else str(facts["exitCode"]))]
+    for key, value in rows:
+        table.add_row(key, value)
+    out.print(table)
+    files = task.get_output_files_info()
+    if len(files):
+        print(files)
+
+
+@task_app.command("logs")
+def task_logs(triggered_id: str, follow_: bool = typer.Option(False, "--follow", "-f", help="Keep printing new output")):
+    """A task's log; --follow prints new output until the task ends."""
+    with errors():
+        task = client().task(triggered_id)
+        shown = task.logs()
+        print(shown, end="", flush=True)
+        while follow_ and task.get_status() in ("triggered", "started", "killing"):
+            time.sleep(0.5)
+            text = task.logs()
+            if text.startswith(shown):
+                print(text[len(shown):], end="", flush=True)
+            shown = text
+        if follow_:
+            print(task.logs()[len(shown):], end="", flush=True)
+
+
+@app.command()
+def approve(triggered_id: str, reason: str = typer.Option("")):
+    """Approve a manual approval task."""
+    with errors():
+        answer = client().task(triggered_id).approve(reason)
+    print(f"Approved; the sequence is {answer['sequenceState']}.")
+
+
+@app.command()
+def decline(triggered_id: str, reason: str = typer.Option(..., help="Why (required)")):
+    """Decline a manual approval task: the sequence fails."""
+    with errors():
+        answer = client().task(triggered_id).decline(reason)
+    print(f"Declined; the sequence is {answer['sequenceState']}.")
+
+
+@app.command()
+def watch(project: str = typer.Option(...), once: bool = typer.Option(False, help="Print the view once and exit")):
+    """A live view of a project's running and waiting sequences (updated on every change)."""
+    from .watch import watch_project
+
+    with errors():
+        watch_project(client(), project, once=once, console=out)
 
 
 def main():

@@ -77,8 +77,8 @@ class Client:
     def send_event(self, event: dict) -> httpx.Response:
         return self.post("/api/v1/event", event, ok=(200, 202))
 
-    def task_post(self, triggered_id: str, what: str, body=None, ok=(200,)) -> httpx.Response:
-        return self.post(f"/api/controlPlane/v1/task/{triggered_id}/{what}", body, ok=ok)
+    def task_post(self, triggered_id: str, what: str, body=None, ok=(200,), **kwargs) -> httpx.Response:
+        return self.post(f"/api/controlPlane/v1/task/{triggered_id}/{what}", body, ok=ok, **kwargs)
 
     def close(self):
         client = getattr(self._local, "client", None)

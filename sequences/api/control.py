@@ -1,13 +1,13 @@
 """Control: pause / resume / abort a context, force-finish / kill / approve a task, executor requests."""
 
-from django.shortcuts import get_object_or_404
 from typing import Literal
 
 from ninja import Field, Header, Router, Schema, Status
 
 from .. import control
-from ..models import ControlAction, Project, TaskExecution
+from ..models import ControlAction, TaskExecution
 from ..events import now_iso
+from .params import project_or_404, task_or_404
 from .auth import OPERATE, actor, require
 from .tasks import task_facts_json
 from .schemas import AUDIT, CONTROL_ANSWER, TASK, TASK_ANSWER, TASK_REQUESTS, answers
@@ -63,7 +63,7 @@ def control_sequence(request, project: str, keptnContext: str, payload: ControlC
 @router.get("/sequence/{project}/{keptnContext}/audit", **answers({200: AUDIT}, 404),
             summary="The audit trail of a context: every control command, who, from where, why")
 def audit(request, project: str, keptnContext: str):
-    get_object_or_404(Project, name=project)
+    project_or_404(project)
     actions = ControlAction.objects.filter(project=project, context=keptnContext).select_related("task_execution")
     return {"keptnContext": keptnContext, "actions": [audit_json(a) for a in actions]}
 
@@ -80,7 +80,7 @@ def audit_json(action: ControlAction) -> dict:
 @router.get("/task/{triggeredId}", **answers({200: TASK}, 404),
             summary="A task: its state, what its executors are asked to do (cancel, kill, suspend) and its facts")
 def task(request, triggeredId: str):
-    found = get_object_or_404(TaskExecution.objects.select_related("sequence_execution"), triggered_id=triggeredId)
+    found = task_or_404(triggeredId, TaskExecution.objects.select_related("sequence_execution"))
     run = found.sequence_execution
     return {**control.task_requests(found), "result": found.result, "status": found.status,
             "message": found.message, "finishedBy": found.finished_by or None, "keptnContext": run.context,

@@ -1,7 +1,6 @@
 """Sequence executions (Keptn's shape plus queue and timeouts), per-context states, open tasks."""
 
 from django.db.models import Min, Prefetch
-from django.shortcuts import get_object_or_404
 from typing import Literal
 
 from ninja import Router
@@ -9,8 +8,8 @@ from ninja.errors import HttpError
 
 from .. import lanes
 from ..events import now_iso, parse_type, sequence_type
-from ..models import Event, Project, SequenceExecution, TaskExecution
-from .params import PAGE_KEY, PAGE_SIZE, moment, page_key, page_size
+from ..models import Event, SequenceExecution, TaskExecution
+from .params import PAGE_KEY, PAGE_SIZE, moment, page_key, page_size, project_or_404
 from .schemas import CONTEXT_STATE, EVENT, SEQUENCE_EXECUTION, answers, page
 
 router = Router(tags=["Sequences"])
@@ -99,7 +98,7 @@ def sequence_executions(
     pageSize: int | None = PAGE_SIZE,
     nextPageKey: str | None = PAGE_KEY,
 ):
-    found = get_object_or_404(Project, name=project)
+    found = project_or_404(project)
     if status and status not in STATES:
         raise HttpError(400, f"status must be one of {', '.join(sorted(STATES))}.")
     size, offset = page_size(pageSize), page_key(nextPageKey)
@@ -147,7 +146,7 @@ def sequence_states(
     pageSize: int | None = PAGE_SIZE,
     nextPageKey: str | None = PAGE_KEY,
 ):
-    found = get_object_or_404(Project, name=project)
+    found = project_or_404(project)
     size, offset = page_size(pageSize), page_key(nextPageKey)
     runs = SequenceExecution.objects.filter(project=found)
     if name:

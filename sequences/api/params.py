@@ -35,3 +35,23 @@ def moment(value: str | None, name: str):
         return check_time(value, name)
     except EventError as exc:
         raise HttpError(400, exc.message) from None
+
+
+def project_or_404(name: str, queryset=None):
+    """The project of that name, or a 404 that names it."""
+    from ..models import Project
+
+    found = (queryset if queryset is not None else Project.objects).filter(name=name).first()
+    if found is None:
+        raise HttpError(404, f"Project '{name}' does not exist.")
+    return found
+
+
+def task_or_404(triggered_id: str, queryset=None):
+    """The task execution with that triggered id, or a 404 that names it."""
+    from ..models import TaskExecution
+
+    found = (queryset if queryset is not None else TaskExecution.objects).filter(triggered_id=triggered_id).first()
+    if found is None:
+        raise HttpError(404, f"No task was triggered with id {triggered_id}.")
+    return found

@@ -1,6 +1,5 @@
 """Projects and services: create, read, update (the shipyard), delete."""
 
-from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
@@ -8,6 +7,7 @@ from .. import jobs as jobs_module
 from .. import projects
 from ..events import now_iso
 from ..models import Project
+from .params import project_or_404
 from .auth import MANAGE, require
 from .schemas import JOBS_ANSWER, MESSAGE, PROJECT, PROJECTS, SERVICE, answers
 
@@ -60,7 +60,7 @@ def project_json(project: Project) -> dict:
 
 
 def _project(name: str) -> Project:
-    return get_object_or_404(Project.objects.prefetch_related("services"), name=name)
+    return project_or_404(name, Project.objects.prefetch_related("services"))
 
 
 @router.get("/project", summary="List projects", **answers({200: PROJECTS}))
@@ -102,7 +102,7 @@ def update_project(request, project: str, payload: UpdateProject):
 @router.get("/project/{project}/jobs", summary="A project's job definitions, as the job executor reads them",
             **answers({200: JOBS_ANSWER}, 404))
 def get_jobs(request, project: str):
-    found = get_object_or_404(Project, name=project)
+    found = project_or_404(project)
     return {"project": found.name, "jobs": [job.as_json() for job in jobs_module.parse(found.jobs)]}
 
 

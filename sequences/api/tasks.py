@@ -3,12 +3,12 @@
 import json
 
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from .. import executors
 from ..models import TaskExecution, TaskLog
+from .params import task_or_404
 from .auth import OPERATE, require
 from .schemas import INTEGER, OBJECT, OPT_STRING, RESPONSES_KEY, STRING, answers, obj
 
@@ -75,7 +75,7 @@ LOG_ANSWERS["openapi_extra"][RESPONSES_KEY][200] = {
 
 @router.get("/task/{triggeredId}/log", summary="The task's log as text (its tail, if it was cut)", **LOG_ANSWERS)
 def download_log(request, triggeredId: str, download: bool = False):
-    task = get_object_or_404(TaskExecution, triggered_id=triggeredId)
+    task = task_or_404(triggeredId)
     entry = TaskLog.objects.filter(task=task).first()
     text = entry.text if entry else ""
     if entry is not None and entry.cut_bytes:

@@ -1,0 +1,280 @@
+"""Bosun's Python SDK: trigger and follow sequences, pause, resume, abort them, and look at their tasks.
+
+    from bosun import Client
+    client = Client()                       # BOSUN_URL / BOSUN_TOKEN, or what `bosun auth` saved
+    run = client.trigger_delivery("sockshop", "carts", "docker.io/keptnexamples/carts", tag="0.11.1")
+    with run.sync_context():                # Ctrl+C while waiting kills the running task and aborts
+        outcome = run.wait(timeout=600)
+    for task in run.tasks():
+        print(task.name, task.get_status(), task.get_machine_type(), task.get_computation_time())
+        print(task.get_output_files_info())
+
+Every error Bosun answers is a BosunError carrying its message; an unreachable server is Unreachable.
+"""
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from . import config
+from .client import BosunError, Unreachable
+from .client import Client as _Http
+
+TERMINAL = ("finished", "aborted", "timedOut", "superseded")
+__all__ = ["BosunError", "Client", "OutputFiles", "Sequence", "Task", "Unreachable"]
+
+
+def _human_size(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.2f} {unit}"
+        size /= 1024
+    return f"{size:.2f} GB"
+
+
+@dataclass
+class OutputFiles:
+    """A task's output files (name and size); printable as a table."""
+
+    files: list[dict]
+    total: int
+
+    def __str__(self) -> str:
+        lines = [f"Total size: {_human_size(self.total)}", "Contents:", f"  {'Size':<12} Name"]
+        lines += [f"  {_human_size(f['size']):<12} {f['name']}" for f in self.files]
+        return "\n".join(lines)
+
+    def __iter__(self):
+        return iter(self.files)
+
+    def __len__(self):
+        return len(self.files)
+
+
+class Task:
+    """One task execution, by its triggered id (the id of its `.triggered` event)."""
+
+    def __init__(self, triggered_id: str, client: "Client | None" = None):
+        self.triggered_id = triggered_id
+        self.client = client or Client()
+        self._info: dict | None = None
+
+    def __repr__(self):
+        return f"<Task {self.triggered_id}>"
+
+    def info(self) -> dict:
+        """Everything Bosun knows of the task: state, result, requests, facts, log size."""
+        self._info = self.client.get(f"/api/controlPlane/v1/task/{self.triggered_id}")
+        return self._info
+
+    @property
+    def name(self) -> str:
+        return (self._info or self.info())["task"]
+
+    def get_status(self) -> str:
+        """triggered, started, finished, abandoned, killing, killed or timedOut."""
+        return self.info()["state"]
+
+    def get_machine_type(self) -> str | None:
+        """The host (and platform) of the executor that ran it, if a job executor did."""
+        facts = self.info().get("facts") or {}
+        if not facts.get("machine"):
+            return None
+        return f"{facts['machine']} ({facts['platform']})" if facts.get("platform") else facts["machine"]
+
+    def get_computation_time(self) -> str | None:
+        """How long its job ran, as HH:MM:SS."""
+        seconds = (self.info().get("facts") or {}).get("computationSeconds")
+        if seconds is None:
+            return None
+        whole = int(round(seconds))
+        return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+    def get_output_files_info(self) -> OutputFiles:
+        facts = self.info().get("facts") or {}
+        files = facts.get("outputFiles") or []
+        return OutputFiles(files, facts.get("outputBytes", sum(f["size"] for f in files)))
+
+    def logs(self) -> str:
+        """The job's log (its tail, with a note, if it was cut)."""
+        return self.client.request("GET", f"/api/controlPlane/v1/task/{self.triggered_id}/log").text
+
+    def kill(self, reason: str = "") -> dict:
+        """Kill the task: it ends failed now and its executor terminates its processes."""
+        return self._command("kill", {"reason": reason})
+
+    def finish(self, result: str, status: str = "succeeded", reason: str = "") -> dict:
+        """Finish the task by hand with a result and status (a reason is required)."""
+        return self._command("finish", {"result": result, "status": status, "reason": reason})
+
+    def approve(self, reason: str = "") -> dict:
+        return self._command("approve", {"reason": reason})
+
+    def decline(self, reason: str) -> dict:
+        return self._command("decline", {"reason": reason})
+
+    def _command(self, command: str, body: dict) -> dict:
+        return self.client.task_post(self.triggered_id, command, body,
+                                     ok=(200,), headers={"X-Bosun-Source": self.client.source}).json()
+
+
+class Sequence:
+    """Every sequence execution of one context (a delivery and what it chains into) in one project."""
+
+    def __init__(self, client: "Client", context: str, project: str):
+        self.client = client
+        self.context = context
+        self.project = project
+
+    def __repr__(self):
+        return f"<Sequence {self.project} {self.context}>"
+
+    def executions(self) -> list[dict]:
+        """Its sequence executions, oldest first, in Keptn's shape (plus queue and timeouts)."""
+        found = self.client.get("/api/controlPlane/v1/sequence-execution", project=self.project,
+                                keptnContext=self.context, pageSize=100)["sequenceExecutions"]
+        return list(reversed(found))
+
+    def status(self) -> dict:
+        """{state, result, stage, sequence}: the running (or last) execution, and the outcome so far."""
+        runs = self.executions()
+        if not runs:
+            return {"state": "unknown", "result": "", "stage": "", "sequence": ""}
+        active = [r for r in runs if r["status"]["state"] not in TERMINAL]
+        shown = (active or runs)[-1]
+        return {"state": shown["status"]["state"], "result": outcome(runs) if not active else "",
+                "stage": shown["scope"]["stage"], "sequence": shown["sequence"]["name"]}
+
+    def wait(self, timeout: float | None = None, poll: float = 0.5) -> str:
+        """Wait until nothing of the context runs or waits; returns its outcome: pass, warning, fail,
+        aborted or timedOut. TimeoutError past `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            runs = self.executions()
+            if runs and all(r["status"]["state"] in TERMINAL for r in runs):
+                return outcome(runs)
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"Context {self.context} still runs after {timeout:g}s.")
+            time.sleep(poll)
+
+    def pause(self, stage: str | None = None, suspend_running: bool = False, reason: str = "") -> dict:
+        return self._control("pause", stage=stage, suspendRunning=suspend_running, reason=reason)
+
+    def resume(self, stage: str | None = None) -> dict:
+        return self._control("resume", stage=stage)
+
+    def abort(self, mode: str = "graceful", stage: str | None = None, reason: str = "") -> dict:
+        """graceful (the running task may end), force (now; the task is abandoned) or kill (and its processes)."""
+        return self._control("abort", stage=stage, mode=mode, reason=reason)
+
+    def _control(self, state: str, **body) -> dict:
+        body = {k: v for k, v in body.items() if v not in (None, "")}
+        return self.client.post(f"/api/controlPlane/v1/sequence/{self.project}/{self.context}/control",
+                                {"state": state, **body}, headers={"X-Bosun-Source": self.client.source}).json()
+
+    def tasks(self) -> list[Task]:
+        """Its task executions so far, in order."""
+        found = []
+        for run in self.executions():
+            status = run["status"]
+            for entry in status["previousTasks"] + ([status["currentTask"]] if status["currentTask"] else []):
+                found.append(Task(entry["triggeredID"], self.client))
+        return found
+
+    def events(self, type: str | None = None) -> list[dict]:
+        return self.client.events(self.context, type=type)
+
+    @contextmanager
+    def sync_context(self):
+        """Within it, an interrupted wait (Ctrl+C) kills the running task and aborts the sequence."""
+        try:
+            yield self
+        except KeyboardInterrupt:
+            try:
+                self.abort(mode="kill", reason="the waiting session was interrupted")
+            except (BosunError, Unreachable):
+                pass
+            raise
+
+
+def outcome(runs: list[dict]) -> str:
+    """The outcome of a context's executions: the worst of them (a rollback does not undo a failure)."""
+    states = {r["status"]["state"] for r in runs}
+    results = {r["scope"]["result"] for r in runs}
+    for bad in ("timedOut", "aborted"):
+        if bad in states:
+            return bad
+    if "fail" in results:
+        return "fail"
+    return "warning" if "warning" in results else "pass"
+
+
+class Client(_Http):
+    """Bosun's API for people and scripts. url/token default to BOSUN_URL/BOSUN_TOKEN or `bosun auth`."""
+
+    def __init__(self, url: str | None = None, token: str | None = None, timeout: float = 15.0,
+                 source: str = "api"):
+        url, token = config.resolve(url, token)
+        super().__init__(url, token, timeout)
+        self.source = source  # how the audit trail names where commands come from (api or cli)
+
+    def post(self, path, body=None, *, ok=(200,), **kwargs):
+        return super().post(path, body, ok=ok, **kwargs)
+
+    def first_stage(self, project: str) -> str:
+        return self.get(f"/api/controlPlane/v1/project/{project}")["stages"][0]["stageName"]
+
+    def trigger_sequence(self, name: str, project: str, stage: str, service: str, labels: dict | None = None,
+                         data: dict | None = None) -> Sequence:
+        """Trigger `<stage>.<name>` for a service; returns its Sequence (the context)."""
+        event = {"specversion": "1.0", "source": "bosun-cli" if self.source == "cli" else "bosun-sdk",
+                 "type": f"sh.keptn.event.{stage}.{name}.triggered", "datacontenttype": "application/json",
+                 "data": {**(data or {}), "project": project, "stage": stage, "service": service}}
+        if labels:
+            event["data"]["labels"] = labels
+        answer = self.send_event(event).json()
+        return Sequence(self, answer["keptnContext"], project)
+
+    def trigger_delivery(self, project: str, service: str, image: str, tag: str | None = None,
+                         stage: str | None = None, sequence: str = "delivery", labels: dict | None = None) -> Sequence:
+        """Deliver an image (image:tag) to a service, from the first stage unless one is given."""
+        values = {"image": f"{image}:{tag}" if tag else image}
+        return self.trigger_sequence(sequence, project, stage or self.first_stage(project), service, labels,
+                                     {"configurationChange": {"values": values}})
+
+    def sequence(self, context: str, project: str | None = None) -> Sequence:
+        """The Sequence of a context (its project is looked up when not given)."""
+        if project is None:
+            events = self.get("/api/v1/event", keptnContext=context, pageSize=1)["events"]
+            if not events:
+                raise BosunError(404, f"No sequence has context {context}.")
+            project = (events[0].get("data") or {}).get("project")
+        return Sequence(self, context, project)
+
+    def sequences(self, project: str, stage: str | None = None, service: str | None = None,
+                  status: str | None = None, name: str | None = None, page_size: int = 50) -> list[dict]:
+        """Sequence executions of a project, newest first (with queue position and blocker)."""
+        return self.get("/api/controlPlane/v1/sequence-execution", project=project, stage=stage, service=service,
+                        status=status, name=name, pageSize=page_size)["sequenceExecutions"]
+
+    def events(self, context: str, type: str | None = None) -> list[dict]:
+        """The event log of a context, oldest first (all pages)."""
+        found, key = [], None
+        while True:
+            page = self.get("/api/v1/event", keptnContext=context, type=type, pageSize=100, nextPageKey=key)
+            found += page["events"]
+            key = page.get("nextPageKey")
+            if not key:
+                return found
+
+    def blocking(self, project: str, stage: str, service: str) -> dict | None:
+        """The sequence execution that holds a lane (the one others wait behind), or None if it is free."""
+        for state in ("started", "paused", "waitingForApproval", "aborting"):
+            found = self.sequences(project, stage=stage, service=service, status=state, page_size=10)
+            for run in found:
+                if state != "paused" or run["status"].get("stateBeforePause") != "waiting":
+                    return run
+        return None
+
+    def task(self, triggered_id: str) -> Task:
+        return Task(triggered_id, self)

@@ -1,0 +1,280 @@
+"""The `bosun` CLI and the Python SDK against a live Bosun (manage.py up) with a real job executor."""
+
+import _thread
+import json
+import os
+import pty
+import select
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from rich.console import Console
+
+from bosun import BosunError, Client
+from bosun.watch import view
+from tests.test_executor import ROOT, bosun, executors, gone, python_job  # noqa: F401  (fixtures)
+
+SLOW = python_job("deployment", """
+    import os, time
+    print("working", os.getpid(), flush=True)
+    open(os.path.join(os.environ["BOSUN_OUTPUT_DIR"], "report.txt"), "w").write("x" * 2048)
+    time.sleep(float(os.environ.get("SECONDS_TO_RUN", "1.5")))
+""", env={"SECONDS_TO_RUN": "1.5"})
+TEST = python_job("test", """
+    import json, os, sys
+    labels = json.load(open(os.environ["BOSUN_EVENT_FILE"]))["data"].get("labels") or {}
+    print("testing", flush=True)
+    sys.exit(1 if labels.get("fail") == "true" else 0)
+""")
+
+
+@pytest.fixture
+def cli(executors, tmp_path):
+    """Run `bosun ...` as a person would, with BOSUN_URL/BOSUN_TOKEN and a config folder of its own."""
+    env = {**os.environ, "BOSUN_URL": executors.base, "BOSUN_TOKEN": executors.token,
+           "XDG_CONFIG_HOME": str(tmp_path / "config"), "COLUMNS": "160"}
+
+    def run(*args, stdin="", env_extra=None, timeout=60):
+        return subprocess.run([sys.executable, "-m", "bosun", *args], cwd=ROOT, input=stdin, capture_output=True,
+                              text=True, timeout=timeout, env={**env, **(env_extra or {})})
+
+    run.env = env
+    return run
+
+
+@pytest.fixture
+def shop(executors, tmp_path):
+    """A project `cli` whose deployment takes 1.5 s and whose test fails on label fail=true."""
+    if executors.http.get("/api/controlPlane/v1/project/cli").status_code == 404:
+        executors.project("cli", [{"name": "deployment"}, {"name": "test"}], [SLOW, TEST], services=("carts", "orders"))
+    executors.executor("cli", "exec-cli", tmp_path)
+    return executors
+
+
+def context_of(output: str) -> str:
+    line = next(l for l in output.splitlines() if l.startswith("ID of context: "))
+    return line.removeprefix("ID of context: ").strip()
+
+
+# --- configuration and errors ---------------------------------------------------------------
+
+
+def test_auth_saves_url_and_token_privately_and_later_commands_use_them(cli, executors, tmp_path):
+    done = cli("auth", "--url", executors.base, "--token", executors.token, env_extra={"BOSUN_TOKEN": ""})
+    assert done.returncode == 0 and "accepted the token" in done.stdout
+    path = tmp_path / "config" / "bosun" / "config.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text()) == {"url": executors.base, "token": executors.token}
+    listed = cli("get", "sequences", "--project", "cli-none", env_extra={"BOSUN_URL": "", "BOSUN_TOKEN": ""})
+    assert listed.returncode == 5 and "Project 'cli-none' does not exist" in listed.stderr
+
+
+def test_errors_are_one_line_with_documented_exit_codes(cli):
+    bad_token = cli("get", "sequences", "--project", "x", env_extra={"BOSUN_TOKEN": "bsn_wrong"})
+    assert bad_token.returncode == 4 and "Error (401)" in bad_token.stderr and "Traceback" not in bad_token.stderr
+    unreachable = cli("get", "sequences", "--project", "x", env_extra={"BOSUN_URL": "http://127.0.0.1:9"})
+    assert unreachable.returncode == 3 and "cannot be reached" in unreachable.stderr
+    unset = cli("get", "sequences", "--project", "x", env_extra={"BOSUN_URL": ""})
+    assert unset.returncode == 2 and "bosun auth" in unset.stderr
+    assert "Traceback" not in unreachable.stderr + unset.stderr
+
+
+# --- seed 001: two triggers, pause, resume, abort -------------------------------------------
+
+
+def test_seed_001_story_with_bosun_in_place_of_keptn(cli, shop):
+    first = cli("trigger", "delivery", "--project=cli", "--service=carts", "--image=docker.io/keptnexamples/carts",
+                "--tag=0.11.1")
+    second = cli("trigger", "delivery", "--project=cli", "--service=carts", "--image=docker.io/keptnexamples/carts",
+                 "--tag=0.11.2")
+    assert first.returncode == 0 and second.returncode == 0
+    one, two = context_of(first.stdout), context_of(second.stdout)
+    paused = cli("pause", "sequence", f"--keptn-context={one}")  # its 1.5s deployment goes on
+    assert paused.stdout.splitlines() == [
+        "The current sequence execution is paused.",
+        f"To resume the sequence execution, execute: bosun resume sequence --context={one}"], paused.stderr
+    assert shop.state("cli", one) == "paused"
+    waiting = json.loads(cli("get", "sequences", "--project", "cli", "--status", "waiting", "-o", "json").stdout)
+    assert [(w["scope"]["keptnContext"], w["queue"]["position"], w["queue"]["blockedBy"]["keptnContext"])
+            for w in waiting] == [(two, 1, one)]
+    blocking = json.loads(cli("get", "blocking", "--project", "cli", "--stage", "dev", "--service", "carts",
+                              "-o", "json").stdout)
+    assert blocking["scope"]["keptnContext"] == one
+    table = cli("get", "sequences", "--project", "cli", "--service", "carts")
+    assert "waiting" in table.stdout and f"#1 behind {one[:8]}" in table.stdout
+    aborted = cli("abort", "sequence", f"--keptn-context={two}", "--yes")  # it waits: aborted at once
+    assert aborted.returncode == 0 and aborted.stdout.strip() == "The sequence execution is aborted."
+    again = cli("abort", "sequence", f"--keptn-context={two}", "--yes")
+    assert again.returncode == 6 and "it is aborted" in again.stderr
+    assert cli("resume", "sequence", f"--keptn-context={one}").stdout.strip() == "The sequence execution resumes."
+    assert shop.state("cli", one) in ("started", "finished")
+
+
+def test_abort_without_a_terminal_refuses_without_yes_and_changes_nothing(cli, shop):
+    context = context_of(cli("trigger", "delivery", "--project", "cli", "--service", "orders", "--image", "o",
+                             "--tag", "1").stdout)
+    refused = cli("abort", "sequence", "--context", context)
+    assert refused.returncode == 7 and "without --yes" in refused.stderr
+    assert shop.state("cli", context) == "started"
+    shop.control("cli", context, state="abort", mode="force")
+
+
+def answer_prompt(args: list[str], env: dict, answer: str) -> tuple[int, str]:
+    """Run the CLI on a pseudo-terminal and answer its y/N question as a person would."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "bosun", *args], cwd=ROOT, env=env, stdin=follower,
+                               stdout=follower, stderr=follower, close_fds=True)
+    os.close(follower)
+    output, answered = b"", False
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            output += chunk
+            if not answered and b"(y/[N])?" in output:
+                os.write(leader, answer.encode() + b"\n")
+                answered = True
+        elif process.poll() is not None:
+            break
+    code = process.wait(timeout=10)
+    os.close(leader)
+    return code, output.decode(errors="replace")
+
+
+def test_the_y_n_question_is_answered_on_a_terminal(cli, shop):
+    context = context_of(cli("trigger", "delivery", "--project", "cli", "--service", "orders", "--image", "o",
+                             "--tag", "2").stdout)
+    code, output = answer_prompt(["abort", "sequence", "--context", context, "--force"], cli.env, "n")
+    assert "You are about to abort (force) the following:" in output
+    assert "dev delivery of orders" in output and code == 7 and "Nothing was done." in output
+    assert shop.state("cli", context) == "started"
+    code, output = answer_prompt(["abort", "sequence", "--context", context, "--force"], cli.env, "y")
+    assert code == 0 and "The sequence execution is aborted." in output
+    assert shop.state("cli", context) == "aborted"
+
+
+# --- following a run ------------------------------------------------------------------------
+
+
+def test_watch_exits_0_when_the_delivery_passes_and_1_when_it_fails(cli, shop):
+    passed = cli("trigger", "delivery", "--project", "cli", "--service", "carts", "--image", "c", "--tag", "3",
+                 "--watch")
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "dev delivery: started · deployment" in passed.stdout and passed.stdout.strip().endswith("Outcome: pass")
+    failed = cli("trigger", "delivery", "--project", "cli", "--service", "carts", "--image", "c", "--tag", "4",
+                 "-l", "fail=true", "--watch")
+    assert failed.returncode == 1 and failed.stdout.strip().endswith("Outcome: fail")
+
+
+def test_a_trigger_of_a_sequence_that_does_not_exist_says_so(cli, shop):
+    done = cli("trigger", "sequence", "nosuch", "--project", "cli", "--stage", "dev", "--service", "carts")
+    assert done.returncode == 6 and "has no sequence 'nosuch'" in done.stderr
+
+
+def test_send_event_from_a_file_and_read_the_events(cli, shop, tmp_path):
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"type": "sh.keptn.event.dev.delivery.triggered", "source": "file",
+                                 "data": {"project": "cli", "stage": "dev", "service": "orders"}}))
+    sent = cli("send", "event", "-f", str(event))
+    assert sent.returncode == 0
+    context = context_of(sent.stdout)
+    shop.wait(lambda: shop.state("cli", context) == "finished")
+    events = json.loads(cli("get", "events", "--context", context, "-o", "json").stdout)
+    assert [e["type"].removeprefix("sh.keptn.event.") for e in events][:3] == [
+        "dev.delivery.triggered", "deployment.triggered", "deployment.started"]
+    assert "dev.delivery.finished" in cli("get", "events", "--context", context).stdout
+    assert cli("get", "events", "--context", context, "--type", "sh.keptn.event.test.finished", "-o",
+               "yaml").stdout.startswith("- specversion:")
+
+
+# --- tasks ------------------------------------------------------------------------------------
+
+
+def test_task_status_info_logs_and_kill(cli, shop):
+    context = context_of(cli("trigger", "delivery", "--project", "cli", "--service", "orders", "--image", "o",
+                             "--tag", "5").stdout)
+    task = shop.running_task("cli", context, "working")["triggeredID"]
+    assert cli("task", "status", task).stdout.strip() == "started"
+    logs = cli("task", "logs", task, "--follow")  # follows until the job ends
+    assert "working" in logs.stdout and logs.returncode == 0
+    info = cli("task", "info", task)
+    assert "computation time" in info.stdout and "00:00:0" in info.stdout and "report.txt" in info.stdout
+    unknown = cli("task", "kill", "no-such-task", "--yes")
+    assert unknown.returncode == 5 and "No task was triggered with id no-such-task" in unknown.stderr
+    another = context_of(cli("trigger", "delivery", "--project", "cli", "--service", "orders", "--image", "o",
+                             "--tag", "6").stdout)
+    running = shop.running_task("cli", another, "working")["triggeredID"]
+    killed = cli("task", "kill", running, "--yes", "--reason", "enough")
+    assert killed.stdout.strip() == f"Successfully sent kill request for task {running}."
+    assert shop.wait(lambda: shop.task(running)["state"] == "killed")
+    assert shop.execution("cli", another)["scope"]["result"] == "fail"
+
+
+def test_task_finish_by_hand(cli, executors, tmp_path):
+    executors.project("manual", [{"name": "deployment"}], [])
+    context = executors.trigger("manual")
+    task = executors.current_task("manual", context)["triggeredID"]
+    done = cli("task", "finish", task, "--result", "fail", "--status", "errored", "--reason", "stuck", "--yes")
+    assert done.returncode == 0 and "is finished (fail)" in done.stdout
+    assert executors.execution("manual", context)["scope"]["result"] == "fail"
+
+
+# --- the live view ----------------------------------------------------------------------------
+
+
+def test_the_watch_view_shows_progress_and_blockers(cli, shop):
+    one = context_of(cli("trigger", "delivery", "--project", "cli", "--service", "carts", "--image", "c",
+                         "--tag", "6").stdout)
+    cli("trigger", "delivery", "--project", "cli", "--service", "carts", "--image", "c", "--tag", "7")
+    console = Console(record=True, width=140)
+    console.print(view(Client(shop.base, shop.token), "cli"))
+    text = console.export_text()
+    assert "waiting #1" in text and f"delivery {one[:8]} (started)" in text and "0/2" in text
+    once = cli("watch", "--project", "cli", "--once")
+    assert once.returncode == 0 and "running or waiting" in once.stdout
+    missing = cli("watch", "--project", "nope", "--once")
+    assert missing.returncode == 5
+
+
+# --- the SDK ----------------------------------------------------------------------------------
+
+
+def test_the_sdk_triggers_waits_and_reports_task_facts(shop):
+    client = Client(shop.base, shop.token)
+    run = client.trigger_delivery("cli", "orders", "docker.io/keptnexamples/orders", tag="1.0")
+    assert run.wait(timeout=30) == "pass"
+    deployment = run.tasks()[0]
+    assert deployment.get_status() == "finished"
+    assert deployment.get_machine_type().startswith(os.uname().nodename)
+    assert deployment.get_computation_time() in ("00:00:01", "00:00:02")
+    files = deployment.get_output_files_info()
+    assert [f["name"] for f in files] == ["report.txt"]
+    assert "2.00 KB      report.txt" in str(files)
+    assert "working" in deployment.logs()
+    with pytest.raises(BosunError) as caught:
+        client.sequence("00000000-0000-0000-0000-000000000000")
+    assert caught.value.code == 404
+
+
+def test_sync_context_kills_the_running_job_when_the_wait_is_interrupted(shop):
+    client = Client(shop.base, shop.token)
+    run = client.trigger_sequence("delivery", "cli", "dev", "orders", data={})
+    task = shop.running_task("cli", run.context, "working")
+    pid = shop.task(task["triggeredID"])["facts"]["pid"]
+    threading.Timer(0.3, _thread.interrupt_main).start()  # as Ctrl+C would
+    with pytest.raises(KeyboardInterrupt):
+        with run.sync_context():
+            run.wait(timeout=30)
+    assert shop.state("cli", run.context) == "aborted"
+    assert shop.wait(lambda: gone(pid), seconds=10)
+    assert shop.wait(lambda: shop.task(task["triggeredID"])["state"] == "killed")

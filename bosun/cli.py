@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -243,18 +244,17 @@ def send_event(file: Path = typer.Option(..., "--file", "-f", exists=True, dir_o
 
 
 def executions_table(runs: list[dict], title: str) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("context", no_wrap=True, min_width=36)
-    for column in ("stage", "service", "sequence", "state", "task", "queue", "at"):
+    for column in ("lane", "sequence", "state", "task", "queue"):
         table.add_column(column, overflow="fold")
     for run in runs:
         queue = run.get("queue") or {}
         blocker = (queue.get("blockedBy") or {}).get("keptnContext", "")
         task = run["status"]["currentTask"]
-        table.add_row(run["scope"]["keptnContext"], run["scope"]["stage"], run["scope"]["service"],
-                      run["sequence"]["name"], short(run), f"{task['name']} ({task['state']})" if task else "",
-                      f"#{queue.get('position')} behind {blocker[:8]}" if queue else "",
-                      (run["triggeredAt"] or "")[11:19])
+        table.add_row(run["scope"]["keptnContext"], f"{run['scope']['stage']}/{run['scope']['service']}",
+                      run["sequence"]["name"], short(run), f"{task['name']}: {task['state']}" if task else "",
+                      f"#{queue.get('position')} ← {blocker[:8]}" if queue else "")
     return table
 
 

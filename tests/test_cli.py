@@ -105,7 +105,7 @@ def test_seed_001_story_with_bosun_in_place_of_keptn(cli, shop):
                               "-o", "json").stdout)
     assert blocking["scope"]["keptnContext"] == one
     table = cli("get", "sequences", "--project", "cli", "--service", "carts")
-    assert "waiting" in table.stdout and f"#1 behind {one[:8]}" in table.stdout
+    assert "waiting" in table.stdout and f"#1 ← {one[:8]}" in table.stdout
     aborted = cli("abort", "sequence", f"--keptn-context={two}", "--yes")  # it waits: aborted at once
     assert aborted.returncode == 0 and aborted.stdout.strip() == "The sequence execution is aborted."
     again = cli("abort", "sequence", f"--keptn-context={two}", "--yes")
@@ -278,3 +278,25 @@ def test_sync_context_kills_the_running_job_when_the_wait_is_interrupted(shop):
     assert shop.state("cli", run.context) == "aborted"
     assert shop.wait(lambda: gone(pid), seconds=10)
     assert shop.wait(lambda: shop.task(task["triggeredID"])["state"] == "killed")
+
+
+def test_trigger_sequence_get_sequence_approve_and_decline(cli, executors):
+    executors.project("gated", [{"name": "approval", "properties": {"pass": "manual", "warning": "manual"}}], [])
+    first = context_of(cli("trigger", "sequence", "delivery", "--project", "gated", "--stage", "dev", "--service",
+                           "carts", "-l", "owner=team-a", "-d", "configurationChange.values.image=carts:9").stdout)
+    shown = json.loads(cli("get", "sequence", first, "-o", "json").stdout)
+    assert shown[0]["status"]["state"] == "waitingForApproval"
+    assert shown[0]["inputProperties"]["labels"] == {"owner": "team-a"}
+    assert shown[0]["inputProperties"]["configurationChange"] == {"values": {"image": "carts:9"}}
+    assert "waitingForApproval" in cli("get", "sequence", first).stdout
+    task = shown[0]["status"]["currentTask"]["triggeredID"]
+    approved = cli("approve", task)
+    assert approved.returncode == 0 and approved.stdout.strip() == "Approved; the sequence is finished."
+    assert cli("approve", task).returncode == 6  # not waiting any more
+    second = context_of(cli("trigger", "sequence", "delivery", "--project", "gated", "--stage", "dev",
+                            "--service", "carts").stdout)
+    task = executors.current_task("gated", second)["triggeredID"]
+    declined = cli("decline", task, "--reason", "not today")
+    assert declined.stdout.strip() == "Declined; the sequence is finished."
+    assert executors.execution("gated", second)["scope"]["result"] == "fail"
+    assert cli("get", "sequence", "00000000-0000-0000-0000-000000000000").returncode == 5

@@ -26,16 +26,14 @@ def groups_for(query: str) -> list[str]:
     return groups
 
 
-class LiveConsumer(AsyncWebsocketConsumer):
-    async def connect(self):
+class GroupConsumer(AsyncWebsocketConsumer):
+    """Joins its groups once let in, and leaves them when the socket closes."""
+
+    async def join(self, groups: list[str]):
         global server_loop
-        user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            await self.close(code=4401)
-            return
         server_loop = asyncio.get_running_loop()
-        self.joined = groups_for(self.scope.get("query_string", b"").decode())
-        for group in self.joined:
+        self.joined = groups
+        for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
 
@@ -43,11 +41,20 @@ class LiveConsumer(AsyncWebsocketConsumer):
         for group in getattr(self, "joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
+
+class LiveConsumer(GroupConsumer):
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        await self.join(groups_for(self.scope.get("query_string", b"").decode()))
+
     async def push_fragment(self, message):
         await self.send(text_data=message["html"])
 
 
-class ExecutorConsumer(AsyncWebsocketConsumer):
+class ExecutorConsumer(GroupConsumer):
     """Job executors and `bosun watch` (token in x-token or Authorization: Bearer) hear when a project changes.
 
     ?project=P (repeatable) limits the notices to those projects; without it, every project's (group x.all). Each
@@ -63,17 +70,8 @@ class ExecutorConsumer(AsyncWebsocketConsumer):
         if not await database_sync_to_async(_token_is_valid)(token):
             await self.close(code=4401)
             return
-        global server_loop
-        server_loop = asyncio.get_running_loop()
         projects = [v for k, v in parse_qsl(self.scope.get("query_string", b"").decode()) if k == "project"]
-        self.joined = [f"x.{p}" for p in projects if NAME.match(p)] or ["x.all"]
-        for group in self.joined:
-            await self.channel_layer.group_add(group, self.channel_name)
-        await self.accept()
-
-    async def disconnect(self, code):
-        for group in getattr(self, "joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        await self.join([f"x.{p}" for p in projects if NAME.match(p)] or ["x.all"])
 
     async def push_notice(self, message):
         await self.send(text_data=message["json"])

@@ -19,10 +19,9 @@ Every error names the line and the field, as for shipyards. The first job that m
 import re
 from dataclasses import dataclass, field
 
-import yaml
-
 from .shipyard import TASK_NAME_RE, parse_duration
-from .yamlsafe import Locator, YamlLimitError, compose_and_load
+from . import yamlsafe
+from .yamlsafe import Locator
 
 DEFAULT_KILL_GRACE = 5.0
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -60,14 +59,7 @@ def parse(text: str) -> list[Job]:
     """YAML text -> jobs (an empty text is no jobs), or JobsError naming the line and the field."""
     if not isinstance(text, str) or not text.strip():
         return []
-    try:
-        root, data = compose_and_load(text)
-    except YamlLimitError as exc:
-        raise JobsError(f"line {exc.line}: document: {exc.message}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise JobsError(f"line {mark.line + 1 if mark else 1}: document: not valid YAML ({problem})") from None
+    root, data = yamlsafe.load(text, JobsError)
     if root is None:
         return []
     locator = Locator(root)

@@ -7,9 +7,9 @@ Plain dataclasses, no ORM. Every validation error names the line and the field, 
 import re
 from dataclasses import dataclass, field
 
-import yaml
 
-from .yamlsafe import Locator, YamlLimitError, compose_and_load
+from . import yamlsafe
+from .yamlsafe import Locator
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 TASK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -174,15 +174,7 @@ def parse(text: str) -> Shipyard:
     """YAML text -> Shipyard, or ShipyardError naming the line and the field."""
     if not isinstance(text, str) or not text.strip():
         raise ShipyardError("line 1: document: the shipyard is empty")
-    try:
-        root, data = compose_and_load(text)
-    except YamlLimitError as exc:
-        raise ShipyardError(f"line {exc.line}: document: {exc.message}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ShipyardError(f"line {line}: document: not valid YAML ({problem})") from None
+    root, data = yamlsafe.load(text, ShipyardError)
     if root is None:
         raise ShipyardError("line 1: document: the shipyard is empty")
     check = _Checker(Locator(root))

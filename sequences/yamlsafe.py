@@ -65,6 +65,18 @@ def _expanded_size(root) -> int:
     return count
 
 
+def load(text: str, error: type[Exception]):
+    """(root node, data) of a document, or `error("line N: document: ...")` for bad or oversized YAML."""
+    try:
+        return compose_and_load(text)
+    except YamlLimitError as exc:
+        raise error(f"line {exc.line}: document: {exc.message}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise error(f"line {mark.line + 1 if mark else 1}: document: not valid YAML ({problem})") from None
+
+
 def compose_and_load(text: str):
     """(root node, Python data) of one YAML document, or YamlLimitError / yaml.YAMLError."""
     loader = _BoundedLoader(text)

@@ -194,6 +194,9 @@ def follow(run: Sequence) -> int:
 
 def triggered(run: Sequence, watch: bool):
     print(f"ID of context: {run.context}")
+    if run.message:  # accepted, but it could not run
+        err.print(f"[red]It ended at once:[/] {run.message}", highlight=False)
+        raise typer.Exit(EXIT_FAILED)
     if watch:
         with errors(), run.sync_context():
             raise typer.Exit(follow(run))

@@ -125,6 +125,7 @@ class Sequence:
         self.client = client
         self.context = context
         self.project = project
+        self.message = ""
 
     def __repr__(self):
         return f"<Sequence {self.project} {self.context}>"
@@ -233,7 +234,9 @@ class Client(_Http):
         if labels:
             event["data"]["labels"] = labels
         answer = self.send_event(event).json()
-        return Sequence(self, answer["keptnContext"], project)
+        run = Sequence(self, answer["keptnContext"], project)
+        run.message = answer.get("message", "")  # e.g. why it ended at once (no such stage or sequence)
+        return run
 
     def trigger_delivery(self, project: str, service: str, image: str, tag: str | None = None,
                          stage: str | None = None, sequence: str = "delivery", labels: dict | None = None) -> Sequence:

@@ -151,6 +151,10 @@ def trigger(request, project):
         messages.error(request, "You may not trigger sequences; ask an admin.")
         return redirect(reverse("environment", args=[project]))
     stage, sequence = (request.POST.get("target", "") + "|").split("|")[:2]
+    missing = intake.unknown_target(found, stage, sequence)
+    if missing:  # the form offers only what exists; a stale page gets told, and nothing is stored
+        messages.error(request, missing)
+        return redirect(reverse("environment", args=[project]))
     data = {"project": found.name, "stage": stage, "service": request.POST.get("service", "")}
     image, tag = request.POST.get("image", "").strip(), request.POST.get("tag", "").strip()
     if image:

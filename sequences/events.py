@@ -152,10 +152,11 @@ def validate_incoming(raw) -> IncomingEvent:
             raise EventError(400, f"data.{key} must be a string.")
         if isinstance(value, str) and len(value) > 100:
             raise EventError(400, f"data.{key} is {len(value)} characters long; at most 100 are accepted.")
-    if data.get("status") is not None and data.get("status") not in STATUSES:
-        raise EventError(400, f"data.status must be one of {', '.join(STATUSES)}, not {data['status']!r}.")
-    if data.get("result") is not None and data.get("result") not in RESULTS:
-        raise EventError(400, f"data.result must be one of {', '.join(RESULTS)}, not {data['result']!r}.")
+    if parsed.is_sequence:  # a client's trigger: strict (its result and status reach every task's payload)
+        if data.get("status") is not None and data.get("status") not in STATUSES:
+            raise EventError(400, f"data.status must be one of {', '.join(STATUSES)}, not {data['status']!r}.")
+        if data.get("result") is not None and data.get("result") not in RESULTS:
+            raise EventError(400, f"data.result must be one of {', '.join(RESULTS)}, not {data['result']!r}.")
     labels = data.get("labels")
     if labels is not None and (not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values())):
         raise EventError(400, "data.labels must be a JSON object of strings, e.g. {\"owner\": \"team-a\"}.")
@@ -186,6 +187,29 @@ def validate_incoming(raw) -> IncomingEvent:
         triggered_id=raw.get("triggeredid") or None,
         data=data,
     )
+
+
+def executor_verdict(data: dict) -> tuple[dict, str]:
+    """An executor's data with `result`/`status` as Bosun counts them, and a note on what was odd.
+
+    Liberal, as Keptn is: a result other than pass or warning counts as fail, a status Bosun does not
+    know as errored. The event is stored as sent; only what Bosun decides on (and passes on) is normalised.
+    """
+    notes = []
+    counted = dict(data)
+    result, status = data.get("result"), data.get("status")
+    if result is not None and result not in RESULTS:
+        counted["result"] = "fail"
+        notes.append(f"result {_shown(result)} is not pass, warning or fail: counted as fail")
+    if status is not None and status not in STATUSES:
+        counted["status"] = "errored"
+        notes.append(f"status {_shown(status)} is not one Bosun knows: counted as errored")
+    return counted, "; ".join(notes) + ("." if notes else "")
+
+
+def _shown(value) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def nesting_depth(value, limit: int) -> int:
@@ -240,7 +264,8 @@ def _copy(value):
 
 
 def deep_merge(base: dict, update: dict) -> dict:
-    """A copy of base with update merged in: nested mappings merge, everything else is replaced.
+    """A copy of base with update merged in: nested mappings merge, lists concatenate (the update's items
+    first), everything else is replaced.
 
     Iterative, so a payload of any depth that could be stored can be merged.
     """
@@ -251,6 +276,8 @@ def deep_merge(base: dict, update: dict) -> dict:
         for key, value in source.items():
             if isinstance(value, dict) and isinstance(target.get(key), dict):
                 stack.append((target[key], value))
+            elif isinstance(value, list) and isinstance(target.get(key), list):
+                target[key] = _copy(value) + target[key]  # as Keptn merges: the newest items first
             else:
                 target[key] = _copy(value)
     return merged
@@ -262,7 +289,7 @@ def now_iso(moment: datetime | None = None) -> str:
 
 
 def make_event(event_type: str, data: dict, context: str, triggered_id: str | None = None,
-               moment: datetime | None = None) -> dict:
+               moment: datetime | None = None, gitcommitid: str = "") -> dict:
     """An event Bosun emits, in the shape executors expect."""
     event = {
         "specversion": "1.0",
@@ -277,4 +304,6 @@ def make_event(event_type: str, data: dict, context: str, triggered_id: str | No
     }
     if triggered_id:
         event["triggeredid"] = triggered_id
+    if gitcommitid:
+        event["gitcommitid"] = gitcommitid
     return event

@@ -66,7 +66,8 @@ def claim(triggered_id: str, executor: str, *, kill_grace: float | None = None, 
             task.heartbeat_timeout = DEFAULT_HEARTBEAT_TIMEOUT
         task.facts = {**task.facts, **_clean_facts(machine or {})}
         data = {"project": run.project.name, "stage": run.stage, "service": run.service}
-        payload = ev.make_event(ev.task_type(task.name, "started"), data, run.context, task.triggered_id, now)
+        payload = ev.make_event(ev.task_type(task.name, "started"), data, run.context, task.triggered_id, now,
+                                gitcommitid=run.gitcommitid)
         payload["source"] = executor
         flow.store_event(payload, context=run.context)
         flow.executor_started(task, run, executor, now)

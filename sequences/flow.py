@@ -70,8 +70,8 @@ def store_event(payload: dict, *, outcome=Event.APPLIED, note="", context=None, 
         raise EventError(409, f"Event {payload['id']} was received at the same moment twice.") from None
 
 
-def emit(event_type: str, data: dict, context: str, triggered_id: str | None = None) -> Event:
-    payload = ev.make_event(event_type, data, context, triggered_id)
+def emit(event_type: str, data: dict, context: str, triggered_id: str | None = None, gitcommitid: str = "") -> Event:
+    payload = ev.make_event(event_type, data, context, triggered_id, gitcommitid=gitcommitid)
     return store_event(payload, outcome=Event.EMITTED)
 
 
@@ -275,7 +275,8 @@ def emit_task_triggered(execution, task, now):
         start_timeout = spec.get("startTimeout") or settings.BOSUN_TASK_START_TIMEOUT
         task.start_deadline = now + timedelta(seconds=start_timeout)
     task.save()
-    payload = ev.make_event(ev.task_type(task.name, "triggered"), data, execution.context, moment=now)
+    payload = ev.make_event(ev.task_type(task.name, "triggered"), data, execution.context, moment=now,
+                            gitcommitid=execution.gitcommitid)
     payload["id"] = task.triggered_id
     store_event(payload, outcome=Event.EMITTED, context=execution.context)
     if approval_mode == "automatic":
@@ -298,7 +299,8 @@ def _approval_mode(task, data) -> str:
 
 def _emit_task_answer(execution, task, kind, extra):
     data = {"project": execution.project.name, "stage": execution.stage, "service": execution.service, **extra}
-    payload = ev.make_event(ev.task_type(task.name, kind), data, execution.context, task.triggered_id)
+    payload = ev.make_event(ev.task_type(task.name, kind), data, execution.context, task.triggered_id,
+                            gitcommitid=execution.gitcommitid)
     payload["source"] = "bosun"
     store_event(payload, outcome=Event.EMITTED, context=execution.context)
 
@@ -352,14 +354,15 @@ def end_sequence(execution, state, result, status, message=""):
     if message:
         data["message"] = message
     emit(ev.sequence_type(execution.stage, execution.name, "finished"), data, execution.context,
-          execution.triggered_id)
+          execution.triggered_id, execution.gitcommitid)
     if state == SE.FINISHED:
         task_results = dict(execution.task_executions.values_list("name", "result"))
         shipyard = project.parsed_shipyard()
         for stage, sequence in shipyard.chained(execution.stage, execution.name, result, task_results):
             chained_data = {**data, "stage": stage.name}
             chained_data.pop("message", None)
-            event = emit(ev.sequence_type(stage.name, sequence.name, "triggered"), chained_data, execution.context)
+            event = emit(ev.sequence_type(stage.name, sequence.name, "triggered"), chained_data, execution.context,
+                         gitcommitid=execution.gitcommitid)
             trigger_sequence(project, stage.name, sequence, execution.service, chained_data, execution.context,
                               event.event_id, execution.gitcommitid)
     # The lane is let go only after chaining, so a same-context follow-up (rollback) goes first.

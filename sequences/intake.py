@@ -44,6 +44,7 @@ class Receipt:
         body = {"keptnContext": self.keptn_context, "id": self.event_id}
         if self.duplicate:
             body["duplicate"] = True
+        if self.message:
             body["message"] = self.message
         return body
 
@@ -107,18 +108,21 @@ def _apply_sequence_trigger(incoming: ev.IncomingEvent) -> Receipt:
         return Receipt(404, incoming.id, message=f"Project '{data['project']}' does not exist.")
     shipyard = project.parsed_shipyard()
     stage, name = incoming.parsed.stage, incoming.parsed.sequence
-    if shipyard.stage(stage) is None:
-        return Receipt(
-            400, incoming.id,
-            message=f"Project '{project.name}' has no stage '{stage}'; its stages are {', '.join(shipyard.stage_names)}.",
-        )
-    sequence = shipyard.sequence(stage, name)
-    if sequence is None:
-        names = ", ".join(s.name for s in shipyard.stage(stage).sequences)
-        return Receipt(400, incoming.id, message=f"Stage '{stage}' has no sequence '{name}'; it has {names}.")
     if not Service.objects.filter(project=project, name=data["service"]).exists():
         return Receipt(404, incoming.id, message=f"Project '{project.name}' has no service '{data['service']}'.")
     context = incoming.context or str(uuid.uuid4())
+    missing = unknown_target(project, stage, name)
+    if missing:
+        # As Keptn does: accepted, stored, and ended at once with a .finished that says what exists, so a
+        # script waiting for the .finished ends too.
+        payload = {**incoming.raw, "id": incoming.id, "shkeptncontext": context, "time": _arrival(incoming)}
+        flow.store_event(payload, context=context, note=missing)
+        flow.emit(ev.sequence_type(stage, name, "finished"),
+                  {**data, "result": "fail", "status": "errored", "message": missing}, context, incoming.id,
+                  incoming.raw.get("gitcommitid") or "")
+        announce(project.name, context)
+        return Receipt(202, incoming.id, context, message=missing)
+    sequence = shipyard.sequence(stage, name)
     duplicate_run = SE.objects.active().filter(context=context, stage=stage, name=name, service=data["service"])
     if duplicate_run.exists():
         return Receipt(
@@ -130,6 +134,17 @@ def _apply_sequence_trigger(incoming: ev.IncomingEvent) -> Receipt:
     flow.trigger_sequence(project, stage, sequence, data["service"], data, context, incoming.id,
                       incoming.raw.get("gitcommitid") or "")
     return Receipt(202, incoming.id, context)
+
+
+def unknown_target(project, stage: str, name: str) -> str:
+    """Why `<stage>.<name>` cannot run in the project (naming what exists), or "" when it can."""
+    shipyard = project.parsed_shipyard()
+    if shipyard.stage(stage) is None:
+        return f"Project '{project.name}' has no stage '{stage}'; its stages are {', '.join(shipyard.stage_names)}."
+    if shipyard.sequence(stage, name) is None:
+        names = ", ".join(s.name for s in shipyard.stage(stage).sequences)
+        return f"Stage '{stage}' has no sequence '{name}'; it has {names}."
+    return ""
 
 
 def _arrival(incoming: ev.IncomingEvent) -> str:
@@ -162,19 +177,20 @@ def _apply_task_event(incoming: ev.IncomingEvent) -> Receipt:
         data.setdefault(key, getattr(sequence, key) if key != "project" else sequence.project.name)
     payload = incoming.raw | {"id": incoming.id, "shkeptncontext": context, "data": data,
                               "time": _arrival(incoming)}
+    counted, oddities = ev.executor_verdict(data)
     if not task.is_open:
         reason = _closed_reason(task)
         flow.store_event(payload, outcome=Event.REJECTED, note=reason, context=context)
         return Receipt(409, incoming.id, context, message=reason)
-    flow.store_event(payload, context=context)
-    now = timezone.now()
     kind = incoming.parsed.kind
+    flow.store_event(payload, context=context, note=oddities if kind == "finished" else "")
+    now = timezone.now()
     if kind == "started":
         flow.executor_started(task, sequence, incoming.source, now)
     elif kind == "status.changed":
         flow.heard_from(task, sequence, now)
     else:  # finished
-        flow.executor_finished(task, sequence, incoming.source, data, now)
+        flow.executor_finished(task, sequence, incoming.source, counted, now)
     announce(sequence.project.name, context, stage=sequence.stage, service=sequence.service)
     return Receipt(202, incoming.id, context)
 

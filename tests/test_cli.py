@@ -178,7 +178,8 @@ def test_watch_exits_0_when_the_delivery_passes_and_1_when_it_fails(cli, shop):
 
 def test_a_trigger_of_a_sequence_that_does_not_exist_says_so(cli, shop):
     done = cli("trigger", "sequence", "nosuch", "--project", "cli", "--stage", "dev", "--service", "carts")
-    assert done.returncode == 6 and "has no sequence 'nosuch'" in done.stderr
+    assert done.returncode == 1 and "ID of context: " in done.stdout
+    assert "It ended at once: Stage 'dev' has no sequence 'nosuch'; it has delivery" in done.stderr
 
 
 def test_send_event_from_a_file_and_read_the_events(cli, shop, tmp_path):

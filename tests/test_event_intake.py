@@ -60,8 +60,8 @@ def test_event_types_clients_may_not_send_are_refused_with_the_reason(api, socks
     ('{"type": "sh.keptn.event.dev.delivery.triggered", "data": {"project": "sockshop", "stage": "prod", '
      '"service": "carts"}}', "does not match the stage 'dev'"),
     ('{"type": "sh.keptn.event.test.finished", "data": {}}', "needs 'triggeredid'"),
-    ('{"type": "sh.keptn.event.test.finished", "triggeredid": "x", "data": {"result": "great"}}',
-     "data.result must be one of pass, warning, fail"),
+    ('{"type": "sh.keptn.event.dev.delivery.triggered", "data": {"project": "sockshop", "stage": "dev", '
+     '"service": "carts", "result": "great"}}', "data.result must be one of pass, warning, fail"),
     ('{"type": "sh.keptn.event.dev.delivery.triggered", "shkeptncontext": "ctx-1", "data": {"project": "sockshop", '
      '"stage": "dev", "service": "carts"}}', "is not a UUID"),
     ('{"data": {}}', "has no 'type'"),
@@ -83,14 +83,51 @@ def test_triggers_for_unknown_things_say_what_is_missing(api, sockshop, data, co
     assert reason in response.json()["message"]
 
 
-def test_an_unknown_stage_or_sequence_lists_what_exists(api, sockshop):
-    response = api.post("/api/v1/event", event("sh.keptn.event.qa.delivery.triggered",
-                                               data={"project": "sockshop", "stage": "qa", "service": "carts"}))
-    assert response.status_code == 400
-    assert "its stages are dev, staging, production" in response.json()["message"]
-    response = api.post("/api/v1/event", event("sh.keptn.event.dev.build.triggered",
-                                               data={"project": "sockshop", "stage": "dev", "service": "carts"}))
-    assert "Stage 'dev' has no sequence 'build'; it has delivery, evaluation" in response.json()["message"]
+def test_an_unknown_stage_or_sequence_is_accepted_and_ends_at_once_naming_what_exists(api, sockshop):
+    """As Keptn does: 202 with the context, and a .finished (errored, fail) that a waiting script sees."""
+    for stage, name, reason in (("qa", "delivery", "Project 'sockshop' has no stage 'qa'; its stages are dev, "
+                                                   "staging, production."),
+                                ("dev", "build", "Stage 'dev' has no sequence 'build'; it has delivery, evaluation")):
+        response = api.post("/api/v1/event", event(f"sh.keptn.event.{stage}.{name}.triggered",
+                                                   data={"project": "sockshop", "stage": stage, "service": "carts"}))
+        assert response.status_code == 202
+        context = response.json()["keptnContext"]
+        finished = Event.objects.get(context=context, type=f"sh.keptn.event.{stage}.{name}.finished")
+        data = finished.payload["data"]
+        assert (data["result"], data["status"]) == ("fail", "errored") and reason in data["message"]
+        log = api.get("/api/v1/event", keptnContext=context).json()["events"]
+        assert [e["type"] for e in log] == [f"sh.keptn.event.{stage}.{name}.triggered",
+                                            f"sh.keptn.event.{stage}.{name}.finished"]
+    assert not SequenceExecution.objects.exists()
+
+
+def test_an_executors_odd_result_and_status_are_stored_and_count_as_failure(api, sockshop):
+    """Be liberal with executors: the lane must move on whatever they send."""
+    first = api.trigger(tag="1")
+    second = api.trigger(tag="2")
+    task = current_task(first)
+    response = api.task_event(task, "finished", result="failed", status="done")
+    assert response.status_code == 202
+    stored = Event.objects.get(type="sh.keptn.event.deployment.finished", context=first)
+    assert (stored.payload["data"]["result"], stored.payload["data"]["status"]) == ("failed", "done")
+    assert "result 'failed' is not pass, warning or fail: counted as fail" in stored.note
+    assert "status 'done' is not one Bosun knows: counted as errored" in stored.note
+    run = run_of(first)
+    assert (run.state, run.result, run.status) == (SequenceExecution.FINISHED, "fail", "errored")
+    assert run_of(second).state == SequenceExecution.STARTED  # the lane moved on
+    emitted = Event.objects.get(type="sh.keptn.event.dev.delivery.finished", context=first).payload["data"]
+    assert (emitted["result"], emitted["status"]) == ("fail", "errored")  # strict in what Bosun emits
+
+
+def test_lists_concatenate_across_tasks_newest_first_and_gitcommitid_travels(api, sockshop):
+    response = api.post("/api/v1/event", {**event("sh.keptn.event.dev.delivery.triggered", data={
+        "project": "sockshop", "stage": "dev", "service": "carts", "uris": ["a"]}), "gitcommitid": "abc123"})
+    context = response.json()["keptnContext"]
+    api.finish(current_task(context), uris=["b"])
+    triggered = Event.objects.get(type="sh.keptn.event.test.triggered", context=context).payload
+    assert triggered["data"]["uris"] == ["b", "a"]
+    assert triggered["gitcommitid"] == "abc123"
+    assert all(e.payload.get("time") for e in Event.objects.filter(context=context))
 
 
 def test_an_event_over_64_kib_is_refused_with_413(api, sockshop):

@@ -12,6 +12,7 @@ from .auth import BearerToken, XToken
 from .control import router as control_router
 from .events import router as events_router
 from .executions import router as executions_router
+from .keptn import router as keptn_router
 from .projects import router as projects_router
 from .tasks import router as tasks_router
 from .schemas import RESPONSES_KEY
@@ -109,6 +110,7 @@ def on_bug(request, exc):
 
 
 api.add_router("/v1", events_router)
+api.add_router("", keptn_router)
 api.add_router("/controlPlane/v1", executions_router)
 api.add_router("/controlPlane/v1", projects_router)
 api.add_router("/controlPlane/v1", control_router)

@@ -113,18 +113,29 @@ def get_events(
     source: str | None = None,
     eventID: str | None = None,
     fromTime: str | None = None,
+    beforeTime: str | None = None,
     pageSize: int | None = PAGE_SIZE,
     nextPageKey: str | None = PAGE_KEY,
 ):
+    return event_page(keptnContext=keptnContext, type=type, project=project, stage=stage, service=service,
+                      source=source, eventID=eventID, fromTime=fromTime, beforeTime=beforeTime, pageSize=pageSize,
+                      nextPageKey=nextPageKey)
+
+
+def event_page(keptnContext=None, type=None, project=None, stage=None, service=None, source=None, eventID=None,
+               fromTime=None, beforeTime=None, pageSize=None, nextPageKey=None) -> dict:
+    """A page of the event log, oldest first (also Keptn's datastore path, /api/mongodb-datastore/event)."""
     size = page_size(pageSize)
     events = Event.objects.all()
     for field, value in (("context", keptnContext), ("type", type), ("project", project), ("stage", stage),
                          ("service", service), ("source", source), ("event_id", eventID)):
         if value:
             events = events.filter(**{field: value})
-    since = moment(fromTime, "fromTime")
+    since, before = moment(fromTime, "fromTime"), moment(beforeTime, "beforeTime")
     if since is not None:
         events = events.filter(time__gte=since)
+    if before is not None:
+        events = events.filter(time__lt=before)
     total = events.count()
     after = page_key(nextPageKey)
     if after:

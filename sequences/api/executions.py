@@ -134,7 +134,8 @@ def _context_state(runs: list[SequenceExecution]) -> str:
 
 
 @router.get("/sequence/{project}", summary="Per-context state across stages (Keptn's SequenceStates)",
-            **answers({200: page("states", CONTEXT_STATE)}, 404))
+            **answers({200: {**page("states", CONTEXT_STATE), "properties": {
+                **page("states", CONTEXT_STATE)["properties"], "nextPageKey": {"type": "integer", "minimum": 0}}}}, 404))
 def sequence_states(
     request,
     project: str,
@@ -191,7 +192,8 @@ def sequence_states(
             "time": _iso(first.triggered_at),
             "stages": sorted(stages.values(), key=lambda s: stage_order.get(s["name"], 99)),
         })
-    return {"states": states, "nextPageKey": str(offset + size) if offset + size < total else "",
+    # Keptn's models.SequenceStates: nextPageKey is an integer, 0 when there is no further page
+    return {"states": states, "nextPageKey": offset + size if offset + size < total else 0,
             "pageSize": len(states), "totalCount": total}
 
 

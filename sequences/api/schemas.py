@@ -10,6 +10,7 @@ from ..models import SequenceExecution, TaskExecution
 STRING = {"type": "string"}
 OPT_STRING = {"type": ["string", "null"]}
 INTEGER = {"type": "integer"}
+BOOLEAN = {"type": "boolean"}
 OBJECT = {"type": "object"}
 OPT_OBJECT = {"type": ["object", "null"]}
 TIME = {"type": ["string", "null"], "description": "ISO 8601, UTC"}

@@ -48,7 +48,7 @@ def environment(request, project):
     shipyard = found.parsed_shipyard()
     sequences = sorted({f"{s.name}|{q.name}" for s in shipyard.stages for q in s.sequences})
     context = _base(request, found, tab="environment", env=env, sequences=[s.split("|") for s in sequences],
-                    stage_names=shipyard.stage_names)
+                    stage_names=shipyard.stage_names, shipyard_warnings=shipyard.warnings)
     return render(request, "bridge/environment.html", context)
 
 

@@ -77,6 +77,7 @@ class Shipyard:
     name: str
     api_version: str
     stages: tuple[Stage, ...]
+    warnings: tuple[str, ...] = ()  # what Keptn accepts but will never fire, e.g. a triggeredOn naming nothing
 
     @property
     def stage_names(self) -> list[str]:
@@ -215,21 +216,21 @@ def parse(text: str) -> Shipyard:
     # triggeredOn may name any stage of the file, before or after this one: check once all are known.
     known = {(stage_name, seq.name) for stage_name, _, seqs in stages for seq in seqs}
     known |= {(stage_name, "evaluation") for stage_name, _, _ in stages}
+    warnings = []
     for stage_name, path, seqs in stages:
         for j, seq in enumerate(seqs):
             for k, trigger in enumerate(seq.triggered_on):
-                if (trigger.stage, trigger.sequence) not in known:
-                    check.fail(
-                        f"{path}.sequences[{j}].triggeredOn[{k}].event",
-                        f"'{trigger.event}' names no sequence of this shipyard",
-                    )
+                if (trigger.stage, trigger.sequence) not in known:  # Keptn accepts it; it never fires
+                    where = f"{path}.sequences[{j}].triggeredOn[{k}].event"
+                    warnings.append(f"line {check.locator.line(where)}: {where}: '{trigger.event}' names no "
+                                    "sequence of this shipyard, so it never fires")
 
     built = []
     for stage_name, _, seqs in stages:
         if not any(s.name == "evaluation" for s in seqs):
             seqs.append(Sequence("evaluation", (Task("evaluation"),)))
         built.append(Stage(stage_name, tuple(seqs)))
-    return Shipyard(name=name.strip(), api_version=api_version, stages=tuple(built))
+    return Shipyard(name=name.strip(), api_version=api_version, stages=tuple(built), warnings=tuple(warnings))
 
 
 def _parse_sequences(check: _Checker, raw_stage: dict, stage_path: str) -> list[Sequence]:

@@ -70,6 +70,9 @@ def test_a_delivery_through_keptns_paths_only(admin_api, sockshop):
     assert isinstance(states["nextPageKey"], int)
     assert [(s["name"], s["state"]) for s in states["states"][0]["stages"]] == [("dev", "finished"),
                                                                              ("staging", "started")]
+    # latestEvent follows task events too, as Keptn's Bridge shows them
+    assert [s["latestEvent"]["type"] for s in states["states"][0]["stages"]] == [
+        "sh.keptn.event.dev.delivery.finished", "sh.keptn.event.deployment.triggered"]
     # pause and resume staging, then abort the context, with Keptn's control command
     for state in ("pause", "resume", "abort"):
         keptn.call("POST", f"{cp}/sequence/{{project}}/{{keptnContext}}/control",

@@ -84,9 +84,6 @@ def test_a_task_result_selector_matches_that_tasks_result():
     (HEAD + "    - name: dev\n      sequences:\n        - name: d\n          triggeredOn:\n            - event: dev.build\n"
      "          tasks: [{name: t}]\n",
      "line 11: spec.stages[0].sequences[0].triggeredOn[0].event: 'dev.build' must look like <stage>.<sequence>.finished"),
-    (HEAD + "    - name: dev\n      sequences:\n        - name: d\n          triggeredOn:\n            - event: qa.d.finished\n"
-     "          tasks: [{name: t}]\n",
-     "line 11: spec.stages[0].sequences[0].triggeredOn[0].event: 'qa.d.finished' names no sequence of this shipyard"),
     (HEAD + "    - name: dev\n      sequences:\n        - name: d\n          tasks: [{name: t}]\n        - name: r\n"
      "          triggeredOn:\n            - event: dev.d.finished\n              selector:\n                match:\n"
      "                  score: 90\n          tasks: [{name: t}]\n",
@@ -123,3 +120,10 @@ def test_durations_use_go_syntax(text, seconds, formatted):
 def test_durations_that_are_not_go_syntax_are_refused(text):
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_a_trigger_naming_no_sequence_is_a_warning_as_in_keptn():
+    shipyard = parse(HEAD + "    - name: dev\n      sequences:\n        - name: d\n          triggeredOn:\n"
+                            "            - event: qa.d.finished\n          tasks: [{name: t}]\n")
+    assert shipyard.warnings == ("line 11: spec.stages[0].sequences[0].triggeredOn[0].event: 'qa.d.finished' names "
+                                 "no sequence of this shipyard, so it never fires",)

@@ -1,6 +1,6 @@
 """Sequence executions (Keptn's shape plus queue and timeouts), per-context states, open tasks."""
 
-from django.db.models import Min, Prefetch
+from django.db.models import Max, Min, Prefetch
 from typing import Literal
 
 from ninja import Router
@@ -128,6 +128,19 @@ def _image(data: dict) -> str:
     return image if isinstance(image, str) else ""
 
 
+def _latest_events(project, contexts: list[str]) -> dict[tuple[str, str], dict]:
+    """(context, stage) -> its latest event of any kind, task events included, as Keptn's Bridge shows it."""
+    if not contexts:
+        return {}
+    last = (Event.objects.filter(context__in=contexts, project=project.name).exclude(stage="")
+            .values("context", "stage").annotate(last=Max("id")))
+    found = {}
+    for event in Event.objects.filter(id__in=[row["last"] for row in last]).only("context", "stage", "type",
+                                                                                   "time", "event_id"):
+        found[(event.context, event.stage)] = {"type": event.type, "time": _iso(event.time), "id": event.event_id}
+    return found
+
+
 def _context_state(runs: list[SequenceExecution]) -> str:
     active = [r for r in runs if not r.is_terminal]
     return (active or runs)[-1].state
@@ -168,6 +181,7 @@ def sequence_states(
     for run in SequenceExecution.objects.filter(project=found, context__in=page).order_by("id"):
         by_context[run.context].append(run)
     stage_order = {s: i for i, s in enumerate(found.parsed_shipyard().stage_names)}
+    latest = _latest_events(found, page)
     states = []
     for context in page:
         context_runs = by_context[context]
@@ -179,9 +193,9 @@ def sequence_states(
                 "state": run.state,
                 "result": run.result,
                 "image": _image(run.input_data),
-                "latestEvent": {"type": sequence_type(run.stage, run.name, "finished" if run.is_terminal
-                                                      else "triggered"),
-                                "time": _iso(run.ended_at or run.triggered_at), "id": run.triggered_id},
+                "latestEvent": latest.get((context, run.stage)) or {
+                    "type": sequence_type(run.stage, run.name, "finished" if run.is_terminal else "triggered"),
+                    "time": _iso(run.ended_at or run.triggered_at), "id": run.triggered_id},
             }
         states.append({
             "name": first.name,

@@ -56,6 +56,7 @@ def project_json(project: Project) -> dict:
             {"stageName": stage, "services": [{"serviceName": s} for s in services]}
             for stage in project.parsed_shipyard().stage_names
         ],
+        "warnings": list(project.parsed_shipyard().warnings),
     }
 
 

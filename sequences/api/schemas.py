@@ -77,7 +77,8 @@ CONTEXT_STATE = obj({"name": STRING, "project": STRING, "service": STRING, "shke
 
 PROJECT = obj({"projectName": STRING, "shipyard": STRING, "stages": {"type": "array", "items": obj(
     {"stageName": STRING, "services": {"type": "array", "items": obj({"serviceName": STRING})}})}},
-    {"shipyardVersion": STRING, "creationDate": TIME, "lastChangeDate": TIME, "jobs": STRING})
+    {"shipyardVersion": STRING, "creationDate": TIME, "lastChangeDate": TIME, "jobs": STRING,
+     "warnings": {"type": "array", "items": STRING}})
 PROJECTS = page("projects", PROJECT)
 JOB = obj({"name": STRING, "task": STRING, "command": {"type": "array", "items": STRING, "minItems": 1},
            "stages": {"type": "array", "items": STRING}, "services": {"type": "array", "items": STRING},

@@ -10,20 +10,16 @@ import logging
 import signal
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import typer
 from rich import box
-from rich.console import Console
 from rich.table import Table
 
 from . import config
-from .client import BosunError, Unreachable
-from .config import ConfigError
+from .cli_util import EXIT_FAILED, EXIT_USAGE, OUTPUT, confirm, emit, err, errors, out, pairs, short
+from .client import BosunError
 from .sdk import TERMINAL, Client, Sequence
-
-EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNCONFIRMED = 1, 2, 3, 4, 5, 6, 7
 
 app = typer.Typer(help="Bosun from the command line. Exit codes: 0 done, 1 the followed sequence did not pass, "
                        "2 usage/configuration, 3 unreachable, 4 token refused, 5 not found, 6 refused, "
@@ -39,92 +35,9 @@ for sub, name in ((trigger_app, "trigger"), (get_app, "get"), (send_app, "send")
                   (pause_app, "pause"), (resume_app, "resume"), (abort_app, "abort")):
     app.add_typer(sub, name=name)
 
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
-OUTPUT = typer.Option("table", "--output", "-o", help="table, json or yaml")
-
-
-# --- plumbing: one-line errors with exit codes, output formats, confirmation ---------------------
-
-
-@contextmanager
-def errors():
-    """Bosun's own message in one line and a documented exit code, never a traceback."""
-    try:
-        yield
-    except ConfigError as exc:
-        err.print(f"[red]Error:[/] {exc}", highlight=False)
-        raise typer.Exit(EXIT_USAGE) from None
-    except Unreachable as exc:
-        err.print(f"[red]Error:[/] {exc}", highlight=False)
-        raise typer.Exit(EXIT_UNREACHABLE) from None
-    except BosunError as exc:
-        code = {401: EXIT_AUTH, 403: EXIT_AUTH, 404: EXIT_NOT_FOUND}.get(exc.code, EXIT_REFUSED)
-        hint = " (check the token: bosun auth, or BOSUN_TOKEN)" if exc.code == 401 else ""
-        err.print(f"[red]Error ({exc.code}):[/] {exc.message}{hint}", highlight=False)
-        raise typer.Exit(code) from None
-    except KeyboardInterrupt:
-        err.print("Interrupted.")
-        raise typer.Exit(130) from None
-
-
 def client() -> Client:
     return Client(source="cli")
 
-
-def emit(data, output: str, table=None):
-    if output == "json":
-        print(json.dumps(data, indent=2))
-    elif output == "yaml":
-        import yaml
-
-        print(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), end="")
-    elif output == "table" and table is not None:
-        out.print(table)
-    elif output == "table":
-        print(json.dumps(data, indent=2))
-    else:
-        err.print(f"[red]Error:[/] unknown output {output!r}: use table, json or yaml")
-        raise typer.Exit(EXIT_USAGE)
-
-
-def confirm(action: str, items: list[str], yes: bool):
-    """Inductiva's question before anything destructive; no terminal means no, unless --yes."""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        err.print(f"[red]Error:[/] refusing to {action} without --yes: there is no terminal to ask.")
-        raise typer.Exit(EXIT_UNCONFIRMED)
-    print(f"You are about to {action} the following:")
-    for item in items:
-        print(f"  - {item}")
-    answer = input("Are you sure you want to proceed (y/[N])? ").strip().lower()
-    if answer not in ("y", "yes"):
-        print("Nothing was done.")
-        raise typer.Exit(EXIT_UNCONFIRMED)
-
-
-def pairs(values: list[str], what: str) -> dict:
-    """k=v options into a dict; a.b=c nests."""
-    found: dict = {}
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not sep or not key:
-            err.print(f"[red]Error:[/] {what} {value!r} is not key=value")
-            raise typer.Exit(EXIT_USAGE)
-        target = found
-        *path, last = key.split(".")
-        for part in path:
-            target = target.setdefault(part, {})
-        target[last] = val
-    return found
-
-
-def short(run: dict) -> str:
-    state = run["status"]["state"]
-    if state == "finished":
-        return {"pass": "succeeded", "warning": "succeeded with warnings"}.get(run["scope"]["result"], "failed")
-    return state
 
 
 # --- configuration and the executor -------------------------------------------------------------

@@ -1,0 +1,340 @@
+"""One job of the job executor: a command run in a process group of its own for one task.
+
+It gets the task's `.triggered` event in $BOSUN_EVENT_FILE and a folder for output files in
+$BOSUN_OUTPUT_DIR, streams its output to Bosun, and reports the task's facts and `.finished` when it ends.
+Cancel (SIGTERM), kill (SIGTERM, SIGKILL after the job's killGrace) and suspend (SIGSTOP / SIGCONT) reach
+its whole process group.
+"""
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from .client import BosunError, Unreachable
+
+log = logging.getLogger("bosun.executor")
+
+HEARTBEAT_EVERY = 5.0  # seconds; Bosun's default heartbeatTimeout for executor-run tasks is 30s
+LOG_FLUSH_EVERY = 0.25
+RESULTS = ("pass", "warning", "fail")
+STATUSES = ("succeeded", "errored", "aborted", "unknown")
+
+
+def become_subreaper():
+    """Orphaned grandchildren of a job come to us (not to init), so we can reap them after a kill."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def _signal_group(pgid: int, sig: int) -> bool:
+    try:
+        os.killpg(pgid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group is still alive (zombies waiting to be reaped do not count)."""
+    alive = False
+    for entry in Path("/proc").iterdir() if Path("/proc").exists() else ():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive = True
+            break
+    if not Path("/proc").exists():
+        try:
+            os.killpg(pgid, 0)
+            alive = True
+        except ProcessLookupError:
+            pass
+    return alive
+
+
+def reap_group(pgid: int) -> bool:
+    """Reap exited processes of a group that were reparented to us; whether any of ours is left in it."""
+    while True:
+        try:
+            if os.waitid(os.P_PGID, pgid, os.WEXITED | os.WNOHANG) is None:
+                return True
+        except (ChildProcessError, OSError):
+            return False
+
+
+class JobRun:
+    """One job process for one task."""
+
+    def __init__(self, executor, event: dict, job: dict):
+        self.executor = executor
+        self.client = executor.client
+        self.event = event
+        self.job = job
+        self.triggered_id = event["id"]
+        self.context = event.get("shkeptncontext", "")
+        self.data = event.get("data") or {}
+        self.task = event["type"].removeprefix("sh.keptn.event.").removesuffix(".triggered")
+        self.kill_grace = float(job.get("killGrace") or 5.0)
+        self.dir = Path(executor.work_dir) / self.triggered_id
+        self.output = self.dir / "output"
+        self.proc: subprocess.Popen | None = None
+        self.pgid = 0
+        self.exited = threading.Event()
+        self.done = threading.Event()
+        self.status = 0
+        self.rusage = None
+        self._buffer: list[str] = []
+        self._lock = threading.Lock()
+        self.cancelled = self.kill_requested = self.unwanted = self.suspended = self.timed_out = False
+        self.last_heartbeat = time.monotonic()
+        self.heartbeat_every = HEARTBEAT_EVERY
+        self.started_at = time.time()
+
+    # --- control (called from the executor's loop) ---
+
+    def say(self, text: str):
+        with self._lock:
+            self._buffer.append(f"[bosun] {text}\n")
+
+    def cancel(self):
+        if self.cancelled or self.exited.is_set():
+            return
+        self.cancelled = True
+        self.say("cancel requested: SIGTERM sent to the job's processes")
+        self._resume_if_suspended()
+        _signal_group(self.pgid, signal.SIGTERM)
+
+    def kill(self, note="kill requested"):
+        if self.kill_requested:
+            return
+        self.kill_requested = True
+        self.say(f"{note}: SIGTERM now, SIGKILL in {self.kill_grace:g}s if anything is left")
+        self._resume_if_suspended()
+        _signal_group(self.pgid, signal.SIGTERM)
+        threading.Thread(target=self._kill_after_grace, name=f"kill-{self.triggered_id[:8]}", daemon=True).start()
+
+    def stop_unwanted(self, why: str):
+        """The task ended without us (force-finished, timed out): its job's result is of no use."""
+        if self.unwanted or self.kill_requested:
+            return
+        self.unwanted = True
+        self.kill_requested = True
+        self.say(f"{why}: stopping the job")
+        self._resume_if_suspended()
+        _signal_group(self.pgid, signal.SIGTERM)
+        threading.Thread(target=self._kill_after_grace, daemon=True).start()
+
+    def suspend(self, wanted: bool):
+        if wanted == self.suspended or self.exited.is_set():
+            return
+        self.suspended = wanted
+        _signal_group(self.pgid, signal.SIGSTOP if wanted else signal.SIGCONT)
+        self.say("suspended (SIGSTOP)" if wanted else "resumed (SIGCONT)")
+
+    def _resume_if_suspended(self):
+        if self.suspended:
+            self.suspended = False
+            _signal_group(self.pgid, signal.SIGCONT)
+
+    def _kill_after_grace(self):
+        deadline = time.monotonic() + self.kill_grace
+        while time.monotonic() < deadline:
+            if self.exited.is_set() and not _group_alive(self.pgid):
+                return
+            time.sleep(0.05)
+        if _group_alive(self.pgid):
+            self.say(f"still running after {self.kill_grace:g}s: SIGKILL")
+            _signal_group(self.pgid, signal.SIGKILL)
+
+    # --- running ---
+
+    def start(self):
+        threading.Thread(target=self._run, name=f"job-{self.triggered_id[:8]}", daemon=True).start()
+
+    def _run(self):
+        try:
+            self._execute()
+        except Unreachable as exc:
+            log.error("job %s: %s", self.triggered_id, exc)
+        except Exception:
+            log.exception("job %s failed in the executor", self.triggered_id)
+        finally:
+            self.done.set()
+            self.executor.finished(self)
+
+    def _environment(self) -> dict:
+        env = {**os.environ, **{str(k): str(v) for k, v in (self.job.get("env") or {}).items()}}
+        env.update(
+            BOSUN_EVENT_FILE=str(self.dir / "event.json"), BOSUN_OUTPUT_DIR=str(self.output),
+            BOSUN_TRIGGERED_ID=self.triggered_id, BOSUN_CONTEXT=self.context, BOSUN_TASK=self.task,
+            BOSUN_PROJECT=str(self.data.get("project", "")), BOSUN_STAGE=str(self.data.get("stage", "")),
+            BOSUN_SERVICE=str(self.data.get("service", "")), BOSUN_URL=self.client.url, PYTHONUNBUFFERED="1",
+        )
+        env.pop("BOSUN_TOKEN", None)  # the job gets no credentials of ours
+        return env
+
+    def _execute(self):
+        self.output.mkdir(parents=True, exist_ok=True)
+        (self.dir / "event.json").write_text(json.dumps(self.event, indent=2))
+        command = [str(part) for part in self.job["command"]]
+        cwd = self.job.get("workingDir") or str(self.dir)
+        self.say(f"running {os.path.basename(command[0])} for task '{self.task}' on {socket.gethostname()}")
+        try:
+            self.proc = subprocess.Popen(command, cwd=cwd, env=self._environment(), stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as exc:
+            self.say(f"could not start {command[0]}: {exc}")
+            self._flush()
+            self._finish("fail", "errored", f"Job '{self.job['name']}' could not start: {exc}", {})
+            return
+        self.pgid = self.proc.pid
+        self._report({"pid": self.proc.pid, "job": self.job["name"],
+                      "startedAt": _iso(self.started_at)})
+        reader = threading.Thread(target=self._read, daemon=True)
+        reader.start()
+        threading.Thread(target=self._wait, daemon=True).start()
+        limit = self.job.get("timeout")
+        while not self.exited.wait(LOG_FLUSH_EVERY):
+            self._flush()
+            if limit and time.time() - self.started_at > limit and not self.timed_out:
+                self.timed_out = True
+                self.say(f"the job ran past its timeout of {limit:g}s")
+                _signal_group(self.pgid, signal.SIGTERM)
+                threading.Thread(target=self._kill_after_grace, daemon=True).start()
+        reader.join(timeout=2)  # a child that keeps stdout open must not hold up the result
+        ended = time.time()
+        if self.kill_requested or self.timed_out:
+            deadline = time.monotonic() + self.kill_grace + 1
+            while _group_alive(self.pgid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            reap_group(self.pgid)
+        facts = self._facts(ended)
+        self._flush()
+        self._report(facts)
+        if self.kill_requested and not self.unwanted and not self.timed_out:
+            try:
+                self.client.task_post(self.triggered_id, "killed", ok=(200, 409))
+            except BosunError as exc:
+                log.warning("job %s: kill confirmation refused: %s", self.triggered_id, exc.message)
+            return
+        if self.unwanted:
+            return
+        self._finish(*self._outcome(facts))
+
+    def _read(self):
+        for raw in iter(self.proc.stdout.readline, b""):
+            with self._lock:
+                self._buffer.append(raw.decode("utf-8", "replace"))
+        self.proc.stdout.close()
+
+    def _wait(self):
+        try:
+            _, status, rusage = os.wait4(self.proc.pid, 0)
+            self.status, self.rusage = status, rusage
+            self.proc.returncode = os.waitstatus_to_exitcode(status)
+        except ChildProcessError:
+            self.proc.returncode = self.proc.returncode if self.proc.returncode is not None else -1
+        self.exited.set()
+
+    def _flush(self):
+        with self._lock:
+            text, self._buffer = "".join(self._buffer), []
+        while text:
+            chunk, text = text[:60_000], text[60_000:]
+            try:
+                self.client.task_post(self.triggered_id, "log", {"text": chunk}, ok=(200, 404))
+            except (BosunError, Unreachable) as exc:
+                log.warning("job %s: log not sent: %s", self.triggered_id, exc)
+                return
+
+    def _report(self, facts: dict):
+        try:
+            self.client.task_post(self.triggered_id, "facts", facts, ok=(200, 404))
+        except (BosunError, Unreachable) as exc:
+            log.warning("job %s: facts not sent: %s", self.triggered_id, exc)
+
+    def _facts(self, ended: float) -> dict:
+        code = self.proc.returncode
+        facts = {"exitCode": code, "computationSeconds": round(ended - self.started_at, 3),
+                 "endedAt": _iso(ended), **self.executor.machine}
+        if code is not None and code < 0:
+            facts["signal"] = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+        if self.rusage is not None:
+            facts["cpuSeconds"] = round(self.rusage.ru_utime + self.rusage.ru_stime, 3)
+        files = []
+        for path in sorted(self.output.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                files.append({"name": str(path.relative_to(self.output)), "size": path.stat().st_size})
+        facts["outputFiles"] = files
+        facts["outputBytes"] = sum(f["size"] for f in files)
+        return facts
+
+    def _outcome(self, facts: dict) -> tuple[str, str, str, dict]:
+        code = self.proc.returncode
+        name = self.job["name"]
+        if self.timed_out:
+            return "fail", "errored", f"Job '{name}' ran past its timeout of {self.job['timeout']:g}s and was stopped.", {}
+        if code == 0:
+            result, status, message = "pass", "succeeded", f"Job '{name}' succeeded."
+        elif code is not None and code < 0:
+            result, status = "fail", "errored"
+            message = f"Job '{name}' was ended by {facts.get('signal', 'a signal')}."
+            if self.cancelled:
+                status, message = "aborted", f"Job '{name}' was cancelled ({facts.get('signal', 'signal')})."
+        else:
+            result, status, message = "fail", "errored", f"Job '{name}' exited with code {code}."
+        data = {}
+        result_file = self.output / "result.json"
+        if result_file.is_file():
+            try:
+                declared = json.loads(result_file.read_text())
+            except (ValueError, OSError) as exc:
+                self.say(f"result.json is not valid JSON ({exc}); it is ignored")
+                declared = None
+            if isinstance(declared, dict):
+                if declared.get("result") in RESULTS:
+                    result = declared["result"]
+                if declared.get("status") in STATUSES:
+                    status = declared["status"]
+                if isinstance(declared.get("message"), str):
+                    message = declared["message"]
+                if isinstance(declared.get("data"), dict):
+                    data = declared["data"]
+        if code != 0 and result == "pass":
+            result = "fail"  # a job that failed never reports pass
+        return result, status, message, data
+
+    def _finish(self, result: str, status: str, message: str, data: dict):
+        scope = {k: self.data.get(k) for k in ("project", "stage", "service") if self.data.get(k)}
+        event = {
+            "specversion": "1.0", "source": self.executor.name, "type": f"sh.keptn.event.{self.task}.finished",
+            "datacontenttype": "application/json", "shkeptncontext": self.context, "triggeredid": self.triggered_id,
+            "data": {**data, **scope, "result": result, "status": status, "message": message},
+        }
+        try:
+            self.client.send_event(event)
+        except BosunError as exc:
+            if exc.code == 409:  # the task ended without us (aborted with force, force-finished)
+                log.info("job %s: .finished not applied: %s", self.triggered_id, exc.message)
+            else:
+                log.warning("job %s: .finished refused: %s", self.triggered_id, exc.message)
+
+
+def _iso(moment: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + f".{int(moment % 1 * 1000):03d}Z"
+
+

@@ -6,7 +6,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-KEPTN = Path(__file__).resolve().parents[2] / "shared" / "keptn"
+KEPTN = Path(__file__).resolve().parent / "keptn"
 FILES = {"/api/v1": "api.swagger.yaml", "/api/mongodb-datastore": "mongodb-datastore.swagger.yaml",
          "/api/controlPlane/v1": "shipyard-controller.swagger.yaml"}
 

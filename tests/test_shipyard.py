@@ -5,17 +5,14 @@ import pytest
 from sequences.demo import DEMO_SHIPYARD
 from sequences.shipyard import ShipyardError, format_duration, parse, parse_duration
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "shared" / "examples" / "shipyard.yaml"
+EXAMPLE = Path(__file__).resolve().parent / "data" / "example-shipyard.yaml"  # every feature of the format
 
 HEAD = "apiVersion: spec.keptn.sh/0.2.3\nkind: Shipyard\nmetadata:\n  name: s\nspec:\n  stages:\n"
 
 
 def test_the_example_shipyard_is_accepted_with_every_feature():
-    text = EXAMPLE.read_text() if EXAMPLE.exists() else DEMO_SHIPYARD
-    shipyard = parse(text)
+    shipyard = parse(EXAMPLE.read_text())
     assert shipyard.stage_names == ["dev", "staging", "production"]
-    if not EXAMPLE.exists():
-        return
     test = shipyard.sequence("staging", "delivery").tasks[1]
     assert (test.name, test.start_timeout, test.timeout) == ("test", 180, 1800)
     assert test.properties == {"teststrategy": "performance"}

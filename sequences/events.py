@@ -96,14 +96,15 @@ def validate_incoming(raw) -> IncomingEvent:
     if depth > MAX_DEPTH:
         raise EventError(400, f"The event nests objects and arrays more than {MAX_DEPTH} levels deep; "
                               f"at most {MAX_DEPTH} are accepted.")
+    text = json.dumps(raw, separators=(",", ":"), ensure_ascii=False)  # control characters (NUL too) stay escaped
     try:
-        size = len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode())
+        size = len(text.encode())
     except UnicodeEncodeError:
         raise EventError(400, "The event contains a lone UTF-16 surrogate (e.g. \\ud800), which is not text; "
                               "send valid Unicode.") from None
     if size > MAX_EVENT_BYTES:
         raise EventError(413, f"The event is {size} bytes; at most {MAX_EVENT_BYTES} bytes are accepted.")
-    if _NUL.search(json.dumps(raw)):
+    if "\\u0000" in text and _NUL.search(text):
         raise EventError(400, "The event contains a NUL character (\\u0000), which Bosun cannot store; remove it.")
     event_type = raw.get("type")
     if not isinstance(event_type, str) or not event_type:

@@ -197,6 +197,7 @@ BOSUN_THROTTLE_WINDOW = env_duration("BOSUN_THROTTLE_WINDOW", "5m")
 BOSUN_TASK_START_TIMEOUT = env_duration("BOSUN_TASK_START_TIMEOUT", "10m")
 BOSUN_KILL_GRACE = env_duration("BOSUN_KILL_GRACE", "5s")
 BOSUN_RUN_ENGINE = env_bool("BOSUN_RUN_ENGINE", True)
+BOSUN_RUN_EXECUTOR = env_bool("BOSUN_RUN_EXECUTOR", True)  # `up` starts a local job executor
 
 LOGGING = {
     "version": 1,

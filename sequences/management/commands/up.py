@@ -59,7 +59,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Bosun is up on http://{host}:{port}/bridge/  "
                                              f"(API docs: http://{host}:{port}/api/docs)"))
         self.stdout.write(f"Database: {settings.DATABASES['default']['NAME']}  ·  Ctrl+C stops.")
-        executor = None if no_executor else self._start_executor(host, port)
+        executor = None if no_executor or not settings.BOSUN_RUN_EXECUTOR else self._start_executor(host, port)
         try:
             self._serve(host, port, run_engine=not no_engine and settings.BOSUN_RUN_ENGINE)
         finally:

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from sequences import control, intake
-from sequences.models import ApiToken, Project, TaskExecution
+from sequences.models import ApiToken, Event, Project, TaskExecution
 from sequences.shipyard import NAME_RE
 
 from . import queries
@@ -76,7 +76,13 @@ def sequence_detail(request, project, context, stage=None, event_id=None):
     found = _project(project)
     detail = queries.context_detail(found, context)
     if detail is None:
-        raise Http404(f"Project {project} has no sequence with context {context}.")
+        events = list(Event.objects.filter(context=context, project=found.name).order_by("id")[:50])
+        if not events or stage or event_id:
+            raise Http404(f"Project {project} has no sequence with context {context}.")
+        # a trigger that ended at once (no such stage or sequence): its events, and why
+        ended = next((e for e in events if e.type.endswith(".finished")), None)
+        return render(request, "bridge/context_events.html", _base(request, found, context=context, events=events,
+                                                                      first=events[0], ended=ended))
     if stage and stage not in {r.stage for r in detail["runs"]}:
         raise Http404(f"Context {context} did not reach stage {stage}.")
     if event_id and not any(e.event_id == event_id for e in detail["events"]):

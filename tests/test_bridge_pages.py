@@ -188,3 +188,15 @@ def test_nothing_is_rendered_when_no_page_listens(api, sockshop, django_assert_n
     context = api.trigger()
     with django_assert_num_queries(0):  # no page is open: no query, no rendering
         assert list(live.fragments("sockshop", context)) == []
+
+
+def test_a_trigger_that_ended_at_once_has_a_page_saying_why(api, browser, sockshop):
+    response = api.post("/api/v1/event", {"type": "sh.keptn.event.dev.build.triggered", "source": "script",
+                                          "data": {"project": "sockshop", "stage": "dev", "service": "carts"}})
+    context = response.json()["keptnContext"]
+    page = browser.get(f"/bridge/project/sockshop/sequence/{context}")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Stage &#x27;dev&#x27; has no sequence &#x27;build&#x27;; it has delivery, evaluation." in text
+    assert "dev.build.finished" in text and "dev.build.triggered" in text
+    assert browser.get("/bridge/project/sockshop/sequence/00000000-0000-0000-0000-000000000000").status_code == 404

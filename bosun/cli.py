@@ -170,7 +170,8 @@ def executions_table(runs: list[dict], title: str) -> Table:
         task = run["status"]["currentTask"]
         table.add_row(run["scope"]["keptnContext"], f"{run['scope']['stage']}/{run['scope']['service']}",
                       run["sequence"]["name"], short(run), f"{task['name']}: {task['state']}" if task else "",
-                      f"#{queue.get('position')} ← {blocker[:8]}" if queue else "")
+                      f"#{queue.get('position')} ← {blocker[:8]}" if queue.get("position") else
+                      (queue.get("policy") or "") if queue.get("policy") not in (None, "fifo") else "")
     return table
 
 

@@ -13,15 +13,14 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
+from . import aborts, deadlines, flow
 from . import events as ev
-from . import flow
 from .db import announce, write_transaction
 from .models import ControlAction, Project, SequenceExecution, TaskExecution
 
 SE = SequenceExecution
 TE = TaskExecution
 MODES = ("graceful", "force", "kill")
-ACTIVE = (SE.WAITING, SE.STARTED, SE.PAUSED, SE.WAITING_FOR_APPROVAL, SE.ABORTING)
 
 
 @dataclass
@@ -164,10 +163,6 @@ def control_sequence(project_name: str, context: str, state: str, *, actor: Acto
                  "suspendRunning": suspend_running})
 
 
-def _open_task(run) -> TaskExecution | None:
-    return run.task_executions.filter(state__in=TE.OPEN + (TE.SCHEDULED,)).order_by("-index").first()
-
-
 def _pause(runs, *, suspend_running, **_):
     changed = []
     for run in runs:
@@ -195,7 +190,7 @@ def _resume(runs, **_):
         if previous == SE.WAITING:
             flow.release_lane(run.project, run.stage, run.service)  # it may be first in a free lane
             continue
-        current = _open_task(run)
+        current = aborts.open_task(run)
         if current is None:
             last = run.task_executions.order_by("-index").first()
             if last is None:
@@ -208,60 +203,9 @@ def _resume(runs, **_):
 
 
 def _abort(runs, *, mode, reason, actor, **_):
-    changed = []
     message = f"Aborted ({mode}) by {actor.name}" + (f": {reason}" if reason else ".")
     now = timezone.now()
-    for run in runs:
-        if run.state == SE.ABORTED and mode == "kill":
-            # Kill after a force abort: stop the processes of the task that was abandoned. A task no
-            # executor ever started has no process: it is killed at once.
-            abandoned = list(run.task_executions.filter(state=TE.ABANDONED, kill_requested_at__isnull=True))
-            for task in abandoned:
-                task.kill_requested_at = now
-                task.state = TE.KILLING if task.executors else TE.KILLED
-                if task.state == TE.KILLING:
-                    flow.await_kill_confirmation(task, now)
-                task.save(update_fields=["state", "kill_requested_at", "deadline"])
-            if abandoned:
-                changed.append(run)
-            continue
-        if run.state not in ACTIVE:
-            continue
-        if run.state == SE.ABORTING and mode == "graceful":
-            continue  # already on its way; force or kill escalate
-        task = _open_task(run)
-        if run.state == SE.WAITING or (run.state == SE.PAUSED and run.state_before_pause == SE.WAITING):
-            flow.end_sequence(run, SE.ABORTED, "fail", "aborted", message + " It left the queue.")
-        elif mode == "graceful" and task is not None and task.state == TE.STARTED:
-            # a task no executor has started is not running: nothing to wait for
-            run.state, run.state_before_pause = SE.ABORTING, ""
-            run.message = message + f" Waiting for the running task '{task.name}' to end."
-            run.save(update_fields=["state", "state_before_pause", "message", "updated_at"])
-            task.cancel_requested_at = now
-            task.save(update_fields=["cancel_requested_at"])
-        else:
-            if task is not None:
-                _close_abandoned(task, mode, now)
-            flow.end_sequence(run, SE.ABORTED, "fail", "aborted", message)
-        changed.append(run)
-    return changed
-
-
-def _close_abandoned(task, mode, now):
-    """Force: the task is abandoned (late events fenced off). Kill: killing until an executor confirms."""
-    if task.state == TE.SCHEDULED or (mode == "kill" and not task.executors):
-        task.state = TE.ABANDONED if mode != "kill" else TE.KILLED
-    elif mode == "kill":
-        task.state = TE.KILLING
-        task.kill_requested_at = now
-    else:
-        task.state = TE.ABANDONED
-    task.result, task.status = "fail", "aborted"
-    task.finished_at = now
-    task.start_deadline = task.deadline = task.heartbeat_deadline = task.due_at = None
-    if task.state == TE.KILLING:
-        flow.await_kill_confirmation(task, now)
-    task.save()
+    return [run for run in runs if aborts.abort_run(run, mode, message, now)]
 
 
 # --- tasks -----------------------------------------------------------------------------------
@@ -325,7 +269,7 @@ def kill_task(triggered_id: str, reason: str, *, actor: Actor, idempotency_key: 
         message = f"Killed by {actor.name}" + (f": {reason}" if reason else ".")
         flow.finish_task(task, run, state, "fail", "aborted", message, now)
         if task.state == TE.KILLING:
-            flow.await_kill_confirmation(task, now)
+            deadlines.await_kill_confirmation(task, now)
             task.save(update_fields=["deadline"])
         announce(run.project.name, run.context)
         run.refresh_from_db()
@@ -384,7 +328,7 @@ def heartbeat(triggered_id: str, source: str) -> Outcome:
         if task.state not in TE.OPEN:  # the answer still says what the executor is asked to do (kill)
             return Outcome(409, {"code": 409, "message": f"Task '{task.name}' is {task.state}.",
                                  **task_requests(task)})
-        flow.heard_from(task, task.sequence_execution, timezone.now())
+        deadlines.heard_from(task, task.sequence_execution, timezone.now())
         return Outcome(200, task_requests(task))
 
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from . import events as ev
-from . import lanes
+from . import deadlines, lanes, policies
 from .db import announce
 from .events import EventError
 from .models import Event, SequenceExecution, TaskExecution
@@ -82,9 +82,9 @@ def executor_started(task, sequence, source, now):
     if task.state == TE.TRIGGERED:
         task.state = TE.STARTED
         task.started_at = now
-        _set_running_deadlines(task, sequence, now)
+        deadlines.set_running_deadlines(task, sequence, now)
     task.last_heard_at = now
-    _refresh_heartbeat(task, sequence, now)
+    deadlines.refresh_heartbeat(task, sequence, now)
     task.save()
 
 
@@ -127,50 +127,16 @@ def task_outcome(executors) -> tuple[str, str]:
     return ("warning" if "warning" in results else "pass"), status
 
 
-# --- deadlines (fired by sequences/engine.py) -----------------------------------------------
-
-
-def _task_limit(sequence, task, key):
-    spec = sequence.task_spec(task.index) or {}
-    return spec.get(key)
-
-
-def _set_running_deadlines(task, sequence, now):
-    task.start_deadline = None
-    timeout = _task_limit(sequence, task, "timeout")
-    task.deadline = now + timedelta(seconds=timeout) if timeout else None
-
-
-def _refresh_heartbeat(task, sequence, now):
-    heartbeat = _task_limit(sequence, task, "heartbeatTimeout") or task.heartbeat_timeout
-    task.heartbeat_deadline = now + timedelta(seconds=heartbeat) if heartbeat else None
-
-
-KILL_CONFIRM_MARGIN = 5.0  # seconds past the kill grace before an unconfirmed kill is taken as done
-
-
-def await_kill_confirmation(task, now):
-    """A task being killed: its executor has until the kill grace (plus a margin) to confirm it."""
-    grace = task.kill_grace if task.kill_grace is not None else settings.BOSUN_KILL_GRACE
-    task.deadline = now + timedelta(seconds=grace + KILL_CONFIRM_MARGIN)
-
-
-def heard_from(task, sequence, now):
-    """An executor said it still works on the task: push its heartbeat deadline out."""
-    task.last_heard_at = now
-    _refresh_heartbeat(task, sequence, now)
-    task.save(update_fields=["last_heard_at", "heartbeat_deadline"])
-
-
-def _clear_deadlines(task):
-    task.start_deadline = task.deadline = task.heartbeat_deadline = task.due_at = None
-
-
 # --- sequences -------------------------------------------------------------------------------
 
 
 def trigger_sequence(project, stage, sequence, service, data, context, triggered_id, gitcommitid=""):
-    """Create a sequence execution; it takes its lane at once if it may, else it waits."""
+    """Create a sequence execution; it takes its lane at once if it may, else it waits.
+
+    Its queue policy (sequences/policies.py) may let it take no lane (parallel), or make it take the
+    place of the running and waiting executions of its sequence (cancel-in-progress).
+    """
+    policy = getattr(sequence, "queue", SE.FIFO)
     execution = SE.objects.create(
         root=not SE.objects.filter(project=project, context=context).exists(),
         project=project,
@@ -182,13 +148,19 @@ def trigger_sequence(project, stage, sequence, service, data, context, triggered
         gitcommitid=gitcommitid,
         input_data=data,
         tasks=[_task_snapshot(t) for t in sequence.tasks],
+        queue_policy=policy,
     )
-    lanes.lock_lane(project, stage, service)
-    if lanes.may_take(execution):
-        _start_sequence(execution)
+    if policy == SE.PARALLEL:
+        _start_sequence(execution, take_lane=False)
     else:
-        execution.state = SE.WAITING
-        execution.save(update_fields=["state", "updated_at"])
+        lanes.lock_lane(project, stage, service)
+        if lanes.may_take(execution):
+            _start_sequence(execution)
+        else:
+            execution.state = SE.WAITING
+            execution.save(update_fields=["state", "updated_at"])
+            if policy == SE.CANCEL_IN_PROGRESS:
+                policies.cancel_in_progress(execution)
     announce(project.name, context, stage=stage, service=service)
     return execution
 
@@ -204,9 +176,9 @@ def _task_snapshot(task) -> dict:
     }
 
 
-def _start_sequence(execution):
+def _start_sequence(execution, take_lane=True):
     execution.state = SE.STARTED
-    execution.holds_lane = True
+    execution.holds_lane = take_lane
     execution.started_at = timezone.now()
     execution.save(update_fields=["state", "holds_lane", "started_at", "updated_at"])
     trigger_task(execution, 0)
@@ -258,7 +230,7 @@ def emit_task_triggered(execution, task, now):
         if task.pk:
             task.state, task.result, task.status, task.message = TE.FINISHED, "fail", "errored", message
             task.finished_at = now
-            _clear_deadlines(task)
+            deadlines.clear_deadlines(task)
             task.save()
         end_sequence(execution, SE.FINISHED, "fail", "errored", message)
         return
@@ -311,7 +283,7 @@ def finish_task(task, execution, state, result, status, message, now):
     task.result, task.status = result, status
     task.message = message
     task.finished_at = now
-    _clear_deadlines(task)
+    deadlines.clear_deadlines(task)
     task.save()
     if execution.state == SE.WAITING_FOR_APPROVAL:
         execution.state = SE.STARTED
@@ -374,7 +346,11 @@ def end_sequence(execution, state, result, status, message=""):
 
 
 def release_lane(project, stage: str, service: str):
-    """Start waiting sequences, strictly FIFO, while the lane is free or held by their own context."""
+    """Start waiting sequences, in queue order, while the lane is free or held by their own context.
+
+    Queue order is FIFO by trigger, except that a cancel-in-progress trigger goes first and a `newest`
+    sequence lets its newest waiting execution start in place of the older ones, which are superseded.
+    """
     lanes.lock_lane(project, stage, service)
     while True:
         candidate = lanes.next_in_line(project, stage, service)
@@ -383,8 +359,11 @@ def release_lane(project, stage: str, service: str):
         current = lanes.holders(project, stage, service)
         if any(h.context != candidate.context for h in current):
             return
-        _start_sequence(candidate)
-        announce(project.name, candidate.context, stage=stage, service=service)
+        chosen, superseded = policies.newest_of(candidate)
+        _start_sequence(chosen)
+        for older in superseded:
+            policies.supersede(older, chosen, SE.NEWEST)
+        announce(project.name, chosen.context, stage=stage, service=service)
 
 
 def time_out_task(task, execution, message, now):
@@ -393,7 +372,7 @@ def time_out_task(task, execution, message, now):
     task.result, task.status = "fail", "errored"
     task.message = message
     task.finished_at = now
-    _clear_deadlines(task)
+    deadlines.clear_deadlines(task)
     task.save()
     if execution.state == SE.ABORTING:
         end_sequence(execution, SE.ABORTED, "fail", "aborted", f"Aborted; {message}")

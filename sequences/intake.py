@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from . import events as ev
-from . import flow
+from . import deadlines, flow
 from .db import announce, write_transaction
 from .events import EventError
 from .models import Event, Project, Service, SequenceExecution, TaskExecution
@@ -188,7 +188,7 @@ def _apply_task_event(incoming: ev.IncomingEvent) -> Receipt:
     if kind == "started":
         flow.executor_started(task, sequence, incoming.source, now)
     elif kind == "status.changed":
-        flow.heard_from(task, sequence, now)
+        deadlines.heard_from(task, sequence, now)
     else:  # finished
         flow.executor_finished(task, sequence, incoming.source, counted, now)
     announce(sequence.project.name, context, stage=sequence.stage, service=sequence.service)

@@ -6,6 +6,7 @@ Taking and releasing a lane happens in sequences/flow.py, under the lane's lock 
 from collections import defaultdict
 
 from django.db import connection
+from django.db.models import Q
 
 from .models import Lane, SequenceExecution
 
@@ -32,21 +33,28 @@ def may_take(sequence: SequenceExecution) -> bool:
     current = holders(sequence.project_id, sequence.stage, sequence.service)
     if current:
         return all(h.context == sequence.context for h in current)
-    return not lane.filter(state=SequenceExecution.WAITING, id__lt=sequence.id).exists()
+    priority = sequence.queue_priority
+    ahead = Q(queue_priority__gt=priority) | Q(queue_priority=priority, id__lt=sequence.id)
+    return not lane.filter(ahead, state=SequenceExecution.WAITING).exists()
 
 
 def next_in_line(project, stage: str, service: str) -> SequenceExecution | None:
-    """The first waiting sequence that is not paused (paused ones keep their place but are passed over)."""
+    """The first waiting sequence that is not paused (paused ones keep their place but are passed over).
+
+    A cancel-in-progress trigger that took its sequence's place goes first (queue_priority); then FIFO.
+    """
     return (
         SequenceExecution.objects.in_lane(project, stage, service)
         .filter(state=SequenceExecution.WAITING)
-        .order_by("id")
+        .select_related("project")
+        .order_by("-queue_priority", "id")
         .first()
     )
 
 
 def queue_info(sequences) -> dict[int, dict]:
-    """For each waiting sequence among `sequences`: {position (1 = next), blockedBy (the holder or None)}.
+    """For each waiting sequence among `sequences`: {position (1 = next), blockedBy (the holder or None),
+    policy, description}. Under `newest`, the description says how many older ones will be skipped.
 
     Two queries whatever the number of sequences: the queues of the lanes involved and their holders.
     """
@@ -54,18 +62,20 @@ def queue_info(sequences) -> dict[int, dict]:
         s.state == SequenceExecution.PAUSED and s.state_before_pause == SequenceExecution.WAITING)]
     if not waiting:
         return {}
-    lanes = {(s.project_id, s.stage, s.service) for s in waiting}
     lane_filter = None
-    from django.db.models import Q
-
-    for project_id, stage, service in lanes:
+    for project_id, stage, service in {s.lane_key for s in waiting}:
         q = Q(project_id=project_id, stage=stage, service=service)
         lane_filter = q if lane_filter is None else lane_filter | q
     queues: dict[tuple, list[int]] = defaultdict(list)
-    for row in SequenceExecution.objects.filter(lane_filter).waiting().values_list(
-        "id", "project_id", "stage", "service"
-    ):
-        queues[row[1:]].append(row[0])
+    newest_of_kind: dict[tuple, int] = {}  # (lane, sequence name) -> id of the newest waiting under `newest`
+    of_kind: dict[tuple, list[int]] = defaultdict(list)  # (lane, sequence name) -> waiting ids
+    for row_id, project_id, stage, service, name, policy, state in SequenceExecution.objects.filter(
+            lane_filter).waiting().values_list("id", "project_id", "stage", "service", "name", "queue_policy", "state"):
+        queues[(project_id, stage, service)].append(row_id)
+        of_kind[(project_id, stage, service, name)].append(row_id)
+        if policy == SequenceExecution.NEWEST and state == SequenceExecution.WAITING:
+            key = (project_id, stage, service, name)
+            newest_of_kind[key] = max(row_id, newest_of_kind.get(key, 0))
     holder_of: dict[tuple, SequenceExecution] = {}
     for holder in SequenceExecution.objects.filter(lane_filter).holding().order_by("id"):
         holder_of.setdefault(holder.lane_key, holder)
@@ -74,7 +84,7 @@ def queue_info(sequences) -> dict[int, dict]:
         queue = queues.get(s.lane_key, [])
         position = queue.index(s.id) + 1 if s.id in queue else None
         holder = holder_of.get(s.lane_key)
-        info[s.id] = {
+        entry = {
             "position": position,
             "blockedBy": None if holder is None else {
                 "keptnContext": holder.context,
@@ -82,5 +92,31 @@ def queue_info(sequences) -> dict[int, dict]:
                 "sequence": holder.name,
                 "state": holder.state,
             },
+            **policy_info(s),
         }
+        newest = newest_of_kind.get((*s.lane_key, s.name))
+        if s.queue_policy == SequenceExecution.NEWEST and newest:
+            skipped = sum(1 for other in of_kind[(*s.lane_key, s.name)] if other < newest)
+            entry["skipped"] = skipped
+            entry["description"] = policy_words(s.queue_policy, skipped, s.name)
+            entry["willBeSkipped"] = s.id != newest
+        info[s.id] = entry
     return info
+
+
+def policy_words(policy: str, skipped: int = 0, name: str = "") -> str:
+    """The policy in words: "newest first: 3 older deliveries will be skipped"."""
+    words = {
+        SequenceExecution.FIFO: "first in, first out",
+        SequenceExecution.NEWEST: "newest first",
+        SequenceExecution.CANCEL_IN_PROGRESS: "cancel in progress",
+        SequenceExecution.PARALLEL: "parallel: takes no lane",
+    }.get(policy, policy)
+    if policy == SequenceExecution.NEWEST and skipped:
+        plural = (name[:-1] + "ies" if name.endswith("y") else name + "s") if skipped != 1 else name
+        return f"{words}: {skipped} older {plural or 'executions'} will be skipped"
+    return words
+
+
+def policy_info(run: SequenceExecution) -> dict:
+    return {"policy": run.queue_policy, "description": policy_words(run.queue_policy)}

@@ -87,7 +87,7 @@ class SequenceQuerySet(models.QuerySet):
         """The queue of a lane, oldest trigger first (paused waiting sequences keep their place)."""
         return self.filter(Q(state=SequenceExecution.WAITING) | Q(
             state=SequenceExecution.PAUSED, state_before_pause=SequenceExecution.WAITING
-        )).order_by("id")
+        )).order_by("-queue_priority", "id")
 
     def active(self):
         return self.exclude(state__in=SequenceExecution.TERMINAL)
@@ -103,6 +103,7 @@ class SequenceExecution(models.Model):
     FINISHED = "finished"
     ABORTED = "aborted"
     TIMED_OUT = "timedOut"
+    SUPERSEDED = "superseded"
     STATES = [
         (TRIGGERED, "triggered"),
         (WAITING, "waiting"),
@@ -113,8 +114,12 @@ class SequenceExecution(models.Model):
         (FINISHED, "finished"),
         (ABORTED, "aborted"),
         (TIMED_OUT, "timed out"),
+        (SUPERSEDED, "superseded"),
     ]
-    TERMINAL = (FINISHED, ABORTED, TIMED_OUT)
+    TERMINAL = (FINISHED, ABORTED, TIMED_OUT, SUPERSEDED)
+    # Queue policies (the shipyard's `queue` on a sequence): see sequences/policies.py
+    FIFO, NEWEST, CANCEL_IN_PROGRESS, PARALLEL = "fifo", "newest", "cancel-in-progress", "parallel"
+    QUEUE_POLICIES = [(p, p) for p in (FIFO, NEWEST, CANCEL_IN_PROGRESS, PARALLEL)]
 
     execution_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="sequence_executions")
@@ -127,6 +132,12 @@ class SequenceExecution(models.Model):
     state = models.CharField(max_length=24, choices=STATES, default=TRIGGERED)
     state_before_pause = models.CharField(max_length=24, blank=True)
     holds_lane = models.BooleanField(default=False)
+    queue_policy = models.CharField(max_length=20, choices=QUEUE_POLICIES, default=FIFO,
+                                    help_text="The lane's queue policy for this sequence, as the shipyard said")
+    queue_priority = models.SmallIntegerField(
+        default=0, help_text="Waiting sequences start by priority (higher first), then by trigger order")
+    superseded_by = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="superseded", help_text="The newer execution that took its turn")
     root = models.BooleanField(default=False, help_text="The first sequence of its context (one list row each)")
     result = models.CharField(max_length=10, blank=True)
     status = models.CharField(max_length=10, blank=True)

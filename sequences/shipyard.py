@@ -61,6 +61,7 @@ class Sequence:
     name: str
     tasks: tuple[Task, ...]
     triggered_on: tuple[Trigger, ...] = ()
+    queue: str = "fifo"  # Bosun's extension: fifo | newest | cancel-in-progress | parallel
 
 
 @dataclass(frozen=True)
@@ -181,17 +182,7 @@ def parse(text: str) -> Shipyard:
     check = _Checker(Locator(root))
     check.mapping(data, "", "a mapping with apiVersion, kind, metadata and spec")
 
-    api_version = data.get("apiVersion")
-    if not isinstance(api_version, str) or not api_version:
-        check.fail("apiVersion", "is required, e.g. spec.keptn.sh/0.2.3")
-    if not api_version.startswith("spec.keptn.sh/"):
-        check.fail("apiVersion", f"'{api_version}' must start with spec.keptn.sh/")
-    version = api_version.removeprefix("spec.keptn.sh/")
-    match = re.match(r"^(\d+)\.(\d+)(?:\.(\d+))?$", version)
-    if not match:
-        check.fail("apiVersion", f"'{version}' is not a version such as 0.2.3")
-    if (int(match.group(1)), int(match.group(2))) < (0, 2):
-        check.fail("apiVersion", f"version {version} is too old: Bosun reads spec.keptn.sh/0.2.0 and later")
+    api_version = _check_api_version(check, data.get("apiVersion"))
     if data.get("kind") != "Shipyard":
         check.fail("kind", f"must be Shipyard, not {data.get('kind')!r}")
     metadata = check.mapping(data.get("metadata"), "metadata", "a mapping with a name")
@@ -233,6 +224,31 @@ def parse(text: str) -> Shipyard:
     return Shipyard(name=name.strip(), api_version=api_version, stages=tuple(built), warnings=tuple(warnings))
 
 
+VERSION_RE = re.compile(
+    r"^v?(\d+)(?:\.(\d+|[xX*]))?(?:\.(\d+|[xX*]))?(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
+
+
+def _check_api_version(check: _Checker, api_version) -> str:
+    """Keptn's spellings: spec.keptn.sh/0.2.3, 0.2.0 without the prefix, v0.2.4, 0.2, 0.2.x, 0.3.0-dev."""
+    if isinstance(api_version, (int, float)) and not isinstance(api_version, bool):
+        api_version = str(api_version)  # `apiVersion: 0.2` reads as a number in YAML
+    if not isinstance(api_version, str) or not api_version.strip():
+        check.fail("apiVersion", "is required, e.g. spec.keptn.sh/0.2.3")
+    api_version = api_version.strip()
+    version = api_version.removeprefix("spec.keptn.sh/")
+    match = VERSION_RE.match(version)
+    if not match:
+        check.fail("apiVersion", f"'{api_version}' is not spec.keptn.sh/ followed by a version such as 0.2.3")
+    major = int(match.group(1))
+    minor = int(match.group(2)) if (match.group(2) or "x").isdigit() else None
+    if major == 0 and (minor is None or minor < 2):
+        check.fail("apiVersion", f"version {version} is too old: Bosun reads spec.keptn.sh/0.2.0 and later")
+    return api_version
+
+
+QUEUE_POLICIES = ("fifo", "newest", "cancel-in-progress", "parallel")
+
+
 def _parse_sequences(check: _Checker, raw_stage: dict, stage_path: str) -> list[Sequence]:
     raw_sequences = raw_stage.get("sequences", [])
     if raw_sequences is None:
@@ -257,7 +273,10 @@ def _parse_sequences(check: _Checker, raw_stage: dict, stage_path: str) -> list[
         triggers = tuple(
             _parse_trigger(check, t, f"{path}.triggeredOn[{k}]") for k, t in enumerate(raw_triggers)
         )
-        sequences.append(Sequence(seq_name, tasks, triggers))
+        queue = raw.get("queue", "fifo")
+        if queue not in QUEUE_POLICIES:
+            check.fail(f"{path}.queue", f"{queue!r} is not a queue policy: use one of {', '.join(QUEUE_POLICIES)}")
+        sequences.append(Sequence(seq_name, tasks, triggers, queue))
     return sequences
 
 

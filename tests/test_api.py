@@ -92,7 +92,7 @@ def test_a_shipyard_update_applies_to_new_sequences_only(admin_api, sockshop):
     ({"name": "Shop", "shipyard": DEMO_SHIPYARD}, "project name 'Shop' is not valid"),
     ({"name": "shop"}, "shipyard: Field required"),
     ({"name": "shop", "shipyard": ""}, "shipyard is required"),
-    ({"name": "shop", "shipyard": "apiVersion: v1\nkind: Shipyard\n"}, "line 1: apiVersion"),
+    ({"name": "shop", "shipyard": "apiVersion: apps/v1\nkind: Shipyard\n"}, "line 1: apiVersion"),
 ])
 def test_bad_project_bodies_get_400_with_a_message(admin_api, db, body, fragment):
     response = admin_api.post("/api/controlPlane/v1/project", body)

@@ -41,7 +41,8 @@ def test_seed_001_story_second_delivery_waits_behind_the_first(api, sockshop):
 def test_waiting_sequences_start_strictly_in_trigger_order(api, sockshop):
     contexts = [api.trigger(tag=str(i)) for i in range(4)]
     positions = [api.executions(keptnContext=c)["sequenceExecutions"][0]["queue"] for c in contexts]
-    assert positions[0] is None
+    assert positions[0] == {"policy": "fifo", "description": "first in, first out", "position": None,
+                            "blockedBy": None}
     assert [p["position"] for p in positions[1:]] == [1, 2, 3]
     assert all(p["blockedBy"]["keptnContext"] == contexts[0] for p in positions[1:])
     started_order = [contexts[0]]

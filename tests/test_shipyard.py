@@ -60,7 +60,7 @@ def test_a_task_result_selector_matches_that_tasks_result():
     ("stages: [", "line 1: document: not valid YAML"),
     ("- just\n- a list\n", "line 1: document: must be a mapping"),
     ("kind: Shipyard\nmetadata: {name: s}\nspec: {stages: [{name: dev}]}\n", "apiVersion: is required"),
-    ("apiVersion: keptn/0.2.3\nkind: Shipyard\n", "line 1: apiVersion: 'keptn/0.2.3' must start with spec.keptn.sh/"),
+    ("apiVersion: keptn/0.2.3\nkind: Shipyard\n", "line 1: apiVersion: 'keptn/0.2.3' is not spec.keptn.sh/ followed by a version"),
     ("apiVersion: spec.keptn.sh/0.1.7\nkind: Shipyard\n", "line 1: apiVersion: version 0.1.7 is too old"),
     ("apiVersion: spec.keptn.sh/0.2.3\nkind: Pipeline\n", "line 2: kind: must be Shipyard, not 'Pipeline'"),
     ("apiVersion: spec.keptn.sh/0.2.3\nkind: Shipyard\nmetadata: {}\n", "line 3: metadata.name: is required"),

@@ -81,8 +81,16 @@ def execution_json(execution: SequenceExecution, queue: dict | None) -> dict:
         "triggeredAt": _iso(execution.triggered_at),
         "startedAt": _iso(execution.started_at),
         "endedAt": _iso(execution.ended_at),
-        "queue": queue,
+        "queue": queue or {**lanes.policy_info(execution), "position": None, "blockedBy": None},
+        "supersededBy": _superseded_by(execution),
     }
+
+
+def _superseded_by(execution) -> dict | None:
+    newer = execution.superseded_by if execution.superseded_by_id else None
+    if newer is None:
+        return None
+    return {"keptnContext": newer.context, "_id": str(newer.execution_id), "sequence": newer.name}
 
 
 @router.get("/sequence-execution", summary="Sequence executions, newest first (Keptn's shape plus queue)",
@@ -109,7 +117,7 @@ def sequence_executions(
             executions = executions.filter(**{field: value})
     total = executions.count()
     page = list(
-        executions.select_related("project")
+        executions.select_related("project", "superseded_by")
         .prefetch_related(Prefetch("task_executions", queryset=TaskExecution.objects.order_by("index")))
         .order_by("-id")[offset: offset + size]
     )

@@ -46,8 +46,16 @@ TASK_EVENT_ROW = obj({"eventType": STRING, "source": STRING, "time": TIME},
                      {"result": OPT_STRING, "status": OPT_STRING, "properties": OPT_OBJECT})
 BLOCKER = obj({"keptnContext": STRING, "_id": STRING, "sequence": STRING,
                "state": {"type": "string", "enum": SEQUENCE_STATES}})
-QUEUE = {"type": ["object", "null"], "properties": {"position": {"type": ["integer", "null"], "minimum": 1},
-                                                    "blockedBy": {"anyOf": [BLOCKER, {"type": "null"}]}}}
+QUEUE_POLICIES = [p for p, _ in SequenceExecution.QUEUE_POLICIES]
+QUEUE = {"type": ["object", "null"], "properties": {
+    "position": {"type": ["integer", "null"], "minimum": 1},
+    "blockedBy": {"anyOf": [BLOCKER, {"type": "null"}]},
+    "policy": {"type": "string", "enum": QUEUE_POLICIES},
+    "description": STRING,
+    "skipped": {"type": "integer", "minimum": 0},
+    "willBeSkipped": {"type": "boolean"},
+}}
+SUPERSEDED_BY = {"anyOf": [obj({"keptnContext": STRING, "_id": STRING, "sequence": STRING}), {"type": "null"}]}
 SEQUENCE_EXECUTION = obj({
     "_id": STRING,
     "schemaVersion": STRING,
@@ -67,7 +75,7 @@ SEQUENCE_EXECUTION = obj({
                   {"stateBeforePause": STRING, "message": STRING}),
     "inputProperties": OBJECT,
     "triggeredAt": TIME,
-}, {"startedAt": TIME, "endedAt": TIME, "queue": QUEUE})
+}, {"startedAt": TIME, "endedAt": TIME, "queue": QUEUE, "supersededBy": SUPERSEDED_BY})
 
 CONTEXT_STATE = obj({"name": STRING, "project": STRING, "service": STRING, "shkeptncontext": STRING,
                      "state": {"type": "string", "enum": SEQUENCE_STATES}, "time": TIME,

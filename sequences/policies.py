@@ -1,0 +1,89 @@
+"""Queue policies: how a sequence waits for its lane (the shipyard's `queue` on a sequence).
+
+- fifo (default): waiting sequences start in trigger order.
+- newest: when the lane is released, the newest waiting execution of that sequence starts; the older
+  waiting ones end `superseded`, each linked to the one that took its turn.
+- cancel-in-progress: a new trigger aborts the running execution of the same sequence in that lane
+  gracefully, supersedes the older waiting ones, and takes the lane next.
+- parallel: takes no lane at all (e.g. an evaluation that only reads).
+
+Follow-ups chained from the lane's holder in the same context (a rollback after a failed delivery) never
+wait behind the backlog: they are triggered while the holder still holds the lane (sequences/flow.py).
+These run inside the caller's transaction, under the lane's lock; the audit trail gets one row per
+sequence a policy ends or aborts, by the actor "queue policy".
+"""
+
+from django.utils import timezone
+
+from . import flow
+from .models import ControlAction, SequenceExecution
+
+SE = SequenceExecution
+ACTOR = "queue policy"
+JUMPS_THE_QUEUE = 1  # queue_priority of a cancel-in-progress trigger that took the place of its own kind
+
+
+def _audit(run, command: str, reason: str, before: str):
+    ControlAction.objects.create(
+        sequence_execution=run, project=run.project.name, context=run.context, command=command, actor=ACTOR,
+        source="engine", reason=reason, state_before=before, state_after=run.state)
+
+
+def _older_waiting(execution, newer):
+    """Waiting executions of the same sequence in the same lane, triggered before `newer`, oldest first."""
+    return list(
+        SE.objects.in_lane(execution.project_id, execution.stage, execution.service)
+        .waiting().filter(name=execution.name, id__lt=newer.id).exclude(context=newer.context)
+        .select_related("project"))
+
+
+def supersede(run, by, policy: str):
+    """End a waiting execution `superseded`: a newer one of the same sequence took its turn."""
+    before = run.state
+    run.superseded_by = by
+    run.save(update_fields=["superseded_by", "updated_at"])
+    message = (f"Superseded by a newer {by.name} (context {by.context}) under the lane's "
+               f"'{policy}' queue policy; it never started.")
+    flow.end_sequence(run, SE.SUPERSEDED, "fail", "aborted", message)
+    _audit(run, "supersede", message, before)
+
+
+def newest_of(candidate):
+    """The lane is free and `candidate` is next: under `newest`, the newest waiting one of its kind
+    starts instead, and those older than it are superseded (after it took the lane, so the lane they
+    release stays with it)."""
+    if candidate.queue_policy != SE.NEWEST:
+        return candidate, []
+    newest = (SE.objects.in_lane(candidate.project_id, candidate.stage, candidate.service)
+              .filter(state=SE.WAITING, name=candidate.name, queue_policy=SE.NEWEST)
+              .select_related("project").order_by("-id").first())
+    if newest is None or newest.id == candidate.id:
+        return candidate, _older_waiting(candidate, candidate)
+    return newest, _older_waiting(candidate, newest)
+
+
+def cancel_in_progress(execution):
+    """A new trigger under `cancel-in-progress`: it takes the place of the running and waiting ones
+    of its sequence in this lane. Call with `execution` waiting and the lane locked."""
+    from . import aborts  # aborts builds on flow, as this module does; imported here to keep flow's imports one-way
+
+    lane = SE.objects.in_lane(execution.project_id, execution.stage, execution.service)
+    running = list(lane.holding().filter(name=execution.name).exclude(context=execution.context)
+                   .select_related("project"))
+    older = _older_waiting(execution, execution)
+    if not running and not older:
+        return
+    # First in line before anything is let go, so the lane an abort frees passes to this one.
+    execution.queue_priority = JUMPS_THE_QUEUE
+    execution.save(update_fields=["queue_priority", "updated_at"])
+    for run in older:
+        supersede(run, execution, SE.CANCEL_IN_PROGRESS)
+    for holder in running:
+        if holder.state == SE.ABORTING:
+            continue  # already on its way out
+        before = holder.state
+        reason = (f"A newer {execution.name} (context {execution.context}) was triggered; the lane's "
+                  "'cancel-in-progress' queue policy aborts this one gracefully.")
+        if aborts.abort_run(holder, "graceful", f"Aborted by the lane's queue policy: {reason}", timezone.now()):
+            holder.refresh_from_db(fields=["state"])
+            _audit(holder, "abort:graceful", reason, before)

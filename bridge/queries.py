@@ -23,6 +23,7 @@ STATE_FILTERS = {
     "failed": Q(state=SE.FINISHED, result="fail"),
     "aborted": Q(state=SE.ABORTED),
     "timedout": Q(state=SE.TIMED_OUT),
+    "superseded": Q(state=SE.SUPERSEDED),
 }
 
 
@@ -48,6 +49,7 @@ def badge(run: SE, queue: dict | None = None) -> dict:
         SE.ABORTING: {"icon": "■", "label": "Aborting", "css": "warn", "key": "aborting"},
         SE.ABORTED: {"icon": "⊘", "label": "Aborted", "css": "muted", "key": "aborted"},
         SE.TIMED_OUT: {"icon": "◔", "label": "Timed out", "css": "bad", "key": "timedout"},
+        SE.SUPERSEDED: {"icon": "⤼", "label": "Superseded", "css": "muted", "key": "superseded"},
     }[state]
 
 
@@ -109,24 +111,36 @@ def environment(project: Project) -> dict:
     latest_ids = [r["last"] for r in SE.objects.filter(project=project, state__in=SE.TERMINAL).values(
         "stage", "service").annotate(last=Max("id")) if r["last"]]
     latest = {(r.stage, r.service): r for r in SE.objects.filter(id__in=latest_ids)}
+    notes = _queue_notes(SE.objects.filter(project=project)) if waiting else {}
     lane_map = {}
     for stage in project.parsed_shipyard().stage_names:
         for service in services:
             lane_map[(stage, service)] = _lane(stage, service, None, None, waiting.get((stage, service), 0),
-                                               latest.get((stage, service)))
+                                               latest.get((stage, service)), notes.get((stage, service)))
     for holder in holders:
         lane = lane_map.get((holder.stage, holder.service))
         if lane and lane["holder"] is None:
             lane.update(_lane(holder.stage, holder.service, holder, current.get(holder.id), lane["waiting"],
-                              lane["latest"]))
+                              lane["latest"], lane["queue_note"]))
     columns = stage_columns(project)
     rows = [{"service": service, "columns": [[lane_map[(stage, service)] for stage in column] for column in columns]}
             for service in services]
     return {"services": services, "columns": columns, "lanes": lane_map, "rows": rows}
 
 
-def _lane(stage, service, holder, task, waiting, latest) -> dict:
+def _queue_notes(runs) -> dict[tuple, str]:
+    """Per lane with a queue: the policy that decides who goes next, in words (the first waiting one's)."""
+    waiting = list(runs.filter(state=SE.WAITING).order_by("-queue_priority", "id"))
+    info = lanes.queue_info(waiting)
+    notes = {}
+    for run in waiting:
+        notes.setdefault((run.stage, run.service), info.get(run.id, {}).get("description", ""))
+    return notes
+
+
+def _lane(stage, service, holder, task, waiting, latest, queue_note="") -> dict:
     return {"stage": stage, "service": service, "holder": holder, "task": task, "waiting": waiting,
+            "queue_note": queue_note or "",
             "latest": latest, "badge": badge(holder) if holder else None,
             "latest_badge": badge(latest) if latest else None, "version": image_of(latest) if latest else ""}
 
@@ -137,7 +151,9 @@ def lane(project: Project, stage: str, service: str) -> dict:
     holder = runs.holding().order_by("id").first()
     task = holder.task_executions.order_by("-index").first() if holder else None
     latest = runs.filter(state__in=SE.TERMINAL).order_by("-id").first()
-    return _lane(stage, service, holder, task, runs.filter(state=SE.WAITING).count(), latest)
+    waiting = runs.filter(state=SE.WAITING).count()
+    note = _queue_notes(runs).get((stage, service), "") if waiting else ""
+    return _lane(stage, service, holder, task, waiting, latest, note)
 
 
 def _current_tasks(runs) -> dict[int, TE]:

@@ -15,6 +15,7 @@ spec:
     - name: dev
       sequences:
         - name: delivery
+          queue: newest  # Bosun: when dev frees up, only the newest waiting delivery runs
           tasks:
             - name: deployment
               properties:

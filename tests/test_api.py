@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 
 from sequences.demo import DEMO_SHIPYARD
+from tests.conftest import KEPTN_SHIPYARD
 from sequences.models import ApiToken, Project, SequenceExecution
 
 pytestmark = pytest.mark.postgres
@@ -69,15 +70,15 @@ def test_an_admin_creates_a_project_from_yaml_or_keptns_base64(admin_api, db):
 def test_a_duplicate_project_gets_409_and_keeps_the_original(admin_api, sockshop):
     response = admin_api.post("/api/controlPlane/v1/project", {"name": "sockshop", "shipyard": "x: 1"})
     assert response.status_code in (400, 409)
-    assert Project.objects.get(name="sockshop").shipyard == DEMO_SHIPYARD
+    assert Project.objects.get(name="sockshop").shipyard == KEPTN_SHIPYARD
 
 
 def test_a_bad_shipyard_update_gets_400_with_the_line_and_keeps_the_old_one(admin_api, sockshop):
     response = admin_api.put("/api/controlPlane/v1/project/sockshop", {"shipyard": DEMO_SHIPYARD.replace(
         "name: staging", "name: Staging")})
     assert response.status_code == 400
-    assert "line 19: spec.stages[1].name: 'Staging' is not a valid name" in response.json()["message"]
-    assert Project.objects.get(name="sockshop").shipyard == DEMO_SHIPYARD
+    assert "line 20: spec.stages[1].name: 'Staging' is not a valid name" in response.json()["message"]
+    assert Project.objects.get(name="sockshop").shipyard == KEPTN_SHIPYARD
 
 
 def test_a_shipyard_update_applies_to_new_sequences_only(admin_api, sockshop):

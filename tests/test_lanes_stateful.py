@@ -24,6 +24,18 @@ spec:
       sequences:
         - name: delivery
           tasks: [{name: deploy, startTimeout: 1m}, {name: check, timeout: 5m}]
+        - name: latest
+          queue: newest
+          tasks: [{name: deploy, startTimeout: 1m}]
+        - name: hotfix
+          queue: cancel-in-progress
+          tasks: [{name: deploy, startTimeout: 1m}, {name: check}]
+        - name: probe
+          queue: parallel
+          tasks: [{name: look, startTimeout: 1m}]
+        - name: rollback
+          triggeredOn: [{event: dev.delivery.finished, selector: {match: {result: fail}}}]
+          tasks: [{name: undo}]
     - name: prod
       sequences:
         - name: delivery
@@ -58,9 +70,10 @@ class LaneMachine(RuleBasedStateMachine):
     def open_tasks(self):
         return list(TaskExecution.objects.open().order_by("id"))
 
-    @rule(service=st.sampled_from(SERVICES))
-    def trigger(self, service):
-        receipt = self.send({"id": str(uuid.uuid4()), "source": "t", "type": "sh.keptn.event.dev.delivery.triggered",
+    @rule(service=st.sampled_from(SERVICES),
+          sequence=st.sampled_from(["delivery", "delivery", "latest", "hotfix", "probe"]))
+    def trigger(self, service, sequence):
+        receipt = self.send({"id": str(uuid.uuid4()), "source": "t", "type": f"sh.keptn.event.dev.{sequence}.triggered",
                              "data": {"project": "lanes", "stage": "dev", "service": service}})
         assert receipt.code == 202
 
@@ -164,7 +177,7 @@ class LaneMachine(RuleBasedStateMachine):
         for run in SE.objects.filter(holds_lane=True):
             lanes.setdefault(run.lane_key, set()).add(run.context)
         assert all(len(contexts) == 1 for contexts in lanes.values()), lanes
-        assert not SE.objects.filter(state=SE.STARTED, holds_lane=False).exists()
+        assert not SE.objects.filter(state=SE.STARTED, holds_lane=False).exclude(queue_policy=SE.PARALLEL).exists()
 
     @invariant()
     def tasks_run_only_for_started_sequences(self):
@@ -175,16 +188,42 @@ class LaneMachine(RuleBasedStateMachine):
         assert not TaskExecution.objects.filter(sequence_execution__state=SE.WAITING).exists()
 
     @invariant()
-    def a_free_lane_has_nobody_waiting_and_the_queue_is_fifo(self):
+    def a_free_lane_has_nobody_waiting_and_the_queue_keeps_its_order(self):
+        """FIFO among sequences without a policy that reorders: nobody triggered after the first waiting one
+        has started, except a `newest` one (which supersedes older ones of its kind), a cancel-in-progress
+        trigger that took its kind's place, a parallel one, a follow-up of the holder, or one passed over."""
         for lane in Lane.objects.all():
             runs = SE.objects.in_lane(lane.project_id, lane.stage, lane.service)
-            first_waiting = runs.filter(state=SE.WAITING).exclude(id__in=self.ever_paused).order_by("id").first()
-            if first_waiting is None:
+            waiting = runs.filter(state=SE.WAITING).exclude(id__in=self.ever_paused)
+            if not waiting.exists():
                 continue
             assert runs.filter(holds_lane=True).exists(), "a sequence waits in a free lane"
-            # nobody triggered after the first waiting one has started, unless it was passed over while paused
-            if first_waiting.id not in self.ever_paused:
-                assert not runs.filter(id__gt=first_waiting.id, started_at__isnull=False).exists()
+            first = waiting.filter(queue_priority=0, queue_policy=SE.FIFO).order_by("id").first()
+            if first is None:
+                continue
+            jumped = runs.filter(id__gt=first.id, started_at__isnull=False, queue_policy=SE.FIFO)
+            jumped = jumped.exclude(name="rollback").exclude(id__in=self.ever_paused)  # follow-ups go first
+            assert not jumped.exists(), "a later fifo sequence started first"
+
+    @invariant()
+    def no_task_of_a_superseded_sequence_is_ever_triggered(self):
+        assert not TaskExecution.objects.filter(sequence_execution__state=SE.SUPERSEDED).exists()
+        for run in SE.objects.filter(state=SE.SUPERSEDED).select_related("superseded_by"):
+            newer = run.superseded_by
+            assert newer is not None and newer.id > run.id and newer.name == run.name, run
+            assert (run.result, run.status) == ("fail", "aborted")
+
+    @invariant()
+    def parallel_sequences_never_hold_or_wait(self):
+        parallel = SE.objects.filter(queue_policy=SE.PARALLEL)
+        assert not parallel.filter(holds_lane=True).exists()
+        assert not parallel.filter(state=SE.WAITING).exists()
+
+    @invariant()
+    def follow_ups_of_the_holder_never_wait(self):
+        """A rollback chained from the lane's holder (same context) starts before the backlog, at once."""
+        for run in SE.objects.filter(name="rollback"):
+            assert run.started_at is not None, (run.state, run.context)
 
 
 @pytest.mark.postgres

@@ -203,3 +203,38 @@ def test_a_dropped_connection_reconnects_and_resyncs(page, tmp_path, shot):
     finally:
         process.kill()
         process.wait()
+
+
+def test_a_superseded_delivery_shows_its_badge_and_links_to_the_newer_one(logged_in, bosun, api, shot):
+    """The demo's dev delivery runs `queue: newest`: of three deliveries, the middle one is skipped."""
+    project = api.project()
+    first = api.trigger(project, "1")
+    skipped = api.trigger(project, "2")
+    newest = api.trigger(project, "3")
+    page = logged_in
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(f"{bosun['url']}/bridge/project/{project}/")
+    lane = page.locator("#lane-dev-carts")
+    expect(lane.locator(".lane-policy")).to_have_text("newest first: 1 older delivery will be skipped")
+    expect(lane.get_by_role("link", name="2 waiting")).to_be_visible()
+    page.goto(f"{bosun['url']}/bridge/project/{project}/sequence/{skipped}")
+    expect(page.locator(".waiting-note .policy")).to_contain_text("it will be skipped")
+
+    api.send(project, first, "finished", result="fail")  # dev frees up: the newest starts, the older is superseded
+    expect(page.locator("#context-badge")).to_contain_text("Superseded")  # live, no reload
+    link = page.locator("a.superseded-by")
+    expect(link).to_contain_text(newest[:8])
+    shot(page, "superseded-1440")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "superseded-390")
+    wide = page.evaluate("""() => [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 392)
+        .slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))""")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the page is {width}px wide on a 390px phone: {wide}"
+    link.click()
+    page.wait_for_url(f"**/sequence/{newest}")
+    expect(page.locator("#context-badge")).to_contain_text("Running")
+
+    page.goto(f"{bosun['url']}/bridge/project/{project}/sequence/?state=superseded")
+    expect(page.locator(".seq-row")).to_have_count(1)
+    expect(page.locator(f"#row-{skipped}")).to_contain_text("Superseded")

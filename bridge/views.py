@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from sequences import control, intake
+from sequences import control, intake, uniform
 from sequences.models import ApiToken, Event, Project, TaskExecution
 from sequences.shipyard import NAME_RE
 
@@ -48,7 +48,8 @@ def environment(request, project):
     shipyard = found.parsed_shipyard()
     sequences = sorted({f"{s.name}|{q.name}" for s in shipyard.stages for q in s.sequences})
     context = _base(request, found, tab="environment", env=env, sequences=[s.split("|") for s in sequences],
-                    stage_names=shipyard.stage_names, shipyard_warnings=shipyard.warnings)
+                    stage_names=shipyard.stage_names, shipyard_warnings=shipyard.warnings,
+                    integrations=uniform.of_project(found.name))
     return render(request, "bridge/environment.html", context)
 
 

@@ -302,6 +302,8 @@ class Event(models.Model):
             models.Index(fields=["context", "id"], name="event_context"),
             models.Index(fields=["triggered_id"], name="event_triggered_id"),
             models.Index(fields=["project", "type", "id"], name="event_project_type"),
+            # project views: the last event of each stage (Keptn's lastEventContext)
+            models.Index(fields=["project", "stage", "id"], name="event_project_stage"),
         ]
         constraints = [
             # A repeated (id, type) is a duplicate. The same id with another type is a new event: Keptn's
@@ -387,3 +389,6 @@ class ApiToken(models.Model):
             .first()
         )
         return token
+
+
+from .uniform import Integration  # noqa: E402,F401  (Keptn's uniform integrations live with their rules)

@@ -1,12 +1,12 @@
 """Sequence executions (Keptn's shape plus queue and timeouts), per-context states, open tasks."""
 
-from django.db.models import Max, Min, Prefetch
+from django.db.models import Max, Min, Prefetch, Q
 from typing import Literal
 
 from ninja import Router
 from ninja.errors import HttpError
 
-from .. import lanes
+from .. import lanes, uniform
 from ..events import now_iso, parse_type, sequence_type
 from ..models import Event, SequenceExecution, TaskExecution
 from .params import PAGE_KEY, PAGE_SIZE, moment, page_key, page_size, project_or_404
@@ -219,19 +219,43 @@ def sequence_states(
             "pageSize": len(states), "totalCount": total}
 
 
+def _offered_to(integration, event_type: str) -> Q:
+    """The open tasks an integration's subscriptions to this event type match (none if it has none)."""
+    offered = Q(pk__in=[])
+    for subscription in integration.subscribed_to(event_type):
+        match = Q()
+        for key, field in (("projects", "sequence_execution__project__name"), ("stages", "sequence_execution__stage"),
+                           ("services", "sequence_execution__service")):
+            if (subscription.get("filter") or {}).get(key):
+                match &= Q(**{f"{field}__in": subscription["filter"][key]})
+        offered |= match
+    return offered
+
+
 @router.get("/event/triggered/{eventType}", summary="Open tasks of a type, for polling executors",
             **answers({200: page("events", EVENT)}))
 def triggered_events(request, eventType: str, project: str | None = None, stage: str | None = None,
-                     service: str | None = None, eventID: str | None = None, pageSize: int | None = PAGE_SIZE):
+                     service: str | None = None, eventID: str | None = None, pageSize: int | None = PAGE_SIZE,
+                     integrationId: str | None = None):
+    """Open tasks of a type. project, stage and service take a name or a comma-separated list (as Keptn's
+    distributor sends a subscription's filter); with integrationId, only what its subscriptions match."""
     parsed = parse_type(eventType)
     if parsed is None or parsed.kind != "triggered" or parsed.is_sequence:
         raise HttpError(400, f"'{eventType}' is not a task's .triggered type (sh.keptn.event.<task>.triggered).")
     size = page_size(pageSize)
+    subscriber = None
+    if integrationId:
+        subscriber = uniform.Integration.objects.filter(integration_id=integrationId).first()
+        if subscriber is None:
+            raise HttpError(404, f"No integration is registered with id {integrationId}.")
     tasks = TaskExecution.objects.open().filter(name=parsed.task)
     for field, value in (("sequence_execution__project__name", project), ("sequence_execution__stage", stage),
                          ("sequence_execution__service", service), ("triggered_id", eventID)):
-        if value:
-            tasks = tasks.filter(**{field: value})
+        names = [part.strip() for part in (value or "").split(",") if part.strip()]
+        if names:
+            tasks = tasks.filter(**{f"{field}__in": names})
+    if subscriber is not None:
+        tasks = tasks.filter(_offered_to(subscriber, eventType))
     ids = list(tasks.order_by("id").values_list("triggered_id", flat=True)[:size])
     events = Event.objects.filter(event_id__in=ids, type=eventType).order_by("id")
     payloads = [e.payload for e in events]

@@ -6,7 +6,7 @@ from ninja.errors import HttpError
 from .. import jobs as jobs_module
 from .. import projects
 from ..events import now_iso
-from ..models import Project
+from ..models import Event, Project
 from .params import project_or_404
 from .auth import MANAGE, require
 from .schemas import JOBS_ANSWER, MESSAGE, PROJECT, PROJECTS, SERVICE, answers
@@ -43,8 +43,25 @@ def _call(function, *args):
         raise HttpError(exc.code, exc.message) from None
 
 
+def last_event_contexts(project: Project, stages: list[str]) -> dict[str, dict]:
+    """Keptn's lastEventContext: the last event of each stage, and of the project under the key ""."""
+    found = {}
+    for stage in stages + [""]:
+        event = (Event.objects.filter(project=project.name, stage=stage).order_by("-id")
+                 .only("id", "event_id", "context", "time").first())
+        if event is not None:
+            found[stage] = event
+    info = lambda e: {"eventId": e.event_id, "keptnContext": e.context, "time": now_iso(e.time)}  # noqa: E731
+    as_json = {stage: info(e) for stage, e in found.items() if stage}
+    if found:
+        as_json[""] = info(max(found.values(), key=lambda e: e.id))
+    return as_json
+
+
 def project_json(project: Project) -> dict:
     services = [s.name for s in project.services.all()]
+    stage_names = project.parsed_shipyard().stage_names
+    last = last_event_contexts(project, stage_names)
     return {
         "projectName": project.name,
         "shipyard": project.shipyard,
@@ -53,9 +70,11 @@ def project_json(project: Project) -> dict:
         "creationDate": now_iso(project.created_at),
         "lastChangeDate": now_iso(project.updated_at),
         "stages": [
-            {"stageName": stage, "services": [{"serviceName": s} for s in services]}
-            for stage in project.parsed_shipyard().stage_names
+            {"stageName": stage, "services": [{"serviceName": s} for s in services],
+             **({"lastEventContext": last[stage]} if last.get(stage) else {})}
+            for stage in stage_names
         ],
+        **({"lastEventContext": last[""]} if last.get("") else {}),
         "warnings": list(project.parsed_shipyard().warnings),
     }
 

@@ -83,10 +83,12 @@ CONTEXT_STATE = obj({"name": STRING, "project": STRING, "service": STRING, "shke
                          {"name": STRING, "state": {"type": "string", "enum": SEQUENCE_STATES}},
                          {"result": STRING, "image": STRING, "latestEvent": OBJECT})}})
 
+EVENT_CONTEXT_INFO = obj({"eventId": STRING, "keptnContext": STRING, "time": TIME})
 PROJECT = obj({"projectName": STRING, "shipyard": STRING, "stages": {"type": "array", "items": obj(
-    {"stageName": STRING, "services": {"type": "array", "items": obj({"serviceName": STRING})}})}},
+    {"stageName": STRING, "services": {"type": "array", "items": obj({"serviceName": STRING})}},
+    {"lastEventContext": EVENT_CONTEXT_INFO})}},
     {"shipyardVersion": STRING, "creationDate": TIME, "lastChangeDate": TIME, "jobs": STRING,
-     "warnings": {"type": "array", "items": STRING}})
+     "warnings": {"type": "array", "items": STRING}, "lastEventContext": EVENT_CONTEXT_INFO})
 PROJECTS = page("projects", PROJECT)
 JOB = obj({"name": STRING, "task": STRING, "command": {"type": "array", "items": STRING, "minItems": 1},
            "stages": {"type": "array", "items": STRING}, "services": {"type": "array", "items": STRING},

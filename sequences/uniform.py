@@ -1,0 +1,210 @@
+"""Keptn's uniform: execution-plane integrations that register, ping, and subscribe to task events.
+
+Keptn's distributor and go-sdk register a service that runs remotely (`POST /uniform/registration`), ping
+it while it lives, and keep its subscriptions: an event type plus a filter on projects, stages and
+services. Bosun stores them as Keptn does, shows them on the Bridge as a project's integrations, and offers
+an integration only the open tasks its subscriptions match (`GET .../event/triggered/{type}?integrationId=`).
+"""
+
+import fnmatch
+import hashlib
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+MAX_SUBSCRIPTIONS = 100
+MAX_FILTER_ITEMS = 100
+
+
+class UniformError(Exception):
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+class Integration(models.Model):
+    """A registered execution-plane service (Keptn's models.Integration)."""
+
+    integration_id = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    metadata = models.JSONField(default=dict, help_text="hostname, versions, location, kubernetesmetadata")
+    subscriptions = models.JSONField(default=list, help_text="[{id, event, filter: {projects, stages, services}}]")
+    registered_at = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        app_label = "sequences"
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return f"{self.name} ({self.metadata.get('hostname') or 'unknown host'})"
+
+    @property
+    def hostname(self) -> str:
+        return str(self.metadata.get("hostname") or "")
+
+    def as_keptn(self) -> dict:
+        metadata = {**self.metadata, "lastseen": self.last_seen.isoformat().replace("+00:00", "Z")}
+        return {"id": self.integration_id, "name": self.name, "metadata": metadata,
+                "subscriptions": self.subscriptions}
+
+    def subscribed_to(self, event_type: str) -> list[dict]:
+        """Subscriptions whose event matches (Keptn's wildcards: `sh.keptn.event.>` or a `*` part)."""
+        return [s for s in self.subscriptions if _event_matches(s.get("event", ""), event_type)]
+
+    def offers(self, event_type: str, project: str, stage: str, service: str) -> bool:
+        """Whether a task event of this type and scope goes to this integration."""
+        return any(_filter_matches(s.get("filter") or {}, project, stage, service)
+                   for s in self.subscribed_to(event_type))
+
+    def concerns(self, project: str) -> bool:
+        """Whether any subscription can match an event of `project` (an empty filter matches every project)."""
+        return any(not (s.get("filter") or {}).get("projects") or project in s["filter"]["projects"]
+                   for s in self.subscriptions)
+
+
+def _event_matches(pattern: str, event_type: str) -> bool:
+    if pattern.endswith(".>"):
+        return event_type.startswith(pattern[:-1])
+    return fnmatch.fnmatchcase(event_type, pattern) if "*" in pattern else pattern == event_type
+
+
+def _filter_matches(filter_: dict, project: str, stage: str, service: str) -> bool:
+    for key, value in (("projects", project), ("stages", stage), ("services", service)):
+        allowed = filter_.get(key) or []
+        if allowed and value not in allowed:
+            return False
+    return True
+
+
+# --- reading what a client sent: liberal in what it accepts, strict in what it stores --------------
+
+
+def _text(value, what: str, limit: int = 200) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise UniformError(400, f"{what} must be a string.")
+    value = str(value)
+    if len(value) > limit:
+        raise UniformError(400, f"{what} is longer than {limit} characters.")
+    return value
+
+
+def _names(value, what: str) -> list[str]:
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list) or len(value) > MAX_FILTER_ITEMS:
+        raise UniformError(400, f"{what} must be a list of at most {MAX_FILTER_ITEMS} names.")
+    return [_text(v, what, 100) for v in value]
+
+
+def subscription_from(raw, subscription_id: str | None = None) -> dict:
+    """A subscription as Bosun stores it, from Keptn's models.EventSubscription."""
+    if not isinstance(raw, dict):
+        raise UniformError(400, "A subscription must be an object with event and filter.")
+    event = _text(raw.get("event"), "subscription event")
+    if not event:
+        raise UniformError(400, "A subscription needs an event, e.g. sh.keptn.event.deployment.triggered.")
+    filter_ = raw.get("filter") or {}
+    if not isinstance(filter_, dict):
+        raise UniformError(400, "A subscription's filter must be an object with projects, stages and services.")
+    return {
+        "id": subscription_id or _text(raw.get("id"), "subscription id", 64) or str(uuid.uuid4()),
+        "event": event,
+        "filter": {key: _names(filter_.get(key), f"filter.{key}") for key in ("projects", "stages", "services")},
+    }
+
+
+def _metadata(raw) -> dict:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise UniformError(400, "metadata must be an object (hostname, integrationversion, ...).")
+    kept = {key: _text(raw.get(key), f"metadata.{key}") for key in
+            ("hostname", "integrationversion", "distributorversion", "location") if raw.get(key) is not None}
+    kubernetes = raw.get("kubernetesmetadata")
+    if isinstance(kubernetes, dict):
+        kept["kubernetesmetadata"] = {key: _text(kubernetes.get(key), f"kubernetesmetadata.{key}")
+                                      for key in ("namespace", "podname", "deploymentname")
+                                      if kubernetes.get(key) is not None}
+    return kept
+
+
+def integration_id(name: str, metadata: dict) -> str:
+    """Keptn's id: a hash of name, namespace and host, so a restarted service registers as itself."""
+    namespace = (metadata.get("kubernetesmetadata") or {}).get("namespace", "")
+    return hashlib.sha1(f"{name}-{namespace}-{metadata.get('hostname', '')}".encode()).hexdigest()
+
+
+# --- the actions ---------------------------------------------------------------------------------------
+
+
+def register(raw) -> tuple[Integration, bool]:
+    """Register an integration; returns it and whether it is new. A known one is seen again."""
+    if not isinstance(raw, dict):
+        raise UniformError(400, "The registration must be a JSON object (Keptn's models.Integration).")
+    name = _text(raw.get("name"), "name")
+    if not name:
+        raise UniformError(400, "name is required: the integration's name, e.g. helm-service.")
+    metadata = _metadata(raw.get("metadata"))
+    raw_subscriptions = raw.get("subscriptions") or []
+    if not isinstance(raw_subscriptions, list) or len(raw_subscriptions) > MAX_SUBSCRIPTIONS:
+        raise UniformError(400, f"subscriptions must be a list of at most {MAX_SUBSCRIPTIONS}.")
+    subscriptions = [subscription_from(s) for s in raw_subscriptions]
+    legacy = raw.get("subscription")  # Keptn's deprecated single subscription: topics + filter
+    if not subscriptions and isinstance(legacy, dict) and isinstance(legacy.get("topics"), list):
+        filter_ = legacy.get("filter") or {}
+        for topic in legacy["topics"][:MAX_SUBSCRIPTIONS]:
+            subscriptions.append(subscription_from({"event": topic, "filter": {
+                "projects": filter_.get("project"), "stages": filter_.get("stage"),
+                "services": filter_.get("service")}}))
+    key = integration_id(name, metadata)
+    now = timezone.now()
+    found = Integration.objects.filter(integration_id=key).first()
+    if found is not None:
+        found.metadata, found.last_seen = {**found.metadata, **metadata}, now
+        found.save(update_fields=["metadata", "last_seen"])
+        return found, False
+    return Integration.objects.create(integration_id=key, name=name, metadata=metadata,
+                                      subscriptions=subscriptions, registered_at=now, last_seen=now), True
+
+
+def get(integration_id_: str) -> Integration:
+    found = Integration.objects.filter(integration_id=integration_id_).first()
+    if found is None:
+        raise UniformError(404, f"No integration is registered with id {integration_id_}.")
+    return found
+
+
+def ping(integration_id_: str) -> Integration:
+    found = get(integration_id_)
+    found.last_seen = timezone.now()
+    found.save(update_fields=["last_seen"])
+    return found
+
+
+def put_subscription(integration_id_: str, raw, subscription_id: str | None = None) -> dict:
+    """Add a subscription (POST) or replace the one with this id (PUT)."""
+    found = get(integration_id_)
+    subscription = subscription_from(raw, subscription_id)
+    others = [s for s in found.subscriptions if s.get("id") != subscription["id"]]
+    if len(others) >= MAX_SUBSCRIPTIONS:
+        raise UniformError(400, f"An integration may have at most {MAX_SUBSCRIPTIONS} subscriptions.")
+    found.subscriptions = others + [subscription]
+    found.save(update_fields=["subscriptions"])
+    return subscription
+
+
+def delete_subscription(integration_id_: str, subscription_id: str):
+    found = get(integration_id_)
+    found.subscriptions = [s for s in found.subscriptions if s.get("id") != subscription_id]
+    found.save(update_fields=["subscriptions"])
+
+
+def of_project(project: str) -> list[Integration]:
+    """The integrations whose subscriptions can match this project's events, for the Bridge."""
+    return [i for i in Integration.objects.all() if i.concerns(project)]

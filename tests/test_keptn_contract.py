@@ -113,3 +113,147 @@ def test_errors_have_keptns_error_shape(admin_api, sockshop):
         assert 400 <= response.status_code < 500
         jsonschema.Draft4Validator(error).validate(response.json())
         assert isinstance(response.json()["code"], int) and response.json()["message"]
+
+
+KEPTN_TEST_SHIPYARD = """\
+apiVersion: spec.keptn.sh/0.2.2
+kind: "Shipyard"
+metadata:
+  name: "shipyard-keptn-scenario"
+spec:
+  stages:
+    - name: "dev"
+      sequences:
+        - name: "delivery"
+          tasks:
+            - name: "deployment"
+            - name: "test"
+    - name: "hardening"
+      sequences:
+        - name: "delivery"
+          triggeredOn:
+            - event: "dev.delivery.finished"
+          tasks:
+            - name: "deployment"
+            - name: "test"
+    - name: "production"
+      sequences:
+        - name: "delivery"
+          triggeredOn:
+            - event: "hardening.delivery.finished"
+          tasks:
+            - name: "approval"
+              properties:
+                pass: "manual"
+                warning: "manual"
+            - name: "deployment"
+            - name: "release"
+        - name: "rollback"
+          triggeredOn:
+            - event: "production.delivery.finished"
+              selector:
+                match:
+                  result: "fail"
+          tasks:
+            - name: "rollback"
+"""
+CP = "/api/controlPlane/v1"
+EXECUTORS = ("helm-service", "jmeter-service")
+
+
+def _open_task(keptn, task, **params):
+    found = keptn.call("GET", f"{CP}/event/triggered/{{eventType}}", f"{CP}/event/triggered/sh.keptn.event.{task}.triggered",
+                       project="keptn-scenario", **params)
+    return found["events"]
+
+
+def _send(keptn, context, triggered, kind, source, **data):
+    task = triggered["type"].removeprefix("sh.keptn.event.").removesuffix(".triggered")
+    return keptn.call("POST", "/api/v1/event", "/api/v1/event", {
+        "specversion": "1.0", "id": str(uuid.uuid4()), "source": source, "shkeptncontext": context,
+        "triggeredid": triggered["id"], "type": f"sh.keptn.event.{task}.{kind}", "data": data})
+
+
+def _work(keptn, context, task, stage, results=("pass", "pass")):
+    """Two executors start the open task of this stage, then finish it, as Keptn services do."""
+    [triggered] = [e for e in _open_task(keptn, task, stage=stage) if e["shkeptncontext"] == context]
+    assert triggered["data"]["stage"] == stage and triggered["time"]
+    for source in EXECUTORS:
+        _send(keptn, context, triggered, "started", source)
+    for source, result in zip(EXECUTORS, results):
+        _send(keptn, context, triggered, "finished", source, result=result, status="succeeded")
+    return triggered
+
+
+def _stages(keptn, context):
+    states = keptn.call("GET", f"{CP}/sequence/{{project}}", f"{CP}/sequence/keptn-scenario", keptnContext=context)
+    return {s["name"]: s["state"] for s in states["states"][0]["stages"]}
+
+
+def test_keptns_scenario_three_stages_two_executors_approval_pause_abort_and_rollback(admin_api, db):
+    """The story of Keptn's own shipyard-controller tests, told with Keptn's paths and shapes only."""
+    keptn = KeptnClient(admin_api)
+    keptn.call("POST", f"{CP}/project", f"{CP}/project", {
+        "name": "keptn-scenario", "shipyard": base64.b64encode(KEPTN_TEST_SHIPYARD.encode()).decode()})
+    keptn.call("POST", f"{CP}/project/{{project}}/service", f"{CP}/project/keptn-scenario/service",
+               {"serviceName": "carts"})
+    context = keptn.call("POST", "/api/v1/event", "/api/v1/event", {
+        "specversion": "1.0", "source": "keptn-cli", "type": "sh.keptn.event.dev.delivery.triggered",
+        "data": {"project": "keptn-scenario", "stage": "dev", "service": "carts",
+                 "configurationChange": {"values": {"image": "carts:0.12.1"}}}})["keptnContext"]
+
+    _work(keptn, context, "deployment", "dev")
+    _work(keptn, context, "test", "dev")
+    assert _stages(keptn, context) == {"dev": "finished", "hardening": "started"}
+
+    # hardening: pause while its deployment runs; its test is not triggered until the resume
+    keptn.call("POST", f"{CP}/sequence/{{project}}/{{keptnContext}}/control",
+               f"{CP}/sequence/keptn-scenario/{context}/control", {"state": "pause", "stage": "hardening"})
+    _work(keptn, context, "deployment", "hardening")
+    assert _open_task(keptn, "test", stage="hardening") == []
+    assert _stages(keptn, context)["hardening"] == "paused"
+    keptn.call("POST", f"{CP}/sequence/{{project}}/{{keptnContext}}/control",
+               f"{CP}/sequence/keptn-scenario/{context}/control", {"state": "resume", "stage": "hardening"})
+    _work(keptn, context, "test", "hardening")
+
+    # production: a person approves (keptn send event approval.finished), then one executor fails the deployment
+    assert _stages(keptn, context)["production"] == "waitingForApproval"
+    [approval] = _open_task(keptn, "approval", stage="production")
+    _send(keptn, context, approval, "finished", "keptn-cli", result="pass", status="succeeded")
+    deployment = _work(keptn, context, "deployment", "production", results=("pass", "fail"))
+    assert deployment["data"]["configurationChange"]["values"]["image"] == "carts:0.12.1"
+
+    # the failed delivery triggers the rollback in the same context, worked by two executors too
+    _work(keptn, context, "rollback", "production")
+    events = keptn.call("GET", "/api/mongodb-datastore/event", "/api/mongodb-datastore/event", keptnContext=context,
+                        pageSize=100)["events"]
+    finished = {e["type"]: e["data"] for e in events if e["type"].endswith("delivery.finished")
+                or e["type"].endswith("rollback.finished")}
+    assert finished["sh.keptn.event.production.delivery.finished"]["result"] == "fail"
+    assert finished["sh.keptn.event.production.rollback.finished"]["result"] == "pass"
+    assert finished["sh.keptn.event.hardening.delivery.finished"]["result"] == "pass"
+    assert all(e["time"] for e in events)
+
+    # a second delivery, aborted with Keptn's control command while its deployment runs
+    second = keptn.call("POST", "/api/v1/event", "/api/v1/event", {
+        "specversion": "1.0", "source": "keptn-cli", "type": "sh.keptn.event.dev.delivery.triggered",
+        "data": {"project": "keptn-scenario", "stage": "dev", "service": "carts"}})["keptnContext"]
+    [triggered] = _open_task(keptn, "deployment", stage="dev")
+    _send(keptn, second, triggered, "started", "helm-service")
+    keptn.call("POST", f"{CP}/sequence/{{project}}/{{keptnContext}}/control",
+               f"{CP}/sequence/keptn-scenario/{second}/control", {"state": "abort"})
+    assert _stages(keptn, second) == {"dev": "aborting"}  # graceful: the running deployment is asked to stop
+    _send(keptn, second, triggered, "finished", "helm-service", result="pass", status="succeeded")
+    assert _stages(keptn, second) == {"dev": "aborted"}
+    aborted = keptn.call("GET", "/api/mongodb-datastore/event/type/{eventType}",
+                         "/api/mongodb-datastore/event/type/sh.keptn.event.dev.delivery.finished",
+                         filter=f"shkeptncontext:{second}")["events"][0]["data"]
+    assert (aborted["status"], aborted["result"]) == ("aborted", "fail")
+
+    project = keptn.call("GET", f"{CP}/project/{{project}}", f"{CP}/project/keptn-scenario")
+    assert project["lastEventContext"]["keptnContext"] == second
+    assert {s["stageName"]: s["lastEventContext"]["keptnContext"] for s in project["stages"]} == {
+        "dev": second, "hardening": context, "production": context}
+    stage = keptn.call("GET", f"{CP}/project/{{project}}/stage/{{stage}}/service/{{service}}",
+                       f"{CP}/project/keptn-scenario/stage/hardening/service/carts")
+    assert stage["deployedImage"] == "carts:0.12.1"

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -124,3 +125,23 @@ def test_a_trigger_naming_no_sequence_is_a_warning_as_in_keptn():
                             "            - event: qa.d.finished\n          tasks: [{name: t}]\n")
     assert shipyard.warnings == ("line 11: spec.stages[0].sequences[0].triggeredOn[0].event: 'qa.d.finished' names "
                                  "no sequence of this shipyard, so it never fires",)
+
+
+@pytest.mark.parametrize("api_version", [
+    "spec.keptn.sh/0.2.0", "spec.keptn.sh/0.2.3", "spec.keptn.sh/0.2.x", "spec.keptn.sh/0.2", "spec.keptn.sh/v0.2.4",
+    "spec.keptn.sh/0.3.0-dev", "spec.keptn.sh/0.2.3+build.1", "0.2.0", '"0.2"', "0.2",
+])
+def test_the_apiversion_spellings_keptn_accepts_are_accepted(api_version):
+    shipyard = parse(f"apiVersion: {api_version}\nkind: Shipyard\nmetadata: {{name: s}}\nspec:\n  stages: [{{name: dev}}]\n")
+    assert shipyard.stage_names == ["dev"]
+
+
+@pytest.mark.parametrize("api_version, message", [
+    ("spec.keptn.sh/0.1.9", "line 1: apiVersion: version 0.1.9 is too old"),
+    ("spec.keptn.sh/latest", "line 1: apiVersion: 'spec.keptn.sh/latest' is not spec.keptn.sh/ followed by a version"),
+    ("keptn.sh/0.2.0", "line 1: apiVersion: 'keptn.sh/0.2.0' is not spec.keptn.sh/"),
+    ("[0.2.0]", "line 1: apiVersion: is required"),
+])
+def test_other_apiversions_are_refused_with_the_line(api_version, message):
+    with pytest.raises(ShipyardError, match=re.escape(message)):
+        parse(f"apiVersion: {api_version}\nkind: Shipyard\nmetadata: {{name: s}}\nspec:\n  stages: [{{name: dev}}]\n")

@@ -36,3 +36,14 @@ def short(context: str) -> str:
 @register.filter
 def iso(moment) -> str:
     return moment.isoformat() if moment else ""
+
+
+@register.filter
+def ago(moment) -> str:
+    """How long ago, as a person says it: just now, 42s ago, 3m 12s ago."""
+    if moment is None:
+        return "never"
+    from django.utils import timezone
+
+    delta = timezone.now() - moment
+    return "just now" if delta.total_seconds() < 5 else f"{duration(delta)} ago"

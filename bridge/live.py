@@ -20,6 +20,7 @@ from django.utils import timezone
 from sequences.models import Project
 
 from . import consumers, queries
+from .detail import context_detail, job_for
 
 log = logging.getLogger("bosun.live")
 
@@ -43,7 +44,7 @@ def fragments(project_name: str, context: str):
     if project is None:
         return
     base = {"project": project, "project_name": project.name, "oob": True}
-    detail = queries.context_detail(project, context)
+    detail = context_detail(project, context)
     if detail is None:
         return
     if listening(f"c.{context}"):
@@ -66,7 +67,7 @@ def job_fragment(context: str, triggered_id: str):
     """(group, html) of one task's job (facts and log tail) on its deep link, if a page shows it."""
     if not listening(f"c.{context}"):
         return
-    job = queries.job_for(triggered_id)
+    job = job_for(triggered_id)
     if job is not None:
         yield f"c.{context}", render_to_string("bridge/sequence.html#job", {"job": job, "oob": True})
 

@@ -16,6 +16,7 @@ from sequences.models import ApiToken, Event, Project, TaskExecution
 from sequences.shipyard import NAME_RE
 
 from . import queries
+from .detail import context_detail
 
 OPERATE = "sequences.operate_sequences"
 
@@ -75,7 +76,7 @@ def sequence_list(request, project):
 @vary_on_headers("HX-Request")
 def sequence_detail(request, project, context, stage=None, event_id=None):
     found = _project(project)
-    detail = queries.context_detail(found, context)
+    detail = context_detail(found, context)
     if detail is None:
         events = list(Event.objects.filter(context=context, project=found.name).order_by("id")[:50])
         if not events or stage or event_id:
@@ -102,7 +103,7 @@ def _outcome_response(request, project, context, outcome: control.Outcome):
     text = outcome.body.get("message") or f"Done: the sequence is {outcome.body.get('state') or 'updated'}."
     if request.htmx:
         found = _project(project)
-        detail = queries.context_detail(found, context)
+        detail = context_detail(found, context)
         return render(request, "bridge/sequence.html#live", _base(
             request, found, d=detail, outcome={"ok": ok, "text": text}, now=timezone.now()))
     messages.add_message(request, messages.SUCCESS if ok else messages.ERROR, text)

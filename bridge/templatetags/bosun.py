@@ -47,3 +47,18 @@ def ago(moment) -> str:
 
     delta = timezone.now() - moment
     return "just now" if delta.total_seconds() < 5 else f"{duration(delta)} ago"
+
+
+@register.filter
+def image_wrap(image: str):
+    """An image name that may break after each '/' and before its tag, never inside a name or tag."""
+    from django.utils.html import escape
+    from django.utils.safestring import mark_safe
+
+    image = image or ""
+    repository, colon, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "")
+    parts = [f'<span class="nobreak">{escape(p)}</span>' for p in repository.split("/")]
+    text = "/<wbr>".join(parts)
+    if colon:
+        text += f'<wbr><span class="nobreak">:{escape(tag)}</span>'
+    return mark_safe(text)

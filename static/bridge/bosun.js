@@ -26,6 +26,17 @@
   });
   document.addEventListener("htmx:wsClose", function () { indicator("offline", "offline — reconnecting"); });
   document.addEventListener("htmx:wsError", function () { indicator("offline", "offline — reconnecting"); });
+  // While offline, what a control would act on may be stale: controls wait for the connection.
+  function controlsEnabled(enabled) {
+    document.body.classList.toggle("is-offline", !enabled);
+    $all("[data-control]").forEach(function (el) { el.disabled = !enabled; });
+  }
+  document.addEventListener("htmx:wsOpen", function () { controlsEnabled(true); });
+  document.addEventListener("htmx:wsClose", function () { controlsEnabled(false); });
+  document.addEventListener("htmx:afterSettle", function () {
+    var live = $("#live-indicator");
+    if (live && live.dataset.state === "offline") controlsEnabled(false);
+  });
 
   // --- a sequence that is new to the list: insert it at the top when it matches the filters -----
   function matches(row, rows) {
@@ -36,14 +47,27 @@
     if (f.filterState && row.dataset.state !== f.filterState) return false;
     return true;
   }
-  document.addEventListener("htmx:oobErrorNoTarget", function (event) {
-    var row = event.detail.content;
+  function insertNewRow(row) {
     var rows = $("#sequence-rows[data-live-insert]");
-    if (!rows || !row || !row.dataset || row.dataset.newRow !== "true" || !matches(row, rows)) return;
+    if (!rows || !row.dataset || row.dataset.newRow !== "true" || !matches(row, rows)) return;
     row.removeAttribute("hx-swap-oob");
     $all(".empty-row", rows).forEach(function (el) { el.remove(); });
     rows.insertBefore(row, rows.firstChild);
     htmx.process(row);
+  }
+  // Pushed fragments swap into the elements with their ids; a fragment this page does not show is
+  // dropped quietly (or, a new list row, inserted), so htmx never reports a missing target.
+  htmx.defineExtension("bosun-live", {
+    transformResponse: function (text) {
+      var template = document.createElement("template");
+      template.innerHTML = text;
+      Array.prototype.slice.call(template.content.children).forEach(function (el) {
+        if (el.id && document.getElementById(el.id)) return;
+        el.remove();
+        insertNewRow(el);
+      });
+      return template.innerHTML;
+    }
   });
 
   // --- a job's log follows its output, unless the reader scrolled up --------------------------

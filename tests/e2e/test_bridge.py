@@ -93,10 +93,15 @@ def test_pause_resume_and_abort_change_the_badge_without_reload(logged_in, bosun
     page.goto(f"{bosun['url']}/bridge/project/{project}/sequence/{context}")
     page.evaluate("window.notReloaded = true")
     badge = page.locator("#context-badge")
-    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Pause…").click()
+    pause = page.locator("#pause-dialog")
+    pause.get_by_label("Reason").fill("change freeze")
+    shot(page, "pause-dialog")
+    pause.get_by_role("button", name="Pause").click()
     expect(badge).to_contain_text("Paused")
     shot(page, "paused")
-    page.get_by_role("button", name="Resume").click()
+    page.get_by_role("button", name="Resume…").click()
+    page.locator("#resume-dialog").get_by_role("button", name="Resume").click()
     expect(badge).to_contain_text("Running")
     page.get_by_role("button", name="Abort…").click()
     dialog = page.locator("#abort-dialog")
@@ -105,7 +110,8 @@ def test_pause_resume_and_abort_change_the_badge_without_reload(logged_in, bosun
     dialog.get_by_role("button", name="Abort").click()
     expect(badge).to_contain_text("Aborting")  # the running task still holds the lane
     page.get_by_role("button", name="Abort…").click()
-    expect(dialog.locator("input[value=graceful]")).to_be_disabled()  # escalation is what is left
+    expect(dialog.locator("input[value=graceful]")).to_have_count(0)  # escalation is what is left, and it says so
+    expect(dialog).to_contain_text("A graceful abort is under way")
     expect(dialog.locator("input[value=force]")).to_be_checked()
     dialog.locator("input[value=kill]").check()
     dialog.get_by_role("button", name="Abort").click()
@@ -113,6 +119,8 @@ def test_pause_resume_and_abort_change_the_badge_without_reload(logged_in, bosun
     expect(page.locator(".task .badge").first).to_contain_text("killing")
     assert page.evaluate("window.notReloaded") is True
     expect(page.locator(".audit")).to_contain_text("abort:kill")
+    expect(page.locator(".audit")).to_contain_text("change freeze")
+    expect(page.get_by_role("button", name="Abort…")).to_have_count(0)  # nothing left to abort
     shot(page, "aborted-killed")
 
 
@@ -123,7 +131,8 @@ def test_a_command_that_no_longer_applies_shows_the_409_message_in_place(logged_
     page.route_web_socket("**/ws/live/**", lambda ws: None)  # a page that missed the news: no pushes
     page.goto(f"{bosun['url']}/bridge/project/{project}/sequence/{context}")
     api.http.post(f"/api/controlPlane/v1/sequence/{project}/{context}/control", json={"state": "pause"})
-    page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Pause…").click()
+    page.locator("#pause-dialog").get_by_role("button", name="Pause").click()
     outcome = page.locator("#outcome")
     expect(outcome).to_contain_text(f"Nothing in context {context} can be paused: it is paused.")
     expect(page.locator("#context-badge")).to_contain_text("Paused")  # and the page shows the truth now
@@ -135,13 +144,13 @@ def test_force_finish_a_task_from_the_page(logged_in, bosun, api, shot):
     context = api.trigger(project, "1")
     page = logged_in
     page.goto(f"{bosun['url']}/bridge/project/{project}/sequence/{context}")
-    page.get_by_text("Force-finish…").click()
-    form = page.locator(".finish-form form")
+    page.get_by_role("button", name="Force-finish…").click()
+    form = page.locator("dialog[id^=finish-] form")
     form.get_by_label("Result").select_option("pass")
     form.get_by_label("Status").select_option("succeeded")
     form.get_by_label("Reason").fill("deployed by hand")
     shot(page, "force-finish-form")
-    page.get_by_role("button", name="Finish task").click()
+    form.get_by_role("button", name="Finish task").click()
     expect(page.locator(".task").first).to_contain_text("by admin")
     expect(page.locator(".task").nth(1)).to_contain_text("test")
     expect(page.locator(".audit")).to_contain_text("deployed by hand")

@@ -1,0 +1,164 @@
+"""What a sequence's deep link shows: the whole road of a context, its controls, who waits behind it."""
+
+from collections import defaultdict
+
+from django.db.models import Q
+from django.utils import timezone
+
+from sequences import lanes
+from sequences.models import ControlAction, Event, Project, SequenceExecution as SE, TaskExecution as TE, TaskLog
+
+from .queries import badge, image_of, task_badge
+
+LOG_LINES_SHOWN = 200
+BEHIND_SHOWN = 10
+
+
+def context_detail(project: Project, context: str) -> dict | None:
+    """Runs per stage with their tasks and events, the steps still ahead, queue, who waits behind, audit."""
+    runs = sorted(SE.objects.filter(project=project, context=context).select_related("superseded_by").order_by(),
+                  key=lambda r: r.id)
+    if not runs:
+        return None
+    tasks_by_run: dict[int, list[TE]] = defaultdict(list)
+    tasks = list(TE.objects.filter(sequence_execution__in=[r.id for r in runs]).order_by("index"))
+    for task in tasks:
+        tasks_by_run[task.sequence_execution_id].append(task)
+    events = list(Event.objects.filter(context=context).order_by("id"))
+    by_triggered: dict[str, list[Event]] = defaultdict(list)
+    for event in events:
+        by_triggered[event.triggered_id or event.event_id].append(event)
+    queues = lanes.queue_info(runs)
+    now = timezone.now()
+    logs = {entry.task_id: entry for entry in TaskLog.objects.filter(task__in=[t.id for t in tasks])}
+    shipyard = project.parsed_shipyard()
+    order = {s: i for i, s in enumerate(shipyard.stage_names)}
+    stages = []
+    for run in sorted(runs, key=lambda r: (order.get(r.stage, 99), r.id)):
+        run_tasks = []
+        for task in tasks_by_run[run.id]:
+            run_tasks.append({"task": task, "badge": task_badge(task),
+                              "events": by_triggered.get(task.triggered_id, []),
+                              "executors": _executors(task), "deadlines": _deadlines(task, now),
+                              "job": job_view(task, logs.get(task.id))})
+        task_messages = {t.message for t in tasks_by_run[run.id] if t.message}
+        stages.append({
+            "run": run, "badge": badge(run, queues.get(run.id)), "queue": queues.get(run.id), "tasks": run_tasks,
+            "image": image_of(run),
+            # a reason is shown once, where it happened: on the task when a task carries it
+            "message": run.message if run.is_terminal and run.message not in task_messages else "",
+            "pending": [] if run.is_terminal else [t["name"] for t in run.tasks[len(run_tasks):]],
+            "waited": (run.started_at or now) - run.triggered_at,
+            "lane_went_to": _successor(run) if run.state in (SE.ABORTED, SE.TIMED_OUT) else None,
+        })
+    active = [r for r in runs if not r.is_terminal]
+    shown = (active or runs)[-1]
+    audit = list(ControlAction.objects.filter(project=project.name, context=context).select_related(
+        "task_execution").order_by("id"))
+    behind = _behind(runs)
+    return {"context": context, "runs": runs, "stages": stages, "shown": shown,
+            "badge": badge(shown, queues.get(shown.id)), "root": runs[0], "audit": audit, "events": events,
+            "can": _allowed(runs), "ahead": _stages_ahead(shipyard, runs) if active else [],
+            "behind": behind[:BEHIND_SHOWN], "behind_count": len(behind),
+            "head_message": shown.message if not shown.is_terminal else ""}
+
+
+def _executors(task: TE) -> list[dict]:
+    """Who started the task and whether each has finished: a task waits for every executor that started it."""
+    rows = []
+    for source, entry in sorted((task.executors or {}).items()):
+        done = bool(entry.get("finished"))
+        rows.append({"source": source, "finished": done, "result": entry.get("result") or "",
+                     "css": "ok" if done and entry.get("result") in ("pass", "warning") else
+                     ("bad" if done else "running")})
+    return rows
+
+
+def _stages_ahead(shipyard, runs) -> list[dict]:
+    """Stages the context has not reached yet, as they will follow if everything passes (greyed steps)."""
+    reached = {(r.stage, r.name) for r in runs}
+    ahead, frontier = [], [(r.stage, r.name) for r in runs if not r.is_terminal]
+    seen = set(reached)
+    while frontier:
+        stage, name = frontier.pop(0)
+        for next_stage, sequence in shipyard.chained(stage, name, "pass", {}):
+            key = (next_stage.name, sequence.name)
+            if key in seen:
+                continue
+            seen.add(key)
+            ahead.append({"stage": next_stage.name, "sequence": sequence.name, "tasks": [t.name for t in sequence.tasks]})
+            frontier.append(key)
+    return ahead
+
+
+def _behind(runs) -> list[SE]:
+    """Sequences of other contexts waiting in the lanes this context holds."""
+    held = [r for r in runs if r.holds_lane]
+    if not held:
+        return []
+    lane_filter = Q()
+    for run in held:
+        lane_filter |= Q(project_id=run.project_id, stage=run.stage, service=run.service)
+    return list(SE.objects.filter(lane_filter).waiting().exclude(context=held[0].context)[:100])
+
+
+def _successor(run: SE) -> SE | None:
+    """The sequence that took the lane when this one ended."""
+    if run.ended_at is None:
+        return None
+    return (SE.objects.in_lane(run.project_id, run.stage, run.service).filter(started_at__gte=run.ended_at)
+            .exclude(context=run.context).order_by("started_at").first())
+
+
+def job_view(task: TE, entry: TaskLog | None) -> dict | None:
+    """What the deep link shows of the job that runs a task: its facts and the tail of its log."""
+    if not task.claimed_by and not task.facts and entry is None:
+        return None
+    lines = entry.text.splitlines() if entry else []
+    facts = task.facts or {}
+    return {
+        "task": task,
+        "claimed_by": task.claimed_by,
+        "facts": facts,
+        "files": facts.get("outputFiles") or [],
+        "tail": "\n".join(lines[-LOG_LINES_SHOWN:]),
+        "hidden_lines": max(0, len(lines) - LOG_LINES_SHOWN),
+        "cut_bytes": entry.cut_bytes if entry else 0,
+        "total_bytes": entry.total_bytes if entry else 0,
+        "running": task.state in (TE.STARTED, TE.KILLING),
+    }
+
+
+def job_for(triggered_id: str) -> dict | None:
+    task = TE.objects.filter(triggered_id=triggered_id).first()
+    if task is None:
+        return None
+    return job_view(task, TaskLog.objects.filter(task=task).first())
+
+
+def _deadlines(task: TE, now) -> list[dict]:
+    """Countdowns in words that say what happens at the end: "times out in 9m 59s unless an executor starts it"."""
+    found = []
+    for before, after, moment in (
+            ("times out in", "unless an executor starts it", task.start_deadline),
+            ("times out in", "", task.deadline),
+            ("times out in", "unless an executor sends a heartbeat", task.heartbeat_deadline),
+            ("is triggered in", "", task.due_at)):
+        if moment and task.state in (TE.TRIGGERED, TE.STARTED, TE.SCHEDULED):
+            found.append({"before": before, "after": after, "at": moment,
+                          "seconds": max(0, int((moment - now).total_seconds()))})
+    return found
+
+
+def _allowed(runs) -> dict:
+    """Which controls apply now; a control that does not apply is not offered."""
+    states = {r.state for r in runs}
+    killable = TE.objects.filter(sequence_execution__in=[r.id for r in runs if r.state == SE.ABORTED],
+                                 state=TE.ABANDONED, kill_requested_at__isnull=True).exclude(executors={}).exists()
+    return {
+        "pause": bool(states & {SE.STARTED, SE.WAITING}),
+        "resume": SE.PAUSED in states,
+        "abort": bool(states & {SE.STARTED, SE.PAUSED, SE.WAITING_FOR_APPROVAL, SE.WAITING}),
+        "escalate": SE.ABORTING in states,
+        "kill": killable,
+    }

@@ -8,7 +8,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from sequences import lanes
-from sequences.models import ControlAction, Event, Project, SequenceExecution as SE, TaskExecution as TE, TaskLog
+from sequences.projects import deployed_images
+from sequences.models import Project, SequenceExecution as SE, TaskExecution as TE
 
 PAGE_SIZE = 25
 STATE_FILTERS = {
@@ -85,7 +86,9 @@ def project_cards(only: Project | None = None) -> list[Project]:
 
     projects = Project.objects.filter(pk=only.pk) if only else Project.objects.all()
     return list(projects.annotate(running=count(holds_lane=True), waiting=count(state=SE.WAITING),
-                                  failed=count(ended_at__gte=since, result="fail")).order_by("name"))
+                                  # aborted and superseded are not failures: someone chose to stop them
+                                  failed=count(ended_at__gte=since, result="fail",
+                                               state__in=(SE.FINISHED, SE.TIMED_OUT))).order_by("name"))
 
 
 def stage_columns(project: Project) -> list[list[str]]:
@@ -112,16 +115,18 @@ def environment(project: Project) -> dict:
         "stage", "service").annotate(last=Max("id")) if r["last"]]
     latest = {(r.stage, r.service): r for r in SE.objects.filter(id__in=latest_ids)}
     notes = _queue_notes(SE.objects.filter(project=project)) if waiting else {}
+    deployed = deployed_images(project)
     lane_map = {}
     for stage in project.parsed_shipyard().stage_names:
         for service in services:
             lane_map[(stage, service)] = _lane(stage, service, None, None, waiting.get((stage, service), 0),
-                                               latest.get((stage, service)), notes.get((stage, service)))
+                                               latest.get((stage, service)), notes.get((stage, service)),
+                                               deployed.get((stage, service), ""))
     for holder in holders:
         lane = lane_map.get((holder.stage, holder.service))
         if lane and lane["holder"] is None:
             lane.update(_lane(holder.stage, holder.service, holder, current.get(holder.id), lane["waiting"],
-                              lane["latest"], lane["queue_note"]))
+                              lane["latest"], lane["queue_note"], lane["deployed"]))
     columns = stage_columns(project)
     rows = [{"service": service, "columns": [[lane_map[(stage, service)] for stage in column] for column in columns]}
             for service in services]
@@ -138,9 +143,10 @@ def _queue_notes(runs) -> dict[tuple, str]:
     return notes
 
 
-def _lane(stage, service, holder, task, waiting, latest, queue_note="") -> dict:
+def _lane(stage, service, holder, task, waiting, latest, queue_note="", deployed="") -> dict:
+    """A lane: who holds it and with which version, how many wait, the last result, what is deployed."""
     return {"stage": stage, "service": service, "holder": holder, "task": task, "waiting": waiting,
-            "queue_note": queue_note or "",
+            "queue_note": queue_note or "", "deployed": deployed, "holder_version": image_of(holder) if holder else "",
             "latest": latest, "badge": badge(holder) if holder else None,
             "latest_badge": badge(latest) if latest else None, "version": image_of(latest) if latest else ""}
 
@@ -153,7 +159,8 @@ def lane(project: Project, stage: str, service: str) -> dict:
     latest = runs.filter(state__in=SE.TERMINAL).order_by("-id").first()
     waiting = runs.filter(state=SE.WAITING).count()
     note = _queue_notes(runs).get((stage, service), "") if waiting else ""
-    return _lane(stage, service, holder, task, waiting, latest, note)
+    deployed = runs.filter(state=SE.FINISHED, result__in=("pass", "warning")).order_by("-id").first()
+    return _lane(stage, service, holder, task, waiting, latest, note, image_of(deployed) if deployed else "")
 
 
 def _current_tasks(runs) -> dict[int, TE]:
@@ -212,7 +219,9 @@ def rows_for(project: Project, roots: list[SE]) -> list[dict]:
                              key=lambda s: order.get(s["name"], 99)),
             "task": current.get(shown.id),
             "image": image_of(root),
-            "started": root.triggered_at,
-            "duration": ((ended or timezone.now()) - root.triggered_at),
+            # a sequence's time counts from when it really started; before that it is queued
+            "started": root.started_at,
+            "queued_since": None if root.started_at else root.triggered_at,
+            "duration": ((ended or timezone.now()) - (root.started_at or root.triggered_at)),
         })
     return rows

@@ -43,15 +43,35 @@ def home(request):
 
 @login_required
 @vary_on_headers("HX-Request")
-def environment(request, project):
+def environment(request, project, form=None, status=200):
     found = _project(project)
     env = queries.environment(found)
     shipyard = found.parsed_shipyard()
     sequences = sorted({f"{s.name}|{q.name}" for s in shipyard.stages for q in s.sequences})
     context = _base(request, found, tab="environment", env=env, sequences=[s.split("|") for s in sequences],
                     stage_names=shipyard.stage_names, shipyard_warnings=shipyard.warnings,
-                    integrations=uniform.of_project(found.name))
-    return render(request, "bridge/environment.html", context)
+                    integrations=uniform.of_project(found.name),
+                    form=form or {"values": {"target": f"{shipyard.stage_names[0]}|delivery"}, "errors": {}})
+    return render(request, "bridge/environment.html", context, status=status)
+
+
+def _trigger_errors(sequence: str, image: str, tag: str, labels_text: str) -> dict:
+    """What is wrong with the trigger form, per field, in words."""
+    errors = {}
+    has_tag = ":" in image.rsplit("/", 1)[-1]
+    if sequence == "delivery":
+        if not image:
+            errors["image"] = "A delivery needs the image to deploy, e.g. docker.io/keptnexamples/carts."
+        elif not tag and not has_tag:
+            errors["tag"] = "A delivery needs the tag to deploy, e.g. 0.11.1."
+    if image and any(c.isspace() for c in image):
+        errors["image"] = "An image name has no spaces."
+    if tag and (any(c.isspace() for c in tag) or ":" in tag):
+        errors["tag"] = "A tag has no spaces and no colon."
+    bad = [line for line in labels_text.splitlines() if line.strip() and ("=" not in line or not line.split("=")[0].strip())]
+    if bad:
+        errors["labels"] = f"Write one key=value per line; '{bad[0].strip()[:40]}' is not."
+    return errors
 
 
 @login_required
@@ -165,6 +185,10 @@ def trigger(request, project):
         return redirect(reverse("environment", args=[project]))
     data = {"project": found.name, "stage": stage, "service": request.POST.get("service", "")}
     image, tag = request.POST.get("image", "").strip(), request.POST.get("tag", "").strip()
+    errors = _trigger_errors(sequence, image, tag, request.POST.get("labels", ""))
+    if errors:  # shown in place, with what was typed; nothing is stored
+        values = {key: request.POST.get(key, "") for key in ("target", "service", "image", "tag", "labels")}
+        return environment(request, project, form={"values": values, "errors": errors}, status=400)
     if image:
         data["configurationChange"] = {"values": {"image": f"{image}:{tag}" if tag else image}}
     labels = {}

@@ -4,11 +4,12 @@ import base64
 import binascii
 
 from django.db import IntegrityError
+from django.db.models import Max
 
 from . import jobs as jobs_module
 from . import shipyard as shipyard_module
 from .db import write_transaction
-from .models import Project, Service
+from .models import Project, SequenceExecution, Service
 from .shipyard import NAME_RE, ShipyardError
 
 
@@ -110,3 +111,17 @@ def delete_service(project: Project, name: str):
         deleted, _ = Service.objects.filter(project=project, name=name).delete()
     if not deleted:
         raise ProjectError(404, f"Project '{project.name}' has no service '{name}'.")
+
+
+def deployed_images(project: Project) -> dict[tuple[str, str], str]:
+    """(stage, service) -> the image of the last delivery that deployed it (finished with pass or warning)."""
+    images = {}
+    done = (SequenceExecution.objects.filter(project=project, state=SequenceExecution.FINISHED,
+                                             result__in=("pass", "warning"))
+            .values("stage", "service").annotate(last=Max("id")))
+    runs = SequenceExecution.objects.filter(id__in=[row["last"] for row in done]).only("stage", "service", "input_data")
+    for run in runs:
+        image = ((run.input_data.get("configurationChange") or {}).get("values") or {}).get("image")
+        if isinstance(image, str):
+            images[(run.stage, run.service)] = image
+    return images

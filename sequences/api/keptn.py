@@ -4,7 +4,8 @@ from django.db.models import Max
 from ninja import Router
 
 from ..events import now_iso
-from ..models import Event, Project, SequenceExecution
+from ..projects import deployed_images
+from ..models import Event, Project
 from .events import event_page
 from .params import PAGE_KEY, PAGE_SIZE, project_or_404
 from .schemas import BOOLEAN, INTEGER, OBJECT, STRING, answers, obj
@@ -34,20 +35,6 @@ def auth(request):
 def metadata(request):
     return {"namespace": "bosun", "keptnlabel": "bosun", "keptnversion": VERSION, "bridgeversion": VERSION,
             "shipyardversion": "0.2.3", "keptnservices": {}, "automaticprovisioning": False}
-
-
-def deployed_images(project: Project) -> dict[tuple[str, str], str]:
-    """(stage, service) -> the image of the last delivery that deployed it (finished with pass or warning)."""
-    images = {}
-    done = (SequenceExecution.objects.filter(project=project, state=SequenceExecution.FINISHED,
-                                             result__in=("pass", "warning"))
-            .values("stage", "service").annotate(last=Max("id")))
-    runs = SequenceExecution.objects.filter(id__in=[row["last"] for row in done]).only("stage", "service", "input_data")
-    for run in runs:
-        image = ((run.input_data.get("configurationChange") or {}).get("values") or {}).get("image")
-        if isinstance(image, str):
-            images[(run.stage, run.service)] = image
-    return images
 
 
 def _last_event_types(project: Project, stage: str, service: str) -> dict:

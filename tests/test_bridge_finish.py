@@ -1,0 +1,141 @@
+"""The Bridge says what blocks and what is blocked, in words that mean what they say, and offers only what applies."""
+
+import re
+from html import unescape
+
+import pytest
+from django.test import Client
+
+from sequences import control
+from sequences.models import Event, SequenceExecution as SE
+from tests.helpers import current_task, run_of
+
+OPERATOR = control.Actor("tests", "api")
+
+
+@pytest.fixture
+def browser(admin_user):
+    client = Client()
+    client.force_login(admin_user)
+    return client
+
+
+def page_of(browser, context) -> str:
+    response = browser.get(f"/bridge/project/sockshop/sequence/{context}")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def text(html: str) -> str:
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html)))
+
+
+def test_the_holder_says_who_waits_behind_it_and_its_abort_dialog_too(browser, api, sockshop):
+    holder = api.trigger(tag="1")
+    behind = [api.trigger(tag=str(n)) for n in (2, 3)]
+    page = page_of(browser, holder)
+    note = page[page.index('class="behind-note"'):]
+    assert "2 sequences wait behind this one" in text(note[:note.index("</p>")])
+    for context in behind:
+        assert f'href="/bridge/project/sockshop/sequence/{context}"' in note
+    dialog = page[page.index('id="abort-dialog"'):]
+    assert "2 sequences wait behind this one" in text(dialog[:dialog.index("</dialog>")])
+
+
+def test_after_an_abort_the_page_links_to_the_sequence_that_took_the_lane(browser, api, sockshop):
+    holder, next_one = api.trigger(tag="1"), api.trigger(tag="2")
+    assert control.control_sequence("sockshop", holder, "abort", actor=OPERATOR, mode="force").code == 200
+    page = page_of(browser, holder)
+    assert re.search(rf'The lane went to <a class="successor" href="/bridge/project/sockshop/sequence/{next_one}">', page)
+
+
+def test_a_task_nobody_started_says_it_times_out_unless_an_executor_starts_it(browser, api, sockshop):
+    context = api.trigger(tag="1")
+    words = text(page_of(browser, context))
+    assert re.search(r"times out in \d+s unless an executor starts it", words)
+    assert "starts in" not in words
+
+
+def test_a_task_with_two_executors_shows_which_finished_and_which_it_waits_for(browser, api, sockshop):
+    context = api.trigger(tag="1")
+    task = current_task(context)
+    for source in ("helm", "jmeter"):
+        assert api.task_event(task, "started", source=source).status_code == 202
+    assert api.task_event(task, "finished", source="helm", result="pass", status="succeeded").status_code == 202
+    words = text(page_of(browser, context))
+    assert "helm: finished (pass)" in words and "jmeter: running" in words
+    assert "the task ends when every executor that started it has finished" in words
+
+
+def test_the_timeline_shows_tasks_and_stages_still_ahead(browser, api, sockshop):
+    context = api.trigger(tag="1")
+    page = page_of(browser, context)
+    pending = re.findall(r'<li class="task pending"><div class="task-head"><span class="task-name">(\w+)', page)
+    assert pending[:3] == ["test", "evaluation", "release"]  # dev's tasks after the running deployment
+    assert re.findall(r'aria-label="(\w+) delivery: not reached yet"', page) == ["staging", "production"]
+
+
+def test_a_timeout_reason_is_shown_once_where_it_happened(browser, api, sockshop):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from sequences import timeouts
+
+    context = api.trigger(tag="1")
+    with time_machine.travel(timezone.now() + timedelta(minutes=11), tick=False):
+        timeouts.fire_due()
+    assert run_of(context).state == SE.TIMED_OUT
+    page = page_of(browser, context)
+    timeline = page[:page.index('<section class="audit">')]  # the audit trail keeps its own record
+    assert text(timeline).count("No executor started task 'deployment' within 10m0s") == 1
+    assert "not reached yet" not in page  # a context that ended has nothing ahead
+
+
+def test_a_waiting_sequence_shows_queued_since_and_counts_its_time_from_its_start(browser, api, sockshop):
+    api.trigger(tag="1")
+    waiting = api.trigger(tag="2")
+    words = text(page_of(browser, waiting))
+    assert re.search(r"Queued since \w+ \d+, \d\d:\d\d:\d\d \(\d+s\)", words)
+    listing = browser.get("/bridge/project/sockshop/sequence/").content.decode()
+    row = text(listing[listing.index(f'id="row-{waiting}"'):][:3000].split("</tr>")[0])
+    assert "queued since" in row and "waiting" in row
+
+
+def test_aborted_sequences_are_not_counted_as_failed(browser, api, sockshop):
+    context = api.trigger(tag="1")
+    assert control.control_sequence("sockshop", context, "abort", actor=OPERATOR).code == 200
+    assert run_of(context).result == "fail"  # the API keeps Keptn's result of an aborted sequence
+    page = browser.get("/bridge/").content.decode()
+    assert "✖ 0</dd>" in page
+
+
+def test_a_finished_sequence_offers_no_abort_and_an_aborted_one_only_kill_of_a_running_task(browser, api, sockshop):
+    unstarted = api.trigger(tag="1")
+    assert control.control_sequence("sockshop", unstarted, "abort", actor=OPERATOR, mode="force").code == 200
+    page = page_of(browser, unstarted)
+    assert "abort-dialog" not in page and "Kill its abandoned task" not in page  # no process to kill
+    started = api.trigger(tag="2")
+    assert api.task_event(current_task(started), "started").status_code == 202
+    assert control.control_sequence("sockshop", started, "abort", actor=OPERATOR, mode="force").code == 200
+    page = page_of(browser, started)
+    assert "Kill its abandoned task…" in page and 'value="graceful"' not in page and 'value="force"' not in page
+
+
+def test_the_trigger_form_requires_image_and_tag_for_a_delivery_and_keeps_what_was_typed(browser, sockshop):
+    before = (SE.objects.count(), Event.objects.count())
+    response = browser.post("/bridge/project/sockshop/trigger", {
+        "target": "dev|delivery", "service": "orders", "image": "docker.io/keptnexamples/orders", "tag": "",
+        "labels": "owner=me\nnot a label"})
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "A delivery needs the tag to deploy" in page and "is not." in page
+    assert 'value="docker.io/keptnexamples/orders"' in page and "<option selected>orders</option>" in page
+    assert 'aria-invalid="true"' in page
+    assert (SE.objects.count(), Event.objects.count()) == before
+    response = browser.post("/bridge/project/sockshop/trigger", {"target": "dev|delivery", "service": "carts"})
+    assert response.status_code == 400 and "A delivery needs the image to deploy" in response.content.decode()
+    # another sequence needs no image
+    response = browser.post("/bridge/project/sockshop/trigger", {"target": "dev|evaluation", "service": "carts"})
+    assert response.status_code == 302

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.http import JsonResponse
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
@@ -22,6 +23,7 @@ S = f"{P}/sequence/<str:context>"
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/bridge/", permanent=False)),
+    path("favicon.ico", RedirectView.as_view(url=static("bridge/favicon.svg"), permanent=True)),
     path("bridge/", views.home, name="home"),
     path("bridge/tokens/", views.tokens, name="tokens"),
     path("bridge/tokens/<int:token_id>/revoke", views.revoke_token, name="revoke-token"),

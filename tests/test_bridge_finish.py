@@ -139,3 +139,23 @@ def test_the_trigger_form_requires_image_and_tag_for_a_delivery_and_keeps_what_w
     # another sequence needs no image
     response = browser.post("/bridge/project/sockshop/trigger", {"target": "dev|evaluation", "service": "carts"})
     assert response.status_code == 302
+
+
+def test_errors_are_styled_pages_inside_the_bridge_with_a_way_back(browser, viewer_user, sockshop):
+    response = browser.get("/bridge/project/nope/")
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert 'class="topbar"' in page and "Back to the projects" in page and "Not found" in page
+    viewer = Client()
+    viewer.force_login(viewer_user)
+    response = viewer.get("/bridge/project/sockshop/sequence/nope/task/x/kill")  # a GET where only POST goes
+    assert response.status_code in (404, 405)
+    assert browser.get("/favicon.ico").status_code == 301
+    assert 'rel="icon"' in browser.get("/bridge/").content.decode()
+
+
+def test_a_server_error_page_needs_no_request_context():
+    from django.template.loader import render_to_string
+
+    page = render_to_string("500.html")
+    assert "Something went wrong" in page and "Back to the projects" in page

@@ -1,10 +1,66 @@
-"""Django admin: a real tool for looking around. States are read-only here; control comes as actions."""
+"""Django admin: a real tool for looking around. States are read-only here; control comes as actions
+that ask for confirmation and a reason on a page of their own, and call the same functions as the API."""
+
+import json
 
 from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 
 from . import control
-
 from .models import ApiToken, ControlAction, Event, Project, SequenceExecution, Service, TaskExecution, TaskLog
+from .uniform import Integration
+
+
+def pretty(field: str, label: str | None = None):
+    """A read-only JSON field, indented, in a scrolling box."""
+    def show(obj):
+        value = getattr(obj, field)
+        return format_html('<pre class="bosun-json" style="max-height:28rem;overflow:auto;margin:0">{}</pre>',
+                           json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False))
+    show.short_description = label or field.replace("_", " ")
+    show.__name__ = f"{field}_pretty"
+    return show
+
+
+def read_only_fields(model, *json_fields) -> list:
+    """Every field of the model, read-only, with its JSON fields pretty-printed."""
+    return [pretty(f.name) if f.name in json_fields else f.name for f in model._meta.fields]
+
+
+def bridge_url(run: SequenceExecution, task: TaskExecution | None = None) -> str:
+    url = reverse("sequence", args=[run.project.name, run.context])
+    return f"{url}#task-{task.triggered_id}" if task else url
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """A record Bosun keeps: viewed here, never edited or deleted by hand (no Save, no Delete)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_fields(self, request, obj=None):
+        return list(self.get_readonly_fields(request, obj))  # in their order, JSON ones pretty-printed
+
+
+def confirm(modeladmin, request, queryset, *, title: str, explain: str, submit: str, danger: bool = True):
+    """The intermediate page of a destructive action: what it affects, and a reason for the audit trail.
+    Returns the reason once confirmed, or the page to show."""
+    if request.POST.get("confirmed") == "yes":
+        return (request.POST.get("reason") or "").strip() or "from Django admin"
+    return TemplateResponse(request, "admin/sequences/confirm_action.html", {
+        **modeladmin.admin_site.each_context(request),
+        "title": title, "explain": explain, "submit": submit, "danger": danger, "objects": list(queryset[:200]),
+        "count": queryset.count(), "action": request.POST.get("action"), "opts": modeladmin.model._meta,
+        "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
+    })
 
 
 class ServiceInline(admin.TabularInline):
@@ -55,56 +111,73 @@ class TaskExecutionInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False
+
 
 @admin.register(SequenceExecution)
-class SequenceExecutionAdmin(admin.ModelAdmin):
-    list_display = ["context", "project", "stage", "service", "name", "state", "result", "triggered_at"]
-    list_filter = ["state", "result", "project", "stage", "name"]
+class SequenceExecutionAdmin(ReadOnlyAdmin):
+    list_display = ["context", "project", "stage", "service", "name", "state", "result", "queue_policy",
+                    "triggered_at", "on_the_bridge"]
+    list_filter = ["state", "result", "project", "service", "stage", "name", "queue_policy"]
     search_fields = ["context", "service", "triggered_id"]
     list_select_related = ["project"]
     date_hierarchy = "triggered_at"
-    readonly_fields = [f.name for f in SequenceExecution._meta.fields]
+    readonly_fields = ["on_the_bridge"] + read_only_fields(SequenceExecution, "input_data", "tasks")
     inlines = [TaskExecutionInline]
     actions = ["pause", "resume", "abort", "abort_force", "abort_kill"]
 
-    def _control(self, request, queryset, state, mode=None):
+    @admin.display(description="Bridge")
+    def on_the_bridge(self, run):
+        return format_html('<a href="{}">Open on the Bridge →</a>', bridge_url(run))
+
+    def _control(self, request, queryset, state, mode=None, reason="from Django admin"):
         """Send the command to each selected sequence's stage, through the same function as the API."""
         who = control.Actor(request.user.get_username(), "admin")
         for run in queryset.select_related("project"):
             outcome = control.control_sequence(run.project.name, run.context, state, actor=who, stage=run.stage,
-                                               mode=mode, reason="from Django admin")
+                                               mode=mode, reason=reason)
             level = messages.SUCCESS if outcome.code == 200 else messages.WARNING
             detail = outcome.body.get("state") if outcome.code == 200 else outcome.body.get("message")
             self.message_user(request, f"{run}: {state}{f' ({mode})' if mode else ''} -> {detail}", level)
 
+    def _confirmed(self, request, queryset, state, mode, title, explain, submit, danger=True):
+        answer = confirm(self, request, queryset, title=title, explain=explain, submit=submit, danger=danger)
+        if isinstance(answer, TemplateResponse):
+            return answer
+        self._control(request, queryset, state, mode, answer)
+        return None
+
     @admin.action(description="Pause the selected sequences", permissions=["operate"])
     def pause(self, request, queryset):
-        self._control(request, queryset, "pause")
+        return self._confirmed(request, queryset, "pause", None, "Pause these sequences?",
+                               "The running task goes on; the next one waits for a resume.", "Pause", danger=False)
 
     @admin.action(description="Resume the selected sequences", permissions=["operate"])
     def resume(self, request, queryset):
-        self._control(request, queryset, "resume")
+        return self._confirmed(request, queryset, "resume", None, "Resume these sequences?",
+                               "What the pause held back is triggered at once.", "Resume", danger=False)
 
-    @admin.action(description="Abort the selected sequences (graceful)", permissions=["operate"])
+    @admin.action(description="Abort the selected sequences (graceful)…", permissions=["operate"])
     def abort(self, request, queryset):
-        self._control(request, queryset, "abort", "graceful")
+        return self._confirmed(request, queryset, "abort", "graceful", "Abort these sequences gracefully?",
+                               "No further task is triggered; a running task is asked to cancel and holds the lane "
+                               "until it ends.", "Abort")
 
-    @admin.action(description="Abort the selected sequences (force: release the lane now)", permissions=["operate"])
+    @admin.action(description="Abort the selected sequences (force: release the lane now)…", permissions=["operate"])
     def abort_force(self, request, queryset):
-        self._control(request, queryset, "abort", "force")
+        return self._confirmed(request, queryset, "abort", "force", "Force-abort these sequences?",
+                               "They are aborted now and their lanes released now; running tasks are abandoned.",
+                               "Force abort")
 
-    @admin.action(description="Abort the selected sequences (kill the running task)", permissions=["operate"])
+    @admin.action(description="Abort the selected sequences (kill the running task)…", permissions=["operate"])
     def abort_kill(self, request, queryset):
-        self._control(request, queryset, "abort", "kill")
+        return self._confirmed(request, queryset, "abort", "kill", "Abort these sequences and kill their tasks?",
+                               "As force, and executors terminate the running tasks' processes (SIGTERM, then "
+                               "SIGKILL).", "Abort and kill")
 
     def has_operate_permission(self, request):
         return request.user.has_perm("sequences.operate_sequences")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return request.method in ("GET", "HEAD") and super().has_view_permission(request, obj)
 
 
 class TaskLogInline(admin.StackedInline):
@@ -118,53 +191,76 @@ class TaskLogInline(admin.StackedInline):
 
 
 @admin.register(TaskExecution)
-class TaskExecutionAdmin(admin.ModelAdmin):
-    list_display = ["name", "triggered_id", "state", "result", "status", "claimed_by", "triggered_at", "finished_at"]
-    list_filter = ["state", "result", "name"]
+class TaskExecutionAdmin(ReadOnlyAdmin):
+    list_display = ["name", "triggered_id", "project", "stage", "service", "state", "result", "claimed_by",
+                    "triggered_at", "on_the_bridge"]
+    list_filter = ["state", "result", "sequence_execution__project", "sequence_execution__service",
+                   "sequence_execution__stage", "name"]
     search_fields = ["triggered_id", "sequence_execution__context", "claimed_by"]
-    list_select_related = ["sequence_execution"]
-    readonly_fields = [f.name for f in TaskExecution._meta.fields]
+    list_select_related = ["sequence_execution", "sequence_execution__project"]
+    readonly_fields = ["on_the_bridge"] + read_only_fields(TaskExecution, "properties", "executors",
+                                                           "finished_data", "facts")
     inlines = [TaskLogInline]
+    actions = ["kill"]
 
-    def has_add_permission(self, request):
-        return False
+    @admin.display(description="project", ordering="sequence_execution__project__name")
+    def project(self, task):
+        return task.sequence_execution.project.name
 
-    def has_change_permission(self, request, obj=None):
-        return request.method in ("GET", "HEAD") and super().has_view_permission(request, obj)
+    @admin.display(description="stage")
+    def stage(self, task):
+        return task.sequence_execution.stage
+
+    @admin.display(description="service")
+    def service(self, task):
+        return task.sequence_execution.service
+
+    @admin.display(description="Bridge")
+    def on_the_bridge(self, task):
+        return format_html('<a href="{}">Open on the Bridge →</a>', bridge_url(task.sequence_execution, task))
+
+    @admin.action(description="Kill the selected tasks…", permissions=["operate"])
+    def kill(self, request, queryset):
+        answer = confirm(self, request, queryset, title="Kill these tasks?", submit="Kill",
+                         explain="Executors terminate their processes (SIGTERM, then SIGKILL); their sequences end "
+                                 "failed.")
+        if isinstance(answer, TemplateResponse):
+            return answer
+        who = control.Actor(request.user.get_username(), "admin")
+        for task in queryset:
+            outcome = control.kill_task(task.triggered_id, answer, actor=who)
+            level = messages.SUCCESS if outcome.code == 200 else messages.WARNING
+            self.message_user(request, f"{task}: {outcome.body.get('state') or outcome.body.get('message')}", level)
+        return None
+
+    def has_operate_permission(self, request):
+        return request.user.has_perm("sequences.operate_sequences")
 
 
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
-    list_display = ["id", "type", "source", "context", "outcome", "time"]
-    list_filter = ["outcome", "project", "type"]
+class EventAdmin(ReadOnlyAdmin):
+    list_display = ["id", "type", "source", "project", "stage", "service", "context", "outcome", "time"]
+    list_filter = ["outcome", "project", "service", "stage", "type"]
     search_fields = ["event_id", "context", "triggered_id", "type"]
-    readonly_fields = [f.name for f in Event._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return request.method in ("GET", "HEAD") and super().has_view_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+    readonly_fields = read_only_fields(Event, "payload")
 
 
 @admin.register(ControlAction)
-class ControlActionAdmin(admin.ModelAdmin):
+class ControlActionAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "command", "project", "context", "actor", "source", "state_before", "state_after"]
     list_filter = ["command", "source", "project"]
     search_fields = ["context", "actor", "reason", "idempotency_key"]
-    readonly_fields = [f.name for f in ControlAction._meta.fields]
+    readonly_fields = read_only_fields(ControlAction, "response")
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return request.method in ("GET", "HEAD") and super().has_view_permission(request, obj)
+@admin.register(Integration)
+class IntegrationAdmin(ReadOnlyAdmin):
+    list_display = ["name", "hostname", "integration_id", "registered_at", "last_seen"]
+    search_fields = ["name", "integration_id"]
+    readonly_fields = read_only_fields(Integration, "metadata", "subscriptions")
 
     def has_delete_permission(self, request, obj=None):
-        return False
+        return request.user.has_perm("sequences.delete_integration")  # an integration that is gone for good
 
 
 @admin.register(ApiToken)

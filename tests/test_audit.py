@@ -40,12 +40,19 @@ def test_admin_actions_pause_resume_and_abort_through_the_same_functions(admin_u
     browser.force_login(admin_user)
     url = "/admin/sequences/sequenceexecution/"
     for action, state in (("pause", SE.PAUSED), ("resume", SE.STARTED), ("abort_force", SE.ABORTED)):
-        response = browser.post(url, {"action": action, "_selected_action": [run.pk]}, follow=True)
+        before = run_of(context).state
+        # first an intermediate page: what it affects and a reason; nothing changes yet
+        page = browser.post(url, {"action": action, "_selected_action": [run.pk]})
+        assert page.status_code == 200 and b'name="reason"' in page.content and b"sockshop/dev/carts" in page.content
+        assert run_of(context).state == before
+        response = browser.post(url, {"action": action, "_selected_action": [run.pk], "confirmed": "yes",
+                                      "reason": f"{action} from admin"}, follow=True)
         assert response.status_code == 200
         assert run_of(context).state == state
-    trail = list(ControlAction.objects.values_list("command", "source", "actor"))
-    assert trail == [("pause", "admin", "admin-user"), ("resume", "admin", "admin-user"),
-                     ("abort:force", "admin", "admin-user")]
+    trail = list(ControlAction.objects.values_list("command", "source", "actor", "reason"))
+    assert trail == [("pause", "admin", "admin-user", "pause from admin"),
+                     ("resume", "admin", "admin-user", "resume from admin"),
+                     ("abort:force", "admin", "admin-user", "abort_force from admin")]
 
 
 def test_admin_shows_a_sequence_but_no_form_can_set_its_state(admin_user, ctl, sockshop):
@@ -56,5 +63,16 @@ def test_admin_shows_a_sequence_but_no_form_can_set_its_state(admin_user, ctl, s
     page = browser.get(f"/admin/sequences/sequenceexecution/{run.pk}/change/")
     assert page.status_code == 200
     assert b'name="state"' not in page.content
+    html = page.content.decode()
+    assert 'name="_save"' not in html and "/delete/" not in html  # a record to read, not to edit or delete
+    assert f'href="/bridge/project/sockshop/sequence/{context}"' in html
+    assert '<pre class="bosun-json"' in html and '\n  "configurationChange": {' in html.replace("&quot;", '"')
+    listing = browser.get("/admin/sequences/sequenceexecution/", {"service": "carts"}).content.decode()
+    assert context in listing and ">sockshop<" in listing  # the project as it was typed
+    assert context not in browser.get("/admin/sequences/sequenceexecution/", {"service": "orders"}).content.decode()
+    task = run.task_executions.first()
+    html = browser.get(f"/admin/sequences/taskexecution/{task.pk}/change/").content.decode()
+    assert f'href="/bridge/project/sockshop/sequence/{context}#task-{task.triggered_id}"' in html
+    assert 'name="_save"' not in html
     browser.post(f"/admin/sequences/sequenceexecution/{run.pk}/change/", {"state": "finished"})
     assert run_of(context).state == SE.STARTED

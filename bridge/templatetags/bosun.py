@@ -57,8 +57,8 @@ def image_wrap(image: str):
 
     image = image or ""
     repository, colon, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "")
-    parts = [f'<span class="nobreak">{escape(p)}</span>' for p in repository.split("/")]
+    parts = [f'<span class="nobreak" title="{escape(image)}">{escape(p)}</span>' for p in repository.split("/")]
     text = "/<wbr>".join(parts)
     if colon:
-        text += f'<wbr><span class="nobreak">:{escape(tag)}</span>'
+        text += f'<wbr><span class="nobreak" title="{escape(image)}">:{escape(tag)}</span>'
     return mark_safe(text)

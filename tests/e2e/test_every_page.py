@@ -1,0 +1,56 @@
+"""Every Bridge page, at laptop and phone width: it fits the screen, and the console and network stay clean."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.test_bridge import Client
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def api(bosun):
+    return Client(bosun)
+
+
+def test_every_page_fits_a_phone_and_keeps_the_console_clean(logged_in, bosun, api, shot):
+    project = api.project()
+    running = api.trigger(project, "0.11.1-with-a-rather-long-tag-name")
+    api.send(project, running, "started")
+    waiting = api.trigger(project, "0.11.2")
+    page = logged_in
+    problems, current = [], {"page": ""}
+
+    def note(what):
+        if current["page"] != "not-found":  # that page's own 404 is the point of it
+            problems.append(f"{current['page']}: {what}")
+
+    page.on("console", lambda m: note(f"console {m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on("response", lambda r: note(f"{r.status} {r.url}") if r.status >= 400 else None)
+    pages = {
+        "projects": "/bridge/",
+        "environment": f"/bridge/project/{project}/",
+        "sequences": f"/bridge/project/{project}/sequence/",
+        "running": f"/bridge/project/{project}/sequence/{running}",
+        "waiting": f"/bridge/project/{project}/sequence/{waiting}",
+        "tokens": "/bridge/tokens/",
+        "not-found": "/bridge/project/missing/",
+    }
+    for name, path in pages.items():
+        for width, height in ((1440, 900), (390, 844)):
+            current["page"] = name
+            page.set_viewport_size({"width": width, "height": height})
+            page.goto(bosun["url"] + path)
+            if name not in ("not-found", "tokens"):
+                expect(page.locator("#live-indicator")).to_have_attribute("data-state", "live")
+            shot(page, f"page-{name}-{width}")
+            wide = page.evaluate("document.documentElement.scrollWidth")
+            assert wide <= width, f"{name} is {wide}px wide at {width}px"
+    other = api.trigger(project, "0.12.0", service="orders")  # pushed to every open page of the project
+    current["page"] = "running"
+    page.goto(bosun["url"] + pages["running"])
+    expect(page.locator("#live-indicator")).to_have_attribute("data-state", "live")
+    api.send(project, other, "started")
+    api.send(project, running, "finished")
+    expect(page.locator(".task").first).to_contain_text("passed")
+    assert problems == [], problems

@@ -133,6 +133,8 @@ def _database() -> dict:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
+            # Requests share one sync thread (bridge/asgi.py): its connection lives on, pragmas run once.
+            "CONN_MAX_AGE": None,
             # A file, not memory: tests with threads then see SQLite as it runs (WAL, one writer).
             "TEST": {"NAME": env_str("BOSUN_TEST_SQLITE", "") or str(DATA_DIR / "test-bosun.sqlite3")},
         }

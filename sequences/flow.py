@@ -130,15 +130,16 @@ def task_outcome(executors) -> tuple[str, str]:
 # --- sequences -------------------------------------------------------------------------------
 
 
-def trigger_sequence(project, stage, sequence, service, data, context, triggered_id, gitcommitid=""):
+def trigger_sequence(project, stage, sequence, service, data, context, triggered_id, gitcommitid="",
+                     new_context=False):
     """Create a sequence execution; it takes its lane at once if it may, else it waits.
 
     Its queue policy (sequences/policies.py) may let it take no lane (parallel), or make it take the
     place of the running and waiting executions of its sequence (cancel-in-progress).
     """
     policy = getattr(sequence, "queue", SE.FIFO)
-    execution = SE.objects.create(
-        root=not SE.objects.filter(project=project, context=context).exists(),
+    execution = SE(
+        root=new_context or not SE.objects.filter(project=project, context=context).exists(),
         project=project,
         stage=stage,
         service=service,
@@ -150,17 +151,16 @@ def trigger_sequence(project, stage, sequence, service, data, context, triggered
         tasks=[_task_snapshot(t) for t in sequence.tasks],
         queue_policy=policy,
     )
-    if policy == SE.PARALLEL:
-        _start_sequence(execution, take_lane=False)
-    else:
+    if policy != SE.PARALLEL:
         lanes.lock_lane(project, stage, service)
-        if lanes.may_take(execution):
-            _start_sequence(execution)
-        else:
-            execution.state = SE.WAITING
-            execution.save(update_fields=["state", "updated_at"])
-            if policy == SE.CANCEL_IN_PROGRESS:
-                policies.cancel_in_progress(execution)
+    # The state it starts in is decided before the row is written: one INSERT, no UPDATE after it.
+    if policy == SE.PARALLEL or lanes.may_take(execution):
+        _start_sequence(execution, take_lane=policy != SE.PARALLEL)
+    else:
+        execution.state = SE.WAITING
+        execution.save()
+        if policy == SE.CANCEL_IN_PROGRESS:
+            policies.cancel_in_progress(execution)
     announce(project.name, context, stage=stage, service=service)
     return execution
 
@@ -180,7 +180,10 @@ def _start_sequence(execution, take_lane=True):
     execution.state = SE.STARTED
     execution.holds_lane = take_lane
     execution.started_at = timezone.now()
-    execution.save(update_fields=["state", "holds_lane", "started_at", "updated_at"])
+    if execution.pk is None:
+        execution.save()
+    else:
+        execution.save(update_fields=["state", "holds_lane", "started_at", "updated_at"])
     trigger_task(execution, 0)
 
 
@@ -190,7 +193,8 @@ def _merged_payload(execution, upto_index: int, strict: bool = True) -> dict:
     A stored payload that cannot be merged raises PayloadError (strict), or gives the bare scope (not
     strict: a sequence must be able to end whatever its data).
     """
-    finished = list(execution.task_executions.filter(index__lt=upto_index, state=TE.FINISHED).order_by("index"))
+    finished = list(execution.task_executions.filter(index__lt=upto_index, state=TE.FINISHED).order_by("index")
+                    ) if upto_index > 0 else []
     try:
         data = ev.deep_merge({}, execution.input_data)
         for task in finished:

@@ -123,8 +123,9 @@ def _apply_sequence_trigger(incoming: ev.IncomingEvent) -> Receipt:
         announce(project.name, context)
         return Receipt(202, incoming.id, context, message=missing)
     sequence = shipyard.sequence(stage, name)
-    duplicate_run = SE.objects.active().filter(context=context, stage=stage, name=name, service=data["service"])
-    if duplicate_run.exists():
+    new_context = not incoming.context  # a context Bosun just made up: nothing can run in it yet
+    if not new_context and SE.objects.active().filter(context=context, stage=stage, name=name,
+                                                      service=data["service"]).exists():
         return Receipt(
             409, incoming.id, context,
             message=f"Sequence '{name}' already runs in stage '{stage}' for context {context}.",
@@ -132,7 +133,7 @@ def _apply_sequence_trigger(incoming: ev.IncomingEvent) -> Receipt:
     payload = {**incoming.raw, "id": incoming.id, "shkeptncontext": context, "time": _arrival(incoming)}
     flow.store_event(payload, context=context)
     flow.trigger_sequence(project, stage, sequence, data["service"], data, context, incoming.id,
-                      incoming.raw.get("gitcommitid") or "")
+                          incoming.raw.get("gitcommitid") or "", new_context=new_context)
     return Receipt(202, incoming.id, context)
 
 

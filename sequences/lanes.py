@@ -11,12 +11,13 @@ from django.db.models import Q
 from .models import Lane, SequenceExecution
 
 
-def lock_lane(project, stage: str, service: str) -> Lane:
-    """Lock the lane's row for the rest of the transaction (SQLite: the writer lock already serialises)."""
+def lock_lane(project, stage: str, service: str) -> None:
+    """Lock the lane's row for the rest of the transaction. On SQLite the writer lock already serialises
+    every write, so no row is needed there."""
+    if connection.vendor == "sqlite":
+        return
     lane, _ = Lane.objects.get_or_create(project=project, stage=stage, service=service)
-    if connection.vendor != "sqlite":
-        lane = Lane.objects.select_for_update().get(pk=lane.pk)
-    return lane
+    Lane.objects.select_for_update().get(pk=lane.pk)
 
 
 def holders(project, stage: str, service: str) -> list[SequenceExecution]:
@@ -34,7 +35,8 @@ def may_take(sequence: SequenceExecution) -> bool:
     if current:
         return all(h.context == sequence.context for h in current)
     priority = sequence.queue_priority
-    ahead = Q(queue_priority__gt=priority) | Q(queue_priority=priority, id__lt=sequence.id)
+    ahead = Q(queue_priority__gt=priority)
+    ahead |= Q(queue_priority=priority) if sequence.id is None else Q(queue_priority=priority, id__lt=sequence.id)
     return not lane.filter(ahead, state=SequenceExecution.WAITING).exists()
 
 

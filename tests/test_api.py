@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from sequences.demo import DEMO_SHIPYARD
-from tests.conftest import KEPTN_SHIPYARD
+from tests.conftest import KEPTN_SHIPYARD, Api
 from sequences.models import ApiToken, Project, SequenceExecution
 
 pytestmark = pytest.mark.postgres
@@ -176,3 +176,17 @@ def test_a_shipyard_that_is_neither_yaml_nor_base64_gets_400(admin_api, db):
     response = admin_api.post("/api/controlPlane/v1/project", {"name": "shop", "shipyard": "\u00ed"})
     assert response.status_code == 400
     assert "The shipyard is not valid" in response.json()["message"]
+
+
+def test_a_cached_token_still_obeys_a_revoke_and_a_removed_permission_at_once(operator_user, sockshop):
+    from django.contrib.auth.models import Permission
+
+    token, plaintext = ApiToken.issue(operator_user, "cached")
+    api = Api(plaintext)
+    assert api.get("/api/controlPlane/v1/project").status_code == 200  # its lookup is now kept a while
+    operator_user.user_permissions.remove(Permission.objects.get(codename="operate_sequences"))
+    assert api.post("/api/v1/event", {"type": "sh.keptn.event.dev.delivery.triggered", "data": {
+        "project": "sockshop", "stage": "dev", "service": "carts"}}).status_code == 403
+    token.revoked_at = token.created_at
+    token.save()
+    assert api.get("/api/controlPlane/v1/project").status_code == 401

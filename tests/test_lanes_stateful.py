@@ -192,8 +192,8 @@ class LaneMachine(RuleBasedStateMachine):
         """FIFO among sequences without a policy that reorders: nobody triggered after the first waiting one
         has started, except a `newest` one (which supersedes older ones of its kind), a cancel-in-progress
         trigger that took its kind's place, a parallel one, a follow-up of the holder, or one passed over."""
-        for lane in Lane.objects.all():
-            runs = SE.objects.in_lane(lane.project_id, lane.stage, lane.service)
+        for project_id, stage, service in set(SE.objects.values_list("project_id", "stage", "service")):
+            runs = SE.objects.in_lane(project_id, stage, service)
             waiting = runs.filter(state=SE.WAITING).exclude(id__in=self.ever_paused)
             if not waiting.exists():
                 continue

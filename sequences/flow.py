@@ -360,8 +360,7 @@ def release_lane(project, stage: str, service: str):
         candidate = lanes.next_in_line(project, stage, service)
         if candidate is None:
             return
-        current = lanes.holders(project, stage, service)
-        if any(h.context != candidate.context for h in current):
+        if any(context != candidate.context for context in lanes.holder_contexts(project, stage, service)):
             return
         chosen, superseded = policies.newest_of(candidate)
         _start_sequence(chosen)

@@ -20,8 +20,9 @@ def lock_lane(project, stage: str, service: str) -> None:
     Lane.objects.select_for_update().get(pk=lane.pk)
 
 
-def holders(project, stage: str, service: str) -> list[SequenceExecution]:
-    return list(SequenceExecution.objects.in_lane(project, stage, service).holding().order_by("id"))
+def holder_contexts(project, stage: str, service: str) -> list[str]:
+    """The contexts that hold the lane (one, or none; a context may hold it with several sequences)."""
+    return list(SequenceExecution.objects.in_lane(project, stage, service).holding().values_list("context", flat=True))
 
 
 def may_take(sequence: SequenceExecution) -> bool:
@@ -31,9 +32,9 @@ def may_take(sequence: SequenceExecution) -> bool:
     wait for it), or when the lane is free and nobody who is not paused waits ahead of it (strict FIFO).
     """
     lane = SequenceExecution.objects.in_lane(sequence.project_id, sequence.stage, sequence.service)
-    current = holders(sequence.project_id, sequence.stage, sequence.service)
+    current = holder_contexts(sequence.project_id, sequence.stage, sequence.service)
     if current:
-        return all(h.context == sequence.context for h in current)
+        return all(context == sequence.context for context in current)
     priority = sequence.queue_priority
     ahead = Q(queue_priority__gt=priority)
     ahead |= Q(queue_priority=priority) if sequence.id is None else Q(queue_priority=priority, id__lt=sequence.id)

@@ -30,8 +30,9 @@ test-postgres: $(STAMP)
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest -m e2e -q
 
+# Bosun beside ../shared/floor, on SQLite and (when reachable) PostgreSQL: starts its own servers.
 bench: $(STAMP)
-	@echo "Start a server (make run), export BOSUN_TOKEN, then: $(BIN)/python bench/handoff.py"
+	$(BIN)/python bench/run.py --out bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -7,6 +7,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from django.db import connection
 from django.utils import timezone
 
 from . import events as ev
@@ -67,27 +68,69 @@ def receive_batch(raws: list) -> list[Receipt]:
     """CloudEvents batch mode: applied in order, one receipt per event.
 
     Big batches are applied in chunks of BATCH_CHUNK events, one transaction each, and the writer is let go
-    between chunks, so a single request cannot hold every other writer (and the engine) for seconds.
+    between chunks, so a single request cannot hold every other writer (and the engine) for seconds. Each
+    chunk looks up the events seen before and the tasks it names in one query each (a Known).
     """
     receipts = []
     for start in range(0, len(raws), BATCH_CHUNK):
         if start:
             time.sleep(0.002)  # let a waiting writer take the lock before the next chunk
+        chunk = []
+        for raw in raws[start:start + BATCH_CHUNK]:
+            try:
+                chunk.append(ev.validate_incoming(raw))
+            except EventError as exc:
+                event_id = raw.get("id", "") if isinstance(raw, dict) else ""
+                chunk.append(Receipt(exc.code, event_id if isinstance(event_id, str) else "", message=exc.message))
         with write_transaction():
-            for raw in raws[start:start + BATCH_CHUNK]:
-                try:
-                    incoming = ev.validate_incoming(raw)
-                except EventError as exc:
-                    event_id = raw.get("id", "") if isinstance(raw, dict) else ""
-                    receipts.append(Receipt(exc.code, event_id if isinstance(event_id, str) else "",
-                                            message=exc.message))
-                    continue
-                receipts.append(_apply(incoming))
+            known = Known([i for i in chunk if isinstance(i, ev.IncomingEvent)])
+            for incoming in chunk:
+                receipts.append(incoming if isinstance(incoming, Receipt) else _apply(incoming, known))
     return receipts
 
 
-def _apply(incoming: ev.IncomingEvent) -> Receipt:
-    previous = Event.objects.filter(event_id=incoming.id, type=incoming.type).first()
+class Known:
+    """What a chunk of a batch finds in the database before it is applied: one query for the events seen
+    before, one for the tasks it names. An entry is used once; an event or task the chunk itself has
+    touched since is looked up again."""
+
+    def __init__(self, incoming: list):
+        ids = {i.id for i in incoming}
+        self.events = {(e.event_id, e.type): e for e in Event.objects.order_by().filter(event_id__in=ids)}
+        triggered = {i.triggered_id for i in incoming if not i.parsed.is_sequence and i.triggered_id}
+        tasks = _task_query().filter(triggered_id__in=triggered)
+        self.tasks = {t.triggered_id: t for t in tasks}
+        self.touched: set = set()
+
+    def event(self, incoming):
+        key = (incoming.id, incoming.type)
+        if key in self.touched:
+            return _seen_before(incoming)
+        self.touched.add(key)
+        return self.events.get(key)
+
+    def task(self, triggered_id):
+        if triggered_id in self.touched:
+            return _task(triggered_id)
+        self.touched.add(triggered_id)
+        return self.tasks.get(triggered_id)
+
+
+def _seen_before(incoming):
+    return next(iter(Event.objects.order_by().filter(event_id=incoming.id, type=incoming.type)[:1]), None)
+
+
+def _task_query():
+    tasks = TE.objects.order_by().select_related("sequence_execution", "sequence_execution__project")
+    return tasks.select_for_update(of=("self",)) if connection.vendor != "sqlite" else tasks
+
+
+def _task(triggered_id):
+    return next(iter(_task_query().filter(triggered_id=triggered_id)[:1]), None)
+
+
+def _apply(incoming: ev.IncomingEvent, known: Known | None = None) -> Receipt:
+    previous = known.event(incoming) if known else _seen_before(incoming)
     if previous is not None:
         return Receipt(
             200 if previous.outcome != Event.REJECTED else 409,
@@ -98,12 +141,12 @@ def _apply(incoming: ev.IncomingEvent) -> Receipt:
         )
     if incoming.parsed.is_sequence:
         return _apply_sequence_trigger(incoming)
-    return _apply_task_event(incoming)
+    return _apply_task_event(incoming, known)
 
 
 def _apply_sequence_trigger(incoming: ev.IncomingEvent) -> Receipt:
     data = incoming.data
-    project = Project.objects.filter(name=data["project"]).first()
+    project = next(iter(Project.objects.order_by().filter(name=data["project"])[:1]), None)
     if project is None:
         return Receipt(404, incoming.id, message=f"Project '{data['project']}' does not exist.")
     shipyard = project.parsed_shipyard()
@@ -153,13 +196,8 @@ def _arrival(incoming: ev.IncomingEvent) -> str:
     return incoming.raw.get("time") or ev.now_iso()
 
 
-def _apply_task_event(incoming: ev.IncomingEvent) -> Receipt:
-    task = (
-        TE.objects.select_for_update()
-        .select_related("sequence_execution", "sequence_execution__project")
-        .filter(triggered_id=incoming.triggered_id)
-        .first()
-    )
+def _apply_task_event(incoming: ev.IncomingEvent, known: Known | None = None) -> Receipt:
+    task = known.task(incoming.triggered_id) if known else _task(incoming.triggered_id)
     if task is None:
         reason = f"No task was triggered with id {incoming.triggered_id}; the event is stored and changes nothing."
         flow.store_event(incoming.raw | {"id": incoming.id, "time": _arrival(incoming)}, outcome=Event.REJECTED,

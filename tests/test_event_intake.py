@@ -235,3 +235,30 @@ def test_a_batch_that_is_all_accepted_answers_202(api, sockshop):
                         content_type="application/cloudevents-batch+json")
     assert response.status_code == 202
     assert [a["status"] for a in response.json()] == [202, 202]
+
+
+def test_a_batch_that_starts_and_finishes_the_same_task_and_repeats_an_event_applies_each_once(api, sockshop):
+    """A chunk looks its events and tasks up once; what it changes itself is looked up again."""
+    import json
+    import uuid
+
+    from tests.helpers import current_task, run_of
+
+    context = api.trigger(tag="1")
+    task = current_task(context)
+
+    def event(kind, source, id_=None):
+        return {"specversion": "1.0", "id": id_ or str(uuid.uuid4()), "source": source, "shkeptncontext": context,
+                "triggeredid": task.triggered_id, "type": f"sh.keptn.event.{task.name}.{kind}",
+                "data": {"result": "pass", "status": "succeeded"}}
+    again = str(uuid.uuid4())
+    batch = [event("started", "a"), event("started", "b"), event("finished", "a", again), event("finished", "a", again),
+             event("finished", "b")]
+    response = api.post("/api/v1/event", json.dumps(batch), content_type="application/cloudevents-batch+json")
+    answers = response.json()
+    assert [a["status"] for a in answers] == [202, 202, 202, 200, 202]
+    assert answers[3]["duplicate"] is True
+    task.refresh_from_db()
+    assert task.state == "finished"
+    assert current_task(context).name == "test"  # handed off once, after both executors finished
+    assert run_of(context).task_executions.count() == 2

@@ -70,7 +70,7 @@ def claim(triggered_id: str, executor: str, *, kill_grace: float | None = None, 
                                 gitcommitid=run.gitcommitid)
         payload["source"] = executor
         flow.store_event(payload, context=run.context)
-        flow.executor_started(task, run, executor, now)
+        flow.executor_started(task, run, executor, now, also=("claimed_by", "kill_grace", "heartbeat_timeout", "facts"))
         announce(run.project.name, run.context, stage=run.stage, service=run.service)
         return Answer(200, claim_body(task))
 

@@ -75,8 +75,9 @@ def emit(event_type: str, data: dict, context: str, triggered_id: str | None = N
     return store_event(payload, outcome=Event.EMITTED)
 
 
-def executor_started(task, sequence, source, now):
-    """A `.started` from one executor: the task runs; its running deadlines start counting."""
+def executor_started(task, sequence, source, now, also=()):
+    """A `.started` from one executor: the task runs; its running deadlines start counting. `also` names
+    other fields of the task the caller changed, saved with these."""
     if source not in task.executors:
         task.executors[source] = {"started": ev.now_iso(now), "finished": None}
     if task.state == TE.TRIGGERED:
@@ -85,7 +86,8 @@ def executor_started(task, sequence, source, now):
         deadlines.set_running_deadlines(task, sequence, now)
     task.last_heard_at = now
     deadlines.refresh_heartbeat(task, sequence, now)
-    task.save()
+    task.save(update_fields=["executors", "state", "started_at", "start_deadline", "deadline", "last_heard_at",
+                             "heartbeat_deadline", *also])
 
 
 def executor_finished(task, sequence, source, data, now):

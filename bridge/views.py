@@ -8,7 +8,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from sequences import control, intake, uniform
@@ -31,6 +31,7 @@ def _base(request, project=None, **extra):
 
 
 @login_required
+@require_safe
 @vary_on_headers("HX-Request")
 def home(request):
     if request.GET.get("project"):  # the project switcher without JavaScript
@@ -42,8 +43,14 @@ def home(request):
 
 
 @login_required
+@require_safe
 @vary_on_headers("HX-Request")
-def environment(request, project, form=None, status=200):
+def environment(request, project):
+    return _environment_page(request, project)
+
+
+def _environment_page(request, project, form=None, status=200):
+    """The environment, and the trigger form with what was typed and what is wrong with it."""
     found = _project(project)
     env = queries.environment(found)
     shipyard = found.parsed_shipyard()
@@ -75,6 +82,7 @@ def _trigger_errors(sequence: str, image: str, tag: str, labels_text: str) -> di
 
 
 @login_required
+@require_safe
 @vary_on_headers("HX-Request")
 def sequence_list(request, project):
     found = _project(project)
@@ -93,6 +101,7 @@ def sequence_list(request, project):
 
 
 @login_required
+@require_safe
 @vary_on_headers("HX-Request")
 def sequence_detail(request, project, context, stage=None, event_id=None):
     found = _project(project)
@@ -188,7 +197,7 @@ def trigger(request, project):
     errors = _trigger_errors(sequence, image, tag, request.POST.get("labels", ""))
     if errors:  # shown in place, with what was typed; nothing is stored
         values = {key: request.POST.get(key, "") for key in ("target", "service", "image", "tag", "labels")}
-        return environment(request, project, form={"values": values, "errors": errors}, status=400)
+        return _environment_page(request, project, form={"values": values, "errors": errors}, status=400)
     if image:
         data["configurationChange"] = {"values": {"image": f"{image}:{tag}" if tag else image}}
     labels = {}

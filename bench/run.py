@@ -358,7 +358,8 @@ def list_latency(bosun: Bosun, n: int) -> list[float]:
 
     def one():
         t0 = time.perf_counter()
-        conn.request("GET", "/bridge/project/bench/sequence/?service=s1&state=superseded", headers={"Cookie": cookie})
+        # waiting sequences exist (in s0's lane), none of them for s1: the filter matches nothing
+        conn.request("GET", "/bridge/project/bench/sequence/?service=s1&state=waiting", headers={"Cookie": cookie})
         r = conn.getresponse()
         r.read()
         assert r.status == 200, r.status

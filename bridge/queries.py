@@ -184,6 +184,9 @@ def sequence_rows(project: Project, filters: dict, before: int | None = None, si
     if filters.get("stage"):
         roots = roots.filter(Exists(same_context.filter(stage=filters["stage"])))
     if filters.get("state") in STATE_FILTERS:
+        in_state = SE.objects.filter(STATE_FILTERS[filters["state"]], project=project)
+        if not in_state.exists():  # one look in the state index, rather than a walk of every context
+            return [], None
         roots = roots.filter(Exists(same_context.filter(STATE_FILTERS[filters["state"]])))
     if before:
         roots = roots.filter(id__lt=before)

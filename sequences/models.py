@@ -162,6 +162,8 @@ class SequenceExecution(models.Model):
             models.Index(fields=["context", "project"], name="seq_context"),
             # the Bridge's sequence list: one row per context, newest first, keyset paging on id
             models.Index(fields=["project", "root", "-id"], name="seq_list"),
+            # ... and filtered by service: the walk then visits that service's contexts only
+            models.Index(fields=["project", "service", "root", "-id"], name="seq_list_service"),
             # the Bridge's environment and project cards: who holds lanes, what failed lately
             models.Index(fields=["project", "stage", "service"], condition=Q(holds_lane=True), name="seq_holders"),
             models.Index(fields=["project", "ended_at"], name="seq_project_ended"),

@@ -201,10 +201,17 @@ BOSUN_KILL_GRACE = env_duration("BOSUN_KILL_GRACE", "5s")
 BOSUN_RUN_ENGINE = env_bool("BOSUN_RUN_ENGINE", True)
 BOSUN_RUN_EXECUTOR = env_bool("BOSUN_RUN_EXECUTOR", True)  # `up` starts a local job executor
 
+LOG_FORMAT = env_str("LOG_FORMAT", "text")
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be text or json, not {LOG_FORMAT!r}")
+# With LOG_FORMAT=json, one JSON object per line; a transition's line carries its fields.
+METRICS_PUBLIC = env_bool("BOSUN_METRICS_PUBLIC", False)  # /metrics without a token (a private network)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "sequences.observe.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler",
+                             **({"formatter": "json"} if LOG_FORMAT == "json" else {})}},
     "root": {"handlers": ["console"], "level": env_str("BOSUN_LOG_LEVEL", "INFO")},
     "loggers": {"daphne": {"level": "WARNING"}, "django.channels.server": {"level": "WARNING"}},
 }

@@ -25,6 +25,7 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/bridge/", permanent=False)),
     path("favicon.ico", RedirectView.as_view(url=static("bridge/favicon.svg"), permanent=True)),
     path("bridge/", views.home, name="home"),
+    path("metrics", views.metrics, name="metrics"),
     path("bridge/tokens/", views.tokens, name="tokens"),
     path("bridge/tokens/<int:token_id>/revoke", views.revoke_token, name="revoke-token"),
     path(f"{P}/", views.environment, name="environment"),

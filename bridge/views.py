@@ -240,3 +240,32 @@ def revoke_token(request, token_id):
         token.save(update_fields=["revoked_at"])
         messages.success(request, f"Token '{token.name}' is revoked.")
     return redirect("tokens")
+
+
+def metrics(request):
+    """Prometheus metrics: with an API token (x-token or Bearer), or open with BOSUN_METRICS_PUBLIC=true."""
+    from django.conf import settings
+    from django.http import HttpResponse
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from sequences import throttle
+    from sequences.api.auth import _authenticate
+    from sequences.observe import REGISTRY
+
+    if not settings.METRICS_PUBLIC:
+        header = request.headers.get("authorization", "")
+        key = request.headers.get("x-token") or (header[7:] if header.lower().startswith("bearer ") else "")
+        try:
+            token = _authenticate(request, key) if key else None
+        except throttle.Throttled as exc:
+            response = HttpResponse(exc.message + "\n", status=429, content_type="text/plain")
+            response["Retry-After"] = str(exc.retry_after)
+            return response
+        if token is None:
+            if key:
+                throttle.token_failed(request)
+            response = HttpResponse("An API token is required: send it as x-token or Authorization: Bearer.\n",
+                                    status=401, content_type="text/plain")
+            response["WWW-Authenticate"] = "Bearer"
+            return response
+    return HttpResponse(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)

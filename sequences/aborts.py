@@ -4,7 +4,7 @@ Operators reach it through sequences/control.py (audited, idempotent); the lane'
 policy reaches it through sequences/policies.py. Both run inside the caller's transaction.
 """
 
-from . import deadlines, flow
+from . import deadlines, flow, observe
 from .models import SequenceExecution, TaskExecution
 
 SE = SequenceExecution
@@ -46,6 +46,7 @@ def abort_run(run, mode: str, message: str, now) -> bool:
         run.state, run.state_before_pause = SE.ABORTING, ""
         run.message = message + f" Waiting for the running task '{task.name}' to end."
         run.save(update_fields=["state", "state_before_pause", "message", "updated_at"])
+        observe.transition("sequence.aborting", run)
         task.cancel_requested_at = now
         task.save(update_fields=["cancel_requested_at"])
     else:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
-from . import aborts, deadlines, flow
+from . import aborts, deadlines, flow, observe
 from . import events as ev
 from .db import announce, write_transaction
 from .models import ControlAction, Project, SequenceExecution, TaskExecution
@@ -171,6 +171,7 @@ def _pause(runs, *, suspend_running, **_):
         run.state_before_pause = run.state
         run.state = SE.PAUSED
         run.save(update_fields=["state", "state_before_pause", "updated_at"])
+        observe.transition("sequence.paused", run)
         if suspend_running:
             run.task_executions.filter(state__in=TE.OPEN).update(suspend_requested=True)
         changed.append(run)
@@ -185,6 +186,7 @@ def _resume(runs, **_):
         previous = run.state_before_pause or SE.STARTED
         run.state, run.state_before_pause = previous, ""
         run.save(update_fields=["state", "state_before_pause", "updated_at"])
+        observe.transition("sequence.resumed", run)
         run.task_executions.filter(suspend_requested=True).update(suspend_requested=False)
         changed.append(run)
         if previous == SE.WAITING:

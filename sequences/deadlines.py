@@ -6,6 +6,9 @@ sequences/flow.py sets them as a task moves; sequences/timeouts.py (the engine) 
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
+
+from .observe import HEARTBEATS
 
 
 def task_limit(sequence, task, key):
@@ -38,6 +41,7 @@ def heard_from(task, sequence, now):
     task.last_heard_at = now
     refresh_heartbeat(task, sequence, now)
     task.save(update_fields=["last_heard_at", "heartbeat_deadline"])
+    transaction.on_commit(HEARTBEATS.inc)
 
 
 def clear_deadlines(task):

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from . import events as ev
-from . import deadlines, lanes, policies
+from . import deadlines, lanes, observe, policies
 from .db import announce
 from .events import EventError
 from .models import Event, SequenceExecution, TaskExecution
@@ -186,6 +186,7 @@ def _start_sequence(execution, take_lane=True):
         execution.save()
     else:
         execution.save(update_fields=["state", "holds_lane", "started_at", "updated_at"])
+    observe.transition("sequence.started", execution)
     trigger_task(execution, 0)
 
 
@@ -257,6 +258,7 @@ def emit_task_triggered(execution, task, now):
                             gitcommitid=execution.gitcommitid)
     payload["id"] = task.triggered_id
     store_event(payload, outcome=Event.EMITTED, context=execution.context)
+    observe.transition("task.triggered", execution, task)
     if approval_mode == "automatic":
         result = data.get("result") or "pass"
         _emit_task_answer(execution, task, "finished", {"result": result, "status": "succeeded",
@@ -291,6 +293,7 @@ def finish_task(task, execution, state, result, status, message, now):
     task.finished_at = now
     deadlines.clear_deadlines(task)
     task.save()
+    observe.transition(f"task.{state}", execution, task, result=result, status=status)
     if execution.state == SE.WAITING_FOR_APPROVAL:
         execution.state = SE.STARTED
         execution.save(update_fields=["state", "updated_at"])
@@ -326,6 +329,7 @@ def end_sequence(execution, state, result, status, message=""):
     execution.message = message or execution.message
     execution.ended_at = timezone.now()
     execution.save()
+    observe.transition(f"sequence.{state}", execution, result=result, status=status, message=message)
     project = execution.project
     data = _merged_payload(execution, len(execution.tasks), strict=False)
     data.update(result=result, status=status)
@@ -379,6 +383,7 @@ def time_out_task(task, execution, message, now):
     task.finished_at = now
     deadlines.clear_deadlines(task)
     task.save()
+    observe.transition("task.timedOut", execution, task, message=message)
     if execution.state == SE.ABORTING:
         end_sequence(execution, SE.ABORTED, "fail", "aborted", f"Aborted; {message}")
     else:

@@ -11,7 +11,7 @@ from django.db import connection
 from django.utils import timezone
 
 from . import events as ev
-from . import deadlines, flow
+from . import deadlines, flow, observe
 from .db import announce, write_transaction
 from .events import EventError
 from .models import Event, Project, Service, SequenceExecution, TaskExecution
@@ -229,7 +229,10 @@ def _apply_task_event(incoming: ev.IncomingEvent, known: Known | None = None) ->
     elif kind == "status.changed":
         deadlines.heard_from(task, sequence, now)
     else:  # finished
+        handoff_started = time.perf_counter()
         flow.executor_finished(task, sequence, incoming.source, counted, now)
+        if task.state != TE.STARTED:
+            observe.handoff(handoff_started)
     announce(sequence.project.name, context, stage=sequence.stage, service=sequence.service)
     return Receipt(202, incoming.id, context)
 

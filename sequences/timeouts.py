@@ -7,11 +7,11 @@ engines (or an engine and a request) never apply the same timeout twice.
 import logging
 from datetime import datetime, timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from . import flow
+from . import flow, observe
 from .db import announce, write_transaction
 from .models import ControlAction, SequenceExecution, TaskExecution
 from .shipyard import format_duration
@@ -103,7 +103,12 @@ def _fire_one(task_id: int, now) -> bool:
             return True
         message = timeout_message(task, run, now)
         before = run.state
+        due = [d for d in (task.start_deadline, task.deadline, task.heartbeat_deadline) if d and d <= now]
+        kind = ("start" if task.start_deadline in due else "heartbeat" if task.heartbeat_deadline in due
+                else "deadline")
+        lag = (now - min(due)).total_seconds() if due else 0.0
         flow.time_out_task(task, run, message, now)
+        transaction.on_commit(lambda: observe.timeout_fired(kind, lag))
         ControlAction.objects.create(
             sequence_execution=run, task_execution=task, project=run.project.name, context=run.context,
             command="timeout", actor="engine", source="engine", reason=message, state_before=before,

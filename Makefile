@@ -20,11 +20,13 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory test-postgres
 	$(MAKE) --no-print-directory test-e2e
 
-# The scale-out mode: the flow and lane tests again on PostgreSQL (DATABASE_URL), when one is reachable.
+# The scale-out mode: the whole suite again on PostgreSQL (DATABASE_URL) and the Redis channel layer and
+# cache (REDIS_URL). .ci/run starts both when the machine has none.
 test-postgres: $(STAMP)
 	@if $(BIN)/python -c "import psycopg; psycopg.connect('postgresql://postgres@127.0.0.1:5432/postgres', connect_timeout=3).close()" 2>/dev/null; then \
 		DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bosun BOSUN_TEST_DATABASE=test_bosun_ci \
-		$(BIN)/python -m pytest -m "postgres and not e2e" -q; \
+		REDIS_URL=redis://127.0.0.1:6379/0 \
+		$(BIN)/python -m pytest -m "not e2e" -q; \
 	else echo "PostgreSQL is not reachable on 127.0.0.1:5432: .ci/run starts one"; exit 1; fi
 
 test-e2e: $(STAMP)

@@ -5,12 +5,15 @@ import re
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.test import Client
+from django.test import Client, override_settings
 
 from bridge import live
 from bridge.asgi import application
 from sequences.models import ApiToken, SequenceExecution as SE
 from tests.helpers import current_task, run_of
+
+
+IN_MEMORY = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 
 @pytest.fixture
@@ -151,6 +154,7 @@ def test_tokens_are_created_shown_once_and_revoked(browser, admin_user):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
+@override_settings(CHANNEL_LAYERS=IN_MEMORY)  # tests/test_redis_layer.py covers the same path through Redis
 async def test_the_live_socket_needs_a_session_and_forwards_pushed_fragments(admin_user):
     anonymous = WebsocketCommunicator(application, "/ws/live/?project=sockshop",
                                       headers=[(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000")])
@@ -188,6 +192,7 @@ def test_a_change_renders_the_partials_of_every_page_that_shows_it(api, sockshop
     assert 'id="live"' in pushed[f"c.{context}"][0]
 
 
+@override_settings(CHANNEL_LAYERS=IN_MEMORY)  # only this layer knows who listens; with Redis, pushes always go
 def test_nothing_is_rendered_when_no_page_listens(api, sockshop, django_assert_num_queries):
     context = api.trigger()
     with django_assert_num_queries(0):  # no page is open: no query, no rendering

@@ -185,7 +185,9 @@ def sequence_rows(project: Project, filters: dict, before: int | None = None, si
         roots = roots.filter(Exists(same_context.filter(stage=filters["stage"])))
     if filters.get("state") in STATE_FILTERS:
         in_state = SE.objects.filter(STATE_FILTERS[filters["state"]], project=project)
-        if not in_state.exists():  # one look in the state index, rather than a walk of every context
+        if filters.get("service"):  # every sequence of a context is of the root's service
+            in_state = in_state.filter(service=filters["service"])
+        if not in_state.exists():  # one look in a state index, rather than a walk of every context
             return [], None
         roots = roots.filter(Exists(same_context.filter(STATE_FILTERS[filters["state"]])))
     if before:

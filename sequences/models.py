@@ -164,6 +164,8 @@ class SequenceExecution(models.Model):
             models.Index(fields=["project", "root", "-id"], name="seq_list"),
             # ... and filtered by service: the walk then visits that service's contexts only
             models.Index(fields=["project", "service", "root", "-id"], name="seq_list_service"),
+            # the list's state filter for one service: does anything match at all?
+            models.Index(fields=["project", "service", "state"], name="seq_service_state"),
             # the Bridge's environment and project cards: who holds lanes, what failed lately
             models.Index(fields=["project", "stage", "service"], condition=Q(holds_lane=True), name="seq_holders"),
             models.Index(fields=["project", "ended_at"], name="seq_project_ended"),

@@ -44,7 +44,9 @@ class _Refused(Exception):
 
 
 def _locked(queryset):
-    return queryset.select_for_update() if connection.vendor != "sqlite" else queryset
+    # FOR NO KEY UPDATE of these rows only: inserts that reference them (their FK checks)
+    # do not wait for it, and joined rows such as the project are not locked at all.
+    return queryset.select_for_update(no_key=True, of=("self",)) if connection.vendor != "sqlite" else queryset
 
 
 MAX_REASON = 2000  # characters of a reason; names and keys are bounded by their fields
@@ -214,8 +216,7 @@ def _abort(runs, *, mode, reason, actor, **_):
 
 
 def _task_work(triggered_id: str, allowed_states, verb: str):
-    task = _locked(TE.objects.filter(triggered_id=triggered_id)).select_related(
-        "sequence_execution", "sequence_execution__project").first()
+    task = flow.lock_task(triggered_id)
     if task is None:
         raise _Refused(404, f"No task was triggered with id {triggered_id}.")
     if task.state not in allowed_states:
@@ -324,7 +325,7 @@ def confirm_killed(triggered_id: str, *, actor: Actor) -> Outcome:
 def heartbeat(triggered_id: str, source: str) -> Outcome:
     """An executor says it is still working on a task (as a `.status.changed` event does)."""
     with write_transaction():
-        task = _locked(TE.objects.filter(triggered_id=triggered_id)).select_related("sequence_execution").first()
+        task = flow.lock_task(triggered_id)
         if task is None:
             return Outcome(404, {"code": 404, "message": f"No task was triggered with id {triggered_id}."})
         if task.state not in TE.OPEN:  # the answer still says what the executor is asked to do (kill)

@@ -7,7 +7,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from django.db import connection
 from django.utils import timezone
 
 from . import events as ev
@@ -98,8 +97,7 @@ class Known:
         ids = {i.id for i in incoming}
         self.events = {(e.event_id, e.type): e for e in Event.objects.order_by().filter(event_id__in=ids)}
         triggered = {i.triggered_id for i in incoming if not i.parsed.is_sequence and i.triggered_id}
-        tasks = _task_query().filter(triggered_id__in=triggered)
-        self.tasks = {t.triggered_id: t for t in tasks}
+        self.tasks = flow.lock_tasks(triggered)
         self.touched: set = set()
 
     def event(self, incoming):
@@ -120,13 +118,8 @@ def _seen_before(incoming):
     return next(iter(Event.objects.order_by().filter(event_id=incoming.id, type=incoming.type)[:1]), None)
 
 
-def _task_query():
-    tasks = TE.objects.order_by().select_related("sequence_execution", "sequence_execution__project")
-    return tasks.select_for_update(of=("self",)) if connection.vendor != "sqlite" else tasks
-
-
 def _task(triggered_id):
-    return next(iter(_task_query().filter(triggered_id=triggered_id)[:1]), None)
+    return flow.lock_task(triggered_id)
 
 
 def _apply(incoming: ev.IncomingEvent, known: Known | None = None) -> Receipt:

@@ -17,7 +17,7 @@ def lock_lane(project, stage: str, service: str) -> None:
     if connection.vendor == "sqlite":
         return
     lane, _ = Lane.objects.get_or_create(project=project, stage=stage, service=service)
-    Lane.objects.select_for_update().get(pk=lane.pk)
+    Lane.objects.select_for_update(no_key=True).get(pk=lane.pk)
 
 
 def holder_contexts(project, stage: str, service: str) -> list[str]:

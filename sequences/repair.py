@@ -48,7 +48,7 @@ def _mend_run(run_id: int, busy) -> bool:
     with write_transaction():
         runs = SE.objects.filter(id=run_id, state__in=(SE.STARTED, SE.ABORTING)).exclude(id__in=busy)
         if connection.vendor != "sqlite":
-            runs = runs.select_for_update(skip_locked=True, of=("self",))
+            runs = runs.select_for_update(skip_locked=True, no_key=True, of=("self",))
         run = runs.select_related("project").first()
         if run is None:
             return False

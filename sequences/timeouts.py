@@ -89,7 +89,13 @@ def _fire_one(task_id: int, now) -> bool:
     with write_transaction():
         tasks = TE.objects.filter(_expired(now), id=task_id).select_related("sequence_execution__project")
         if connection.vendor != "sqlite":
-            tasks = tasks.select_for_update(skip_locked=True, of=("self",))
+            # Its sequence execution first, then the task, as every other transition locks them; a row
+            # another engine or a request holds is skipped, and looked at again on the next turn.
+            run_id = TE.objects.filter(id=task_id).values_list("sequence_execution_id", flat=True).first()
+            run_lock = SE.objects.filter(id=run_id).select_for_update(skip_locked=True, no_key=True)
+            if not run_lock.values_list("id").first():
+                return False
+            tasks = tasks.select_for_update(skip_locked=True, no_key=True, of=("self",))
         task = tasks.first()
         if task is None:
             return False

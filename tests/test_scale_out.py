@@ -1,0 +1,201 @@
+"""Scale-out under load: 2 web processes and 2 engines on PostgreSQL and Redis, 8 clients, 50 lanes.
+
+Triggers, executors' events, pauses, resumes, aborts and kills interleave; short start timeouts fire. The
+lane rules must hold throughout and at the end: one holder per lane, no task triggered twice, every
+accepted event in the log exactly once, every sequence ended, FIFO for sequences nobody touched.
+"""
+
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from tests.test_up import free_port, wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+pytestmark = pytest.mark.skipif(not DATABASE_URL.startswith("postgres"),
+                                reason="the scale-out mode: runs with DATABASE_URL (make test-postgres)")
+SHIPYARD = """\
+apiVersion: spec.keptn.sh/0.2.3
+kind: Shipyard
+metadata: {name: scale}
+spec:
+  stages:
+    - name: dev
+      sequences:
+        - name: delivery
+          tasks: [{name: deploy, startTimeout: 4s}, {name: check, startTimeout: 4s}]
+"""
+LANES = 50
+EVENTS = 1000
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A fresh PostgreSQL database, 2 web processes (no engine) and 2 engines."""
+    name = f"bosun_scale_{uuid.uuid4().hex[:8]}"
+    admin = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    work = tmp_path_factory.mktemp("scale")
+    env = {**os.environ, "DATABASE_URL": DATABASE_URL.rsplit("/", 1)[0] + f"/{name}",
+           "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), "BOSUN_ADMIN_PASSWORD": "Scale-123-x",
+           "BOSUN_DATA_DIR": str(work), "BOSUN_RUN_EXECUTOR": "false", "PYTHONUNBUFFERED": "1"}
+    env.pop("BOSUN_TEST_DATABASE", None)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    processes, urls = [], []
+    for k in range(2):
+        port = free_port()
+        processes.append(subprocess.Popen([sys.executable, "manage.py", "up", "--no-engine", "--no-executor",
+                                           "--no-demo", "--port", str(port)], cwd=ROOT, env=env,
+                                          stdout=open(work / f"web{k}.log", "w"), stderr=subprocess.STDOUT))
+        urls.append(f"http://127.0.0.1:{port}")
+        wait_for(f"{urls[-1]}/api/openapi.json")
+    for k in range(2):
+        processes.append(subprocess.Popen([sys.executable, "manage.py", "run_engine", "--max-sleep", "0.5"], cwd=ROOT,
+                                          env=env, stdout=open(work / f"engine{k}.log", "w"),
+                                          stderr=subprocess.STDOUT))
+    token = subprocess.run([sys.executable, "manage.py", "create_token", "admin", "--name", "scale"], cwd=ROOT,
+                           env=env, capture_output=True, text=True, check=True).stdout.split()[-1]
+    try:
+        yield {"urls": urls, "token": token, "database": env["DATABASE_URL"]}
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=20)
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_two_webs_and_two_engines_keep_the_lane_rules_under_load(cluster):
+    clients = [httpx.Client(base_url=url, headers={"x-token": cluster["token"]}, timeout=30) for url in cluster["urls"]]
+    setup = clients[0]
+    assert setup.post("/api/controlPlane/v1/project", json={"name": "scale", "shipyard": SHIPYARD}).status_code == 201
+    for i in range(LANES):
+        setup.post("/api/controlPlane/v1/project/scale/service", json={"serviceName": f"s{i}"}).raise_for_status()
+
+    accepted: list[str] = []
+    touched: set[str] = set()  # contexts someone paused, aborted or killed: FIFO is not asked of them
+    lock = threading.Lock()
+    sent = iter(range(EVENTS))
+    overlaps = []
+
+    def worker(k):
+        rnd = random.Random(k)
+        http = clients[k % 2]
+        for _ in sent:
+            roll = rnd.random()
+            if roll < 0.45:
+                event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": f"c{k}",
+                         "type": "sh.keptn.event.dev.delivery.triggered",
+                         "data": {"project": "scale", "stage": "dev", "service": f"s{rnd.randrange(LANES)}"}}
+                response = http.post("/api/v1/event", json=event)
+                assert response.status_code == 202, response.text
+                with lock:
+                    accepted.append(event["id"])
+                continue
+            kind = rnd.choice(["deploy", "check"])
+            open_tasks = http.get(f"/api/controlPlane/v1/event/triggered/sh.keptn.event.{kind}.triggered",
+                                  params={"project": "scale"}).json()["events"]
+            if not open_tasks:
+                continue
+            task = rnd.choice(open_tasks)
+            context = task["shkeptncontext"]
+            if roll < 0.85:
+                for step in ("started", "finished"):
+                    event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": f"x{k}",
+                             "shkeptncontext": context, "triggeredid": task["id"], "type": f"sh.keptn.event.{kind}.{step}",
+                             "data": {"result": rnd.choice(["pass", "pass", "pass", "fail"]), "status": "succeeded"}}
+                    response = http.post("/api/v1/event", json=event)
+                    assert response.status_code in (202, 409), response.text
+                    if response.status_code == 202:
+                        with lock:
+                            accepted.append(event["id"])
+            else:
+                with lock:
+                    touched.add(context)
+                command = rnd.choice(["pause", "resume", "abort", "abort-force", "kill"])
+                if command == "kill":
+                    response = http.post(f"/api/controlPlane/v1/task/{task['id']}/kill", json={"reason": "load"})
+                else:
+                    state, _, mode = command.partition("-")
+                    response = http.post(f"/api/controlPlane/v1/sequence/scale/{context}/control",
+                                         json={"state": state, **({"mode": mode} if mode else {})})
+                assert response.status_code in (200, 409), response.text
+
+    def watch(stop):
+        with psycopg.connect(cluster["database"]) as conn:
+            while not stop.is_set():
+                rows = conn.execute("SELECT service, count(DISTINCT context) FROM sequences_sequenceexecution "
+                                    "WHERE holds_lane GROUP BY service HAVING count(DISTINCT context) > 1").fetchall()
+                overlaps.extend(rows)
+                conn.rollback()
+                time.sleep(0.05)
+
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch, args=(stop,))
+    watcher.start()
+    failures = []
+
+    def guarded(k):
+        try:
+            worker(k)
+        except Exception as exc:  # a 5xx or a wrong answer, reported below rather than lost in a thread
+            failures.append(f"client {k}: {exc}")
+
+    threads = [threading.Thread(target=guarded, args=(k,)) for k in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+
+    # Drain: resume what is paused; the 4 s start timeouts end whatever nobody starts.
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        with psycopg.connect(cluster["database"]) as conn:
+            active = conn.execute("SELECT context, state FROM sequences_sequenceexecution WHERE state NOT IN "
+                                  "('finished','aborted','timedOut','superseded')").fetchall()
+        if not active:
+            break
+        for context, state in active:
+            if state == "paused":
+                setup.post(f"/api/controlPlane/v1/sequence/scale/{context}/control", json={"state": "resume"})
+        time.sleep(1)
+    stop.set()
+    watcher.join()
+
+    assert failures == [], failures[:3]
+    assert overlaps == [], f"two contexts held a lane at once: {overlaps[:5]}"
+    with psycopg.connect(cluster["database"]) as conn:
+        stuck = conn.execute("SELECT context, state FROM sequences_sequenceexecution WHERE state NOT IN "
+                             "('finished','aborted','timedOut','superseded')").fetchall()
+        assert stuck == [], f"{len(stuck)} sequences never ended: {stuck[:5]}"
+        twice = conn.execute("SELECT sequence_execution_id, index FROM sequences_taskexecution "
+                             "GROUP BY sequence_execution_id, index HAVING count(*) > 1").fetchall()
+        assert twice == [], f"tasks triggered twice: {twice[:5]}"
+        triggered_twice = conn.execute(
+            "SELECT event_id FROM sequences_event WHERE type LIKE '%%.triggered' AND outcome = 'emitted' "
+            "GROUP BY event_id HAVING count(*) > 1").fetchall()
+        assert triggered_twice == []
+        counts = dict(conn.execute("SELECT event_id, count(*) FROM sequences_event WHERE event_id = ANY(%s) "
+                                   "GROUP BY event_id", (accepted,)).fetchall())
+        assert len(accepted) >= 300
+        assert all(counts.get(event_id) == 1 for event_id in accepted), "an accepted event is missing or doubled"
+        runs = conn.execute("SELECT service, id, started_at, context FROM sequences_sequenceexecution "
+                            "WHERE started_at IS NOT NULL ORDER BY service, id").fetchall()
+    by_lane = defaultdict(list)
+    for service, run_id, started_at, context in runs:
+        if context not in touched:
+            by_lane[service].append((run_id, started_at))
+    for service, lane in by_lane.items():
+        starts = [started for _, started in lane]
+        assert starts == sorted(starts), f"lane {service} did not start its untouched sequences in trigger order"

@@ -18,21 +18,14 @@ import time
 import uuid
 
 import httpx
-from figures import iso, pct
+from figures import iso, pct, shipyard
 
-SHIPYARD = """\
-apiVersion: spec.keptn.sh/0.2.3
-kind: Shipyard
-metadata: {name: bench}
-spec:
-  stages:
-    - name: dev
-      sequences:
+SHIPYARD = shipyard("""\
         - name: delivery
           tasks: [{name: deploy}, {name: check}]
         - name: quick
           tasks: [{name: probe, startTimeout: 2s}]
-"""
+""")
 
 
 

@@ -18,19 +18,12 @@ import time
 import uuid
 
 import httpx
-from figures import iso, pct
+from figures import iso, pct, shipyard
 
-SHIPYARD = """\
-apiVersion: spec.keptn.sh/0.2.3
-kind: Shipyard
-metadata: {name: bench}
-spec:
-  stages:
-    - name: dev
-      sequences:
+SHIPYARD = shipyard("""\
         - name: delivery
           tasks: [{name: t1}, {name: t2}, {name: t3}, {name: t4}]
-"""
+""")
 
 
 

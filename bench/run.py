@@ -28,23 +28,17 @@ import time
 import uuid
 from pathlib import Path
 
-from figures import pct
+from figures import pct, shipyard
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOOR = ROOT.parent / "shared" / "floor"
 PY = ROOT / ".venv" / "bin" / "python"
 PG_URL = "postgresql://postgres@127.0.0.1:5432/{name}"
 SERVICES = 200
-SHIPYARD = """apiVersion: spec.keptn.sh/0.2.3
-kind: Shipyard
-metadata: {name: bench}
-spec:
-  stages:
-    - name: dev
-      sequences:
+SHIPYARD = shipyard("""\
         - name: delivery
           tasks: [{name: deployment}, {name: test}]
-"""
+""")
 PAD = "abcdefghij" * 60  # the floor's events carry 1 KB too
 
 

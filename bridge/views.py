@@ -2,17 +2,21 @@
 
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from sequences import control, intake, uniform
+from sequences import control, intake, throttle, uniform
+from sequences.api.auth import authenticate
 from sequences.models import ApiToken, Event, Project, TaskExecution
+from sequences.observe import REGISTRY
 from sequences.shipyard import NAME_RE
 
 from . import queries
@@ -244,19 +248,11 @@ def revoke_token(request, token_id):
 
 def metrics(request):
     """Prometheus metrics: with an API token (x-token or Bearer), or open with BOSUN_METRICS_PUBLIC=true."""
-    from django.conf import settings
-    from django.http import HttpResponse
-    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-    from sequences import throttle
-    from sequences.api.auth import _authenticate
-    from sequences.observe import REGISTRY
-
     if not settings.METRICS_PUBLIC:
         header = request.headers.get("authorization", "")
         key = request.headers.get("x-token") or (header[7:] if header.lower().startswith("bearer ") else "")
         try:
-            token = _authenticate(request, key) if key else None
+            token = authenticate(request, key) if key else None
         except throttle.Throttled as exc:
             response = HttpResponse(exc.message + "\n", status=429, content_type="text/plain")
             response["Retry-After"] = str(exc.retry_after)

@@ -46,7 +46,8 @@ def _token(key: str | None) -> ApiToken | None:
     return token
 
 
-def _authenticate(request, key):
+def authenticate(request, key):
+    """The token's ApiToken (and request.user set to its user), or None; throttles failed addresses."""
     throttle.check_token_address(request)
     token = _token(key)
     if token is None:
@@ -65,12 +66,12 @@ class XToken(APIKeyHeader):
     param_name = "x-token"
 
     def authenticate(self, request, key):
-        return _authenticate(request, key)
+        return authenticate(request, key)
 
 
 class BearerToken(HttpBearer):
     def authenticate(self, request, token):
-        return _authenticate(request, token)
+        return authenticate(request, token)
 
 
 def actor(request) -> str:

@@ -1,12 +1,16 @@
 """The Bridge says what blocks and what is blocked, in words that mean what they say, and offers only what applies."""
 
 import re
+from datetime import timedelta
 from html import unescape
 
 import pytest
+import time_machine
+from django.template.loader import render_to_string
 from django.test import Client
+from django.utils import timezone
 
-from sequences import control
+from sequences import control, timeouts
 from sequences.models import Event, SequenceExecution as SE
 from tests.helpers import current_task, run_of
 
@@ -76,13 +80,6 @@ def test_the_timeline_shows_tasks_and_stages_still_ahead(browser, api, sockshop)
 
 
 def test_a_timeout_reason_is_shown_once_where_it_happened(browser, api, sockshop):
-    from datetime import timedelta
-
-    import time_machine
-    from django.utils import timezone
-
-    from sequences import timeouts
-
     context = api.trigger(tag="1")
     with time_machine.travel(timezone.now() + timedelta(minutes=11), tick=False):
         timeouts.fire_due()
@@ -155,7 +152,5 @@ def test_errors_are_styled_pages_inside_the_bridge_with_a_way_back(browser, view
 
 
 def test_a_server_error_page_needs_no_request_context():
-    from django.template.loader import render_to_string
-
     page = render_to_string("500.html")
     assert "Something went wrong" in page and "Back to the projects" in page

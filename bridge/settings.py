@@ -198,6 +198,7 @@ BOSUN_THROTTLE_WINDOW = env_duration("BOSUN_THROTTLE_WINDOW", "5m")
 
 BOSUN_TASK_START_TIMEOUT = env_duration("BOSUN_TASK_START_TIMEOUT", "10m")
 BOSUN_KILL_GRACE = env_duration("BOSUN_KILL_GRACE", "5s")
+BOSUN_WEBHOOK_TIMEOUT = env_duration("BOSUN_WEBHOOK_TIMEOUT", "5s")  # one delivery attempt, connect to answer
 BOSUN_RUN_ENGINE = env_bool("BOSUN_RUN_ENGINE", True)
 BOSUN_RUN_EXECUTOR = env_bool("BOSUN_RUN_EXECUTOR", True)  # `up` starts a local job executor
 

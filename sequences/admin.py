@@ -3,12 +3,14 @@ that ask for confirmation and a reason on a page of their own, and call the same
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import control
+from . import control, webhooks
+from .db import write_transaction
 from .models import ApiToken, ControlAction, Event, Project, SequenceExecution, Service, TaskExecution, TaskLog
 from .uniform import Integration
 
@@ -273,3 +275,76 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # tokens are shown once when made: manage.py create_token or the Bridge's token page
+
+
+class WebhookForm(forms.ModelForm):
+    class Meta:
+        model = webhooks.Webhook
+        fields = ["project", "url", "events", "active", "secret"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["secret"].required = False
+        self.fields["secret"].help_text = "Signs each delivery (HMAC-SHA256). Left empty, Bosun makes one."
+
+    def clean_events(self):
+        try:
+            return webhooks._patterns(self.cleaned_data.get("events"))
+        except webhooks.WebhookError as exc:
+            raise forms.ValidationError(exc.message) from None
+
+    def clean_url(self):
+        try:
+            return webhooks._url(self.cleaned_data.get("url"))
+        except webhooks.WebhookError as exc:
+            raise forms.ValidationError(exc.message) from None
+
+
+class DeliveryInline(admin.TabularInline):
+    model = webhooks.Delivery
+    fields = ["id", "event", "state", "attempts", "last_status", "last_error", "next_attempt_at", "delivered_at"]
+    readonly_fields = fields
+    ordering = ["-id"]
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name_plural = "deliveries (the newest first; all of them under Deliveries)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("event")
+
+
+@admin.register(webhooks.Webhook)
+class WebhookAdmin(admin.ModelAdmin):
+    form = WebhookForm
+    list_display = ["url", "project", "events", "active", "created_by", "created_at"]
+    list_filter = ["active", "project"]
+    search_fields = ["url", "project__name"]
+    list_select_related = ["project"]
+    readonly_fields = ["created_by", "created_at"]
+    inlines = [DeliveryInline]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user.get_username()
+            obj.secret = obj.secret or webhooks.new_secret()
+        with write_transaction():
+            super().save_model(request, obj, form, change)
+
+
+@admin.register(webhooks.Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    list_display = ["id", "webhook", "event", "state", "attempts", "last_status", "last_duration_ms",
+                    "next_attempt_at", "delivered_at"]
+    list_filter = ["state", "webhook__project"]
+    search_fields = ["event__event_id", "event__type", "webhook__url", "last_error"]
+    list_select_related = ["webhook__project", "event"]
+    readonly_fields = read_only_fields(webhooks.Delivery)
+    actions = ["send_again"]
+
+    @admin.action(description="Send the selected deliveries again now")
+    def send_again(self, request, queryset):
+        count = webhooks.retry_now(queryset)
+        self.message_user(request, f"{count} deliveries will be sent again at once "
+                                   "(delivered ones are left alone).", messages.SUCCESS)

@@ -12,6 +12,7 @@ class SequencesConfig(AppConfig):
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
         from .api.auth import forget_tokens
+        from . import webhooks
         from .models import ApiToken
 
         # A token's cached lookup goes as soon as the token, its user or their permissions change.
@@ -21,3 +22,6 @@ class SequencesConfig(AppConfig):
             post_delete.connect(forget_tokens, sender=model, dispatch_uid=f"forget-tokens-delete-{model.__name__}")
         for through in (user.user_permissions.through, user.groups.through, Group.permissions.through):
             m2m_changed.connect(forget_tokens, sender=through, dispatch_uid=f"forget-tokens-m2m-{through.__name__}")
+        # Which projects have webhooks is cached per process; a change here is seen at the next event.
+        post_save.connect(webhooks.forget, sender=webhooks.Webhook, dispatch_uid="forget-webhooks-save")
+        post_delete.connect(webhooks.forget, sender=webhooks.Webhook, dispatch_uid="forget-webhooks-delete")

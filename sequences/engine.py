@@ -11,7 +11,7 @@ import threading
 from django.db import close_old_connections
 from django.utils import timezone
 
-from . import repair, timeouts
+from . import repair, timeouts, webhooks
 from .signals import context_changed
 
 log = logging.getLogger("bosun.engine")
@@ -59,6 +59,8 @@ class Engine:
 
     def run(self):
         context_changed.connect(self.wake, dispatch_uid=f"engine-{id(self)}")
+        sender = webhooks.Sender(max_sleep=min(self.max_sleep, 1.0))
+        sender.start()
         log.info("engine: running")
         try:
             while not self.stopping.is_set():
@@ -77,6 +79,7 @@ class Engine:
                     self.stopping.wait(self.settle)
                 self.woken.clear()
         finally:
+            sender.stop()
             context_changed.disconnect(dispatch_uid=f"engine-{id(self)}")
             close_old_connections()
             log.info("engine: stopped")

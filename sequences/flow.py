@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from . import events as ev
-from . import deadlines, lanes, observe, policies
+from . import deadlines, lanes, observe, policies, webhooks
 from .db import announce
 from .events import EventError
 from .models import Event, SequenceExecution, TaskExecution
@@ -63,7 +63,7 @@ def lock_task(triggered_id: str):
 def store_event(payload: dict, *, outcome=Event.APPLIED, note="", context=None, triggered_id=None, data=None):
     data = data if data is not None else payload.get("data") or {}
     try:
-        return Event.objects.create(
+        event = Event.objects.create(
             event_id=payload["id"],
             type=payload["type"],
             source=payload.get("source") or "",
@@ -79,6 +79,8 @@ def store_event(payload: dict, *, outcome=Event.APPLIED, note="", context=None, 
         )
     except IntegrityError:
         raise EventError(409, f"Event {payload['id']} was received at the same moment twice.") from None
+    webhooks.outbox(event)
+    return event
 
 
 def emit(event_type: str, data: dict, context: str, triggered_id: str | None = None, gitcommitid: str = "") -> Event:

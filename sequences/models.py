@@ -396,3 +396,4 @@ class ApiToken(models.Model):
 
 
 from .uniform import Integration  # noqa: E402,F401  (Keptn's uniform integrations live with their rules)
+from .webhooks import Delivery, Webhook  # noqa: E402,F401  (so do webhooks)

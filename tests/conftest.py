@@ -31,6 +31,14 @@ def _fresh_throttle_counters():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_webhook_cache():
+    """Which projects have webhooks is cached per process: a rolled-back test's webhook must not linger."""
+    from sequences import webhooks
+
+    webhooks.forget()
+
+
 def _user(username, *permissions, superuser=False):
     User = get_user_model()
     if superuser:

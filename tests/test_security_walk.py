@@ -10,6 +10,7 @@ from bridge.asgi import application
 from sequences.api import api
 from sequences.models import ApiToken, ControlAction, Event, Project, SequenceExecution, TaskExecution
 from sequences.uniform import Integration
+from sequences.webhooks import Delivery, Webhook
 from tests.helpers import current_task
 
 pytestmark = pytest.mark.postgres
@@ -20,19 +21,22 @@ VIEWER_MAY = {("POST", "/api/v1/auth"): "Keptn's token check; it answers who the
 
 def snapshot():
     return tuple(model.objects.count() for model in (
-        Project, SequenceExecution, TaskExecution, Event, ControlAction, ApiToken, Integration)) + tuple(
+        Project, SequenceExecution, TaskExecution, Event, ControlAction, ApiToken, Integration, Webhook, Delivery)) + tuple(
         SequenceExecution.objects.values_list("state", flat=True).order_by("id"))
 
 
 @pytest.fixture
-def world(api, sockshop):
+def world(api, admin_api, sockshop):
     """A project, a running sequence with an open task, and a registered integration: real ids for every path."""
     context = api.trigger(tag="1")
     task = current_task(context)
     integration = api.post("/api/controlPlane/v1/uniform/registration", {
         "name": "helm", "metadata": {"hostname": "h"},
         "subscriptions": [{"id": "sub-1", "event": "sh.keptn.event.deployment.triggered"}]}).json()["id"]
-    return {"project": "sockshop", "keptnContext": context, "triggeredId": task.triggered_id, "service": "carts",
+    hook = admin_api.post("/api/controlPlane/v1/project/sockshop/webhook", {"url": "http://127.0.0.1:9/hook"}).json()["id"]
+    api.trigger(tag="2")  # an event for the webhook: one delivery
+    delivery = Delivery.objects.get(webhook_id=hook, event__type__endswith=".delivery.triggered")
+    return {"project": "sockshop", "keptnContext": context, "webhookId": str(hook), "deliveryId": str(delivery.id), "triggeredId": task.triggered_id, "service": "carts",
             "stage": "dev", "eventType": "sh.keptn.event.deployment.triggered", "integrationID": integration,
             "subscriptionID": "sub-1"}
 
@@ -52,7 +56,7 @@ def send(client: Client, method: str, path: str, headers=None):
     # a body every endpoint would take, so that only the permission can refuse it
     body = {"state": "pause", "serviceName": "x", "name": "x", "shipyard": "x", "result": "pass",
             "status": "succeeded", "reason": "r", "executor": "e", "event": "sh.keptn.event.x.triggered",
-            "text": "a line\n"}
+            "text": "a line\n", "url": "http://127.0.0.1:9/other"}
     kwargs = {"content_type": "application/json", **(headers or {})}
     if method == "GET":
         return client.get(path, **(headers or {}))

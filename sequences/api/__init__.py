@@ -16,6 +16,7 @@ from .keptn import router as keptn_router
 from .projects import router as projects_router
 from .tasks import router as tasks_router
 from .uniform import router as uniform_router
+from .webhooks import router as webhooks_router
 from .schemas import RESPONSES_KEY
 
 class BosunAPI(NinjaAPI):
@@ -117,3 +118,4 @@ api.add_router("/controlPlane/v1", projects_router)
 api.add_router("/controlPlane/v1", control_router)
 api.add_router("/controlPlane/v1", tasks_router)
 api.add_router("/controlPlane/v1", uniform_router)
+api.add_router("/controlPlane/v1", webhooks_router)

@@ -2,11 +2,12 @@ import signal
 
 from django.core.management.base import BaseCommand
 
+from sequences import webhooks
 from sequences.engine import Engine
 
 
 class Command(BaseCommand):
-    help = "Run the engine: timeouts, delayed tasks and repairs. Safe to run several at once."
+    help = "Run the engine: timeouts, delayed tasks, repairs and webhook deliveries. Safe to run several at once."
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="Do one step and exit (for tests and cron)")
@@ -17,6 +18,7 @@ class Command(BaseCommand):
         engine = Engine(max_sleep=max_sleep, repair_every=0 if once else 30.0)
         if once:
             did = engine.step()
+            did = webhooks.send_due() > 0 or did
             self.stdout.write("did work" if did else "nothing to do")
             return
         signal.signal(signal.SIGINT, engine.stop)

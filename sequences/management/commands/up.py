@@ -77,13 +77,16 @@ class Command(BaseCommand):
         os._exit(0)
 
     def _start_executor(self, host, port) -> subprocess.Popen:
-        """One local job executor (`bosun executor`), a client of this server like any other."""
+        """One local job executor (`bosun executor`), a client of this server like any other.
+
+        Its name carries this process's id: after a crash, the next one does not claim the tasks its
+        predecessor had claimed (their jobs may still run); those tasks time out by heartbeat instead."""
         address = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         work_dir = settings.DATA_DIR / "jobs"
         work_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "BOSUN_TOKEN": self._executor_token(), "BOSUN_EXIT_WITH_PARENT": str(os.getpid())}
         command = [sys.executable, "-m", "bosun", "executor", "--url", f"http://{address}:{port}",
-                   "--work-dir", str(work_dir), "--name", f"local-executor/{socket.gethostname()}"]
+                   "--work-dir", str(work_dir), "--name", f"local-executor/{socket.gethostname()}/{os.getpid()}"]
         self.stdout.write(f"Job executor: running the projects' jobs ({work_dir}); --no-executor turns it off.")
         return subprocess.Popen(command, env=env, start_new_session=True)
 

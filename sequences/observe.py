@@ -13,7 +13,10 @@ from django.db import transaction
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
+from . import tracing
+
 log = logging.getLogger("bosun.transitions")
+SEQUENCE_ENDS = {"sequence.finished", "sequence.aborted", "sequence.timedOut", "sequence.superseded"}
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 TRANSITIONS = Counter("bosun_transitions", "Transitions of sequences and tasks, by kind", ["kind"], registry=REGISTRY)
@@ -61,8 +64,12 @@ def transition(kind: str, execution, task=None, **fields):
     if kind == "sequence.started" and execution.started_at and execution.triggered_at:
         waited = max(0.0, (execution.started_at - execution.triggered_at).total_seconds())
 
+    ended = kind in SEQUENCE_ENDS if task is None else kind not in ("task.triggered", "task.started")
+
     def report():
         TRANSITIONS.labels(kind).inc()
+        if ended:
+            tracing.ended(kind, execution, task)
         if waited is not None:
             LANE_WAIT.observe(waited)
         log.info("%s %s/%s/%s %s %s", kind, record["project"], record["stage"], record["service"],

@@ -144,7 +144,8 @@ def drained(query, seconds: float = 240) -> list:
 def check_invariants(query, accepted: list[str], count: int):
     """What a crash must never do, read straight from the database."""
     assert len(set(accepted)) == count, "a trigger was never accepted"
-    logged = dict(query("SELECT event_id, count(*) FROM sequences_event WHERE event_id LIKE 'crash-%' GROUP BY event_id"))
+    logged = dict(query("SELECT event_id, count(*) FROM sequences_event WHERE event_id LIKE 'crash-%' "
+                        "GROUP BY event_id"))
     assert set(logged) == set(accepted), "an accepted event is missing from the event log"
     assert set(logged.values()) == {1}, "an accepted event was logged twice"
     runs = query("SELECT triggered_id, state FROM sequences_sequenceexecution")
@@ -252,7 +253,8 @@ def test_killed_web_engine_and_executor_lose_nothing_on_postgresql(tmp_path):
 def test_killed_embedded_up_loses_nothing_on_its_sqlite_file(tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "BOSUN_DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1", "BOSUN_ADMIN_PASSWORD": "Crash-123-x"}
+    env = {**os.environ, "BOSUN_DATA_DIR": str(tmp_path), "PYTHONUNBUFFERED": "1",
+           "BOSUN_ADMIN_PASSWORD": "Crash-123-x"}
     for key in ("DATABASE_URL", "REDIS_URL"):
         env.pop(key, None)
     fleet = Fleet(env, tmp_path, {"up": [sys.executable, "manage.py", "up", "--no-demo", "--port", str(port)]})

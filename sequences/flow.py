@@ -166,6 +166,8 @@ def trigger_sequence(project, stage, sequence, service, data, context, triggered
         tasks=[_task_snapshot(t) for t in sequence.tasks],
         queue_policy=policy,
     )
+    if policy == SE.CANCEL_IN_PROGRESS:
+        policies.lock_running(project, stage, service, sequence.name)
     if policy != SE.PARALLEL:
         lanes.lock_lane(project, stage, service)
     # The state it starts in is decided before the row is written: one INSERT, no UPDATE after it.

@@ -8,6 +8,8 @@ an integration only the open tasks its subscriptions match (`GET .../event/trigg
 
 import fnmatch
 import hashlib
+import re
+import unicodedata
 import uuid
 
 from django.db import models
@@ -15,6 +17,7 @@ from django.utils import timezone
 
 MAX_SUBSCRIPTIONS = 100
 MAX_FILTER_ITEMS = 100
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}")
 
 
 class UniformError(Exception):
@@ -89,7 +92,20 @@ def _text(value, what: str, limit: int = 200) -> str:
     value = str(value)
     if len(value) > limit:
         raise UniformError(400, f"{what} is longer than {limit} characters.")
+    control = next((c for c in value if unicodedata.category(c) in ("Cc", "Cs")), None)
+    if control is not None:
+        raise UniformError(400, f"{what} contains the control character U+{ord(control):04X}; remove it.")
     return value
+
+
+def _name(value) -> str:
+    name = _text(value, "name")
+    if not name:
+        raise UniformError(400, "name is required: the integration's name, e.g. helm-service.")
+    if not NAME.fullmatch(name):
+        raise UniformError(400, f"name {name[:80]!r} is not an integration name: use letters, digits and "
+                                "'. _ : / @ + -', starting with a letter or digit (e.g. helm-service).")
+    return name
 
 
 def _names(value, what: str) -> list[str]:
@@ -147,9 +163,7 @@ def register(raw) -> tuple[Integration, bool]:
     """Register an integration; returns it and whether it is new. A known one is seen again."""
     if not isinstance(raw, dict):
         raise UniformError(400, "The registration must be a JSON object (Keptn's models.Integration).")
-    name = _text(raw.get("name"), "name")
-    if not name:
-        raise UniformError(400, "name is required: the integration's name, e.g. helm-service.")
+    name = _name(raw.get("name"))
     metadata = _metadata(raw.get("metadata"))
     raw_subscriptions = raw.get("subscriptions") or []
     if not isinstance(raw_subscriptions, list) or len(raw_subscriptions) > MAX_SUBSCRIPTIONS:

@@ -166,6 +166,10 @@ def _url(value) -> str:
     if not isinstance(value, str) or not value.strip():
         raise WebhookError(400, "url must be the receiver's http or https URL.")
     value = value.strip()
+    odd = next((c for c in value if not (33 <= ord(c) < 127) or c in '<>"{}|\\^`'), None)
+    if odd is not None:
+        raise WebhookError(400, f"url contains {odd!r}, which a URL cannot carry as it is: percent-encode it "
+                                "(and write an international host name in its xn-- form).")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname or len(value) > 500:
         raise WebhookError(400, f"url must be an http or https URL of at most 500 characters, not {value[:80]!r}.")

@@ -35,6 +35,9 @@ spec:
       sequences:
         - name: delivery
           tasks: [{name: deploy, startTimeout: 4s}, {name: check, startTimeout: 4s}]
+        - name: hotfix
+          queue: cancel-in-progress
+          tasks: [{name: deploy, startTimeout: 4s}]
 """
 LANES = 50
 EVENTS = 1000
@@ -97,8 +100,9 @@ def test_two_webs_and_two_engines_keep_the_lane_rules_under_load(cluster):
         for _ in sent:
             roll = rnd.random()
             if roll < 0.45:
+                sequence = "hotfix" if roll < 0.05 else "delivery"  # aborts the lane's running hotfix
                 event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": f"c{k}",
-                         "type": "sh.keptn.event.dev.delivery.triggered",
+                         "type": f"sh.keptn.event.dev.{sequence}.triggered",
                          "data": {"project": "scale", "stage": "dev", "service": f"s{rnd.randrange(LANES)}"}}
                 response = http.post("/api/v1/event", json=event)
                 assert response.status_code == 202, response.text
@@ -190,8 +194,9 @@ def test_two_webs_and_two_engines_keep_the_lane_rules_under_load(cluster):
                                    "GROUP BY event_id", (accepted,)).fetchall())
         assert len(accepted) >= 300
         assert all(counts.get(event_id) == 1 for event_id in accepted), "an accepted event is missing or doubled"
+        # hotfixes jump their lane's queue (cancel-in-progress); deliveries keep trigger order among themselves
         runs = conn.execute("SELECT service, id, started_at, context FROM sequences_sequenceexecution "
-                            "WHERE started_at IS NOT NULL ORDER BY service, id").fetchall()
+                            "WHERE started_at IS NOT NULL AND name = 'delivery' ORDER BY service, id").fetchall()
     by_lane = defaultdict(list)
     for service, run_id, started_at, context in runs:
         if context not in touched:

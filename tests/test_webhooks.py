@@ -207,7 +207,8 @@ def test_a_webhook_for_another_project_or_other_events_gets_nothing(api, admin_a
 
 @pytest.mark.parametrize("body, message", [
     ({"url": "ftp://example.com/x"}, "http or https"),
-    ({"url": "not a url"}, "http or https"),
+    ({"url": "not a url"}, "percent-encode"),
+    ({"url": "hooks.example.com/x"}, "http or https"),
     ({"url": "http://"}, "http or https"),
     ({"url": "http://h/" + "x" * 600}, "url"),
     ({"url": "http://h/", "events": ["sh.keptn.event.<script>"]}, "is not an event type"),

@@ -66,7 +66,26 @@ def on_unauthenticated(request, exc):
 
 @api.exception_handler(HttpError)
 def on_http_error(request, exc):
-    return error(request, exc.status_code, exc.message)
+    message = exc.message
+    if exc.status_code == 400 and message.startswith("Cannot parse request body"):  # django-ninja's words
+        message = _unreadable(request.body)
+    return error(request, exc.status_code, message)
+
+
+def _unreadable(body: bytes) -> str:
+    """Why a request body could not be read, in words a client can act on."""
+    import json
+
+    try:
+        json.loads(body)
+    except RecursionError:
+        return "The request body nests JSON too deeply to be read."
+    except UnicodeDecodeError:
+        return "The request body is not UTF-8 text; send JSON."
+    except ValueError as exc:
+        where = f": line {exc.lineno}, column {exc.colno}" if hasattr(exc, "lineno") else ""
+        return f"The request body is not valid JSON ({getattr(exc, 'msg', exc)}{where}); send a JSON object."
+    return "The request body could not be read as JSON; send a JSON object."
 
 
 @api.exception_handler(Http404)
@@ -85,6 +104,8 @@ def _problem(item: dict) -> str:
     message = str(item.get("msg"))
     if where in FRIENDLY:
         return FRIENDLY[where]
+    if not where and item.get("type") == "missing":
+        return "the request body is empty: send a JSON object"
     if item.get("type") == "literal_error":
         options = re.findall(r"'([^']*)'", str((item.get("ctx") or {}).get("expected", "")))
         listed = f"one of {', '.join(options)}" if len(options) > 3 else " or ".join(

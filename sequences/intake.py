@@ -139,13 +139,16 @@ def _apply(incoming: ev.IncomingEvent, known: Known | None = None) -> Receipt:
 
 def _apply_sequence_trigger(incoming: ev.IncomingEvent) -> Receipt:
     data = incoming.data
-    project = next(iter(Project.objects.order_by().filter(name=data["project"])[:1]), None)
-    if project is None:
-        return Receipt(404, incoming.id, message=f"Project '{data['project']}' does not exist.")
+    # The project with the service, in one look-up; which one is missing is asked only when one is.
+    service = next(iter(Service.objects.order_by().select_related("project").filter(
+        project__name=data["project"], name=data["service"])[:1]), None)
+    if service is None:
+        if not Project.objects.filter(name=data["project"]).exists():
+            return Receipt(404, incoming.id, message=f"Project '{data['project']}' does not exist.")
+        return Receipt(404, incoming.id, message=f"Project '{data['project']}' has no service '{data['service']}'.")
+    project = service.project
     shipyard = project.parsed_shipyard()
     stage, name = incoming.parsed.stage, incoming.parsed.sequence
-    if not Service.objects.filter(project=project, name=data["service"]).exists():
-        return Receipt(404, incoming.id, message=f"Project '{project.name}' has no service '{data['service']}'.")
     context = incoming.context or str(uuid.uuid4())
     missing = unknown_target(project, stage, name)
     if missing:

@@ -24,7 +24,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from .db import write_transaction
@@ -117,6 +117,7 @@ class Delivery(models.Model):
 # --- who wants what: a per-process cache, so intake costs nothing for projects without webhooks --------
 
 _cache: dict = {"at": -CACHE_SECONDS, "hooks": {}}
+_written = threading.Event()  # set after a commit that wrote deliveries: wakes this process's sender
 _cache_lock = threading.Lock()
 
 
@@ -152,6 +153,7 @@ def outbox(event) -> None:
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     table, hooks = Delivery._meta.db_table, Webhook._meta.db_table
     marks = ", ".join(["%s"] * len(wanted))
+    transaction.on_commit(_written.set)  # the sender in this process goes at once; others within a second
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (webhook_id, event_id, state, attempts, next_attempt_at, last_error, created_at) "
@@ -315,24 +317,17 @@ class Sender(threading.Thread):
 
     def __init__(self, max_sleep: float = 1.0):
         super().__init__(name="bosun-webhooks", daemon=True)
-        self.max_sleep = max_sleep
+        self.max_sleep = max_sleep  # deliveries written by other processes, and retries, are seen this often
         self.stopping = threading.Event()
-        self.woken = threading.Event()
-
-    def wake(self, **_):
-        self.woken.set()
 
     def stop(self):
         self.stopping.set()
-        self.woken.set()
+        _written.set()
         self.join(timeout=settings.BOSUN_WEBHOOK_TIMEOUT + 5)
 
     def run(self):
         from django.db import close_old_connections
 
-        from .signals import context_changed
-
-        context_changed.connect(self.wake, dispatch_uid=f"webhooks-{id(self)}")
         try:
             while not self.stopping.is_set():
                 close_old_connections()
@@ -341,8 +336,8 @@ class Sender(threading.Thread):
                         continue
                 except Exception:
                     log.exception("webhooks: sending failed; trying again in a second")
-                self.woken.wait(self.max_sleep)
-                self.woken.clear()
+                # Woken only by a commit that wrote deliveries: a busy intake without webhooks costs nothing.
+                _written.wait(self.max_sleep)
+                _written.clear()
         finally:
-            context_changed.disconnect(dispatch_uid=f"webhooks-{id(self)}")
             close_old_connections()

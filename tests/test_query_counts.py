@@ -26,14 +26,14 @@ def warm(api, sockshop):
 
 
 def test_a_trigger_that_takes_a_free_lane(warm, django_assert_num_queries):
-    # event seen before?, project, service, store it, who holds the lane, who waits ahead, the execution,
-    # its first task, that task's .triggered, and the transaction's savepoint and release
-    with django_assert_num_queries(on(11, 16)):
+    # event seen before?, the service with its project, store it, who holds the lane, who waits ahead, the
+    # execution, its first task, that task's .triggered, and the transaction's savepoint and release
+    with django_assert_num_queries(on(10, 15)):
         warm.trigger(tag="1")
 
 
 def test_a_trigger_that_waits(warm, django_assert_num_queries):
-    with django_assert_num_queries(on(8, 10)):
+    with django_assert_num_queries(on(7, 9)):
         warm.trigger(tag="1", service="orders")
 
 

@@ -7,7 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from . import control, webhooks
 from .db import write_transaction
@@ -300,21 +300,6 @@ class WebhookForm(forms.ModelForm):
             raise forms.ValidationError(exc.message) from None
 
 
-class DeliveryInline(admin.TabularInline):
-    model = webhooks.Delivery
-    fields = ["id", "event", "state", "attempts", "last_status", "last_error", "next_attempt_at", "delivered_at"]
-    readonly_fields = fields
-    ordering = ["-id"]
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = True
-    verbose_name_plural = "deliveries (the newest first; all of them under Deliveries)"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("event")
-
-
 @admin.register(webhooks.Webhook)
 class WebhookAdmin(admin.ModelAdmin):
     form = WebhookForm
@@ -322,8 +307,23 @@ class WebhookAdmin(admin.ModelAdmin):
     list_filter = ["active", "project"]
     search_fields = ["url", "project__name"]
     list_select_related = ["project"]
-    readonly_fields = ["created_by", "created_at"]
-    inlines = [DeliveryInline]
+    readonly_fields = ["created_by", "created_at", "recent_deliveries"]
+
+    @admin.display(description="Recent deliveries")
+    def recent_deliveries(self, obj):
+        if obj is None or obj.pk is None:
+            return "-"
+        recent = list(obj.deliveries.select_related("event").order_by("-id")[:10])
+        if not recent:
+            return "None yet: the next event this webhook wants is sent within a second."
+        rows = format_html_join("", "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
+            (reverse("admin:sequences_delivery_change", args=[d.id]), d.event.type, d.state, d.attempts,
+             d.last_status or "-", d.last_error or "-") for d in recent))
+        every = reverse("admin:sequences_delivery_changelist") + f"?webhook__id__exact={obj.pk}"
+        return format_html('<table><thead><tr><th>event</th><th>state</th><th>attempts</th><th>status</th>'
+                           '<th>last error</th></tr></thead><tbody>{}</tbody></table>'
+                           '<p><a href="{}">Every delivery of this webhook ({} in all)</a></p>',
+                           rows, every, obj.deliveries.count())
 
     def save_model(self, request, obj, form, change):
         if not change:
@@ -337,7 +337,7 @@ class WebhookAdmin(admin.ModelAdmin):
 class DeliveryAdmin(ReadOnlyAdmin):
     list_display = ["id", "webhook", "event", "state", "attempts", "last_status", "last_duration_ms",
                     "next_attempt_at", "delivered_at"]
-    list_filter = ["state", "webhook__project"]
+    list_filter = ["state", "webhook__project", "webhook"]
     search_fields = ["event__event_id", "event__type", "webhook__url", "last_error"]
     list_select_related = ["webhook__project", "event"]
     readonly_fields = read_only_fields(webhooks.Delivery)

@@ -48,7 +48,7 @@ class WebhookError(Exception):
 
 class Webhook(models.Model):
     project = models.ForeignKey("sequences.Project", on_delete=models.CASCADE, related_name="webhooks")
-    url = models.CharField(max_length=500, help_text="Where the events are POSTed (http or https)")
+    url = models.CharField("URL", max_length=500, help_text="Where the events are POSTed (http or https)")
     events = models.JSONField(default=list, blank=True,
                               help_text="Event types, Keptn's wildcards allowed, e.g. sh.keptn.event.*.finished; "
                                         "empty: every event of the project")

@@ -316,7 +316,8 @@ class WebhookAdmin(admin.ModelAdmin):
         recent = list(obj.deliveries.select_related("event").order_by("-id")[:10])
         if not recent:
             return "None yet: the next event this webhook wants is sent within a second."
-        rows = format_html_join("", "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
+        row = '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>'
+        rows = format_html_join("", row, (
             (reverse("admin:sequences_delivery_change", args=[d.id]), d.event.type, d.state, d.attempts,
              d.last_status or "-", d.last_error or "-") for d in recent))
         every = reverse("admin:sequences_delivery_changelist") + f"?webhook__id__exact={obj.pk}"

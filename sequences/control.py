@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
-from . import aborts, deadlines, flow, observe
+from . import aborts, deadlines, flow, locks, observe
 from . import events as ev
 from .db import announce, write_transaction
 from .models import ControlAction, Project, SequenceExecution, TaskExecution
@@ -216,7 +216,7 @@ def _abort(runs, *, mode, reason, actor, **_):
 
 
 def _task_work(triggered_id: str, allowed_states, verb: str):
-    task = flow.lock_task(triggered_id)
+    task = locks.lock_task(triggered_id)
     if task is None:
         raise _Refused(404, f"No task was triggered with id {triggered_id}.")
     if task.state not in allowed_states:
@@ -325,7 +325,7 @@ def confirm_killed(triggered_id: str, *, actor: Actor) -> Outcome:
 def heartbeat(triggered_id: str, source: str) -> Outcome:
     """An executor says it is still working on a task (as a `.status.changed` event does)."""
     with write_transaction():
-        task = flow.lock_task(triggered_id)
+        task = locks.lock_task(triggered_id)
         if task is None:
             return Outcome(404, {"code": 404, "message": f"No task was triggered with id {triggered_id}."})
         if task.state not in TE.OPEN:  # the answer still says what the executor is asked to do (kill)

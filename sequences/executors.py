@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from . import events as ev
-from . import flow
+from . import flow, locks
 from .db import announce, write_transaction
 from .models import TaskExecution, TaskLog
 from .signals import task_log_changed
@@ -49,7 +49,7 @@ def claim(triggered_id: str, executor: str, *, kill_grace: float | None = None, 
     if not executor or len(executor) > 200:
         return _refused(400, "executor must name the executor (1-200 characters).")
     with write_transaction():
-        task = flow.lock_task(triggered_id)
+        task = locks.lock_task(triggered_id)
         if task is None:
             return _refused(404, f"No task was triggered with id {triggered_id}.")
         run = task.sequence_execution
@@ -143,7 +143,7 @@ def report_facts(triggered_id: str, facts: dict) -> Answer:
     if not isinstance(facts, dict):
         return _refused(400, "facts must be a JSON object.")
     with write_transaction():
-        task = flow.lock_task(triggered_id)
+        task = locks.lock_task(triggered_id)
         if task is None:
             return _refused(404, f"No task was triggered with id {triggered_id}.")
         task.facts = {**task.facts, **_clean_facts(facts)}

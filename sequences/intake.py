@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from . import events as ev
-from . import deadlines, flow, observe
+from . import deadlines, flow, locks, observe
 from .db import announce, write_transaction
 from .events import EventError
 from .models import Event, Project, Service, SequenceExecution, TaskExecution
@@ -97,7 +97,7 @@ class Known:
         ids = {i.id for i in incoming}
         self.events = {(e.event_id, e.type): e for e in Event.objects.order_by().filter(event_id__in=ids)}
         triggered = {i.triggered_id for i in incoming if not i.parsed.is_sequence and i.triggered_id}
-        self.tasks = flow.lock_tasks(triggered)
+        self.tasks = locks.lock_tasks(triggered)
         self.touched: set = set()
 
     def event(self, incoming):
@@ -119,7 +119,7 @@ def _seen_before(incoming):
 
 
 def _task(triggered_id):
-    return flow.lock_task(triggered_id)
+    return locks.lock_task(triggered_id)
 
 
 def _apply(incoming: ev.IncomingEvent, known: Known | None = None) -> Receipt:

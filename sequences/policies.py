@@ -13,10 +13,11 @@ These run inside the caller's transaction, under the lane's lock; the audit trai
 sequence a policy ends or aborts, by the actor "queue policy".
 """
 
+from django.db import connection
 from django.utils import timezone
 
-from . import flow
-from .models import ControlAction, SequenceExecution
+from . import flow, locks
+from .models import ControlAction, SequenceExecution, TaskExecution
 
 SE = SequenceExecution
 ACTOR = "queue policy"
@@ -66,13 +67,13 @@ def lock_running(project, stage: str, service: str, name: str) -> None:
     """Before a cancel-in-progress trigger locks the lane: lock the running executions it may abort, and
     their open tasks. Everywhere else these rows are locked before the lane (a task's .finished locks its
     sequence, then the lane to release it), so taking them after the lane could deadlock with that."""
-    if flow.connection.vendor == "sqlite":
+    if connection.vendor == "sqlite":
         return  # one writer at a time: no row locks
     running = SE.objects.in_lane(project, stage, service).holding().filter(name=name)
     ids = list(running.order_by("id").select_for_update(no_key=True).values_list("id", flat=True))
     if ids:
-        open_tasks = flow.TE.objects.filter(sequence_execution_id__in=ids, state__in=flow.TE.OPEN)
-        flow.lock_tasks(list(open_tasks.values_list("triggered_id", flat=True)))
+        open_tasks = TaskExecution.objects.filter(sequence_execution_id__in=ids, state__in=TaskExecution.OPEN)
+        locks.lock_tasks(list(open_tasks.values_list("triggered_id", flat=True)))
 
 
 def cancel_in_progress(execution):

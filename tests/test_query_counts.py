@@ -14,7 +14,7 @@ OPERATOR = control.Actor("tests", "api")
 
 def on(sqlite: int, postgresql: int) -> int:
     """PostgreSQL also locks rows: the lane's (get or create it, then lock it), and a task's sequence
-    execution before the task itself (flow.lock_tasks). SQLite's one writer needs neither."""
+    execution before the task itself (locks.lock_tasks). SQLite's one writer needs neither."""
     return {"sqlite": sqlite, "postgresql": postgresql}[connection.vendor]
 
 

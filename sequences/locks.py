@@ -1,0 +1,30 @@
+"""Row locks, always taken in one order: sequence executions first and then tasks, each by id.
+
+Every transition that changes a task locks through here, so two transactions never wait for each other's
+rows (no deadlock). A lane's row is locked after these (sequences/lanes.py).
+"""
+
+from django.db import connection
+
+from .models import SequenceExecution as SE
+from .models import TaskExecution as TE
+
+
+def lock_tasks(triggered_ids) -> dict:
+    """The tasks with these ids, locked for the rest of the transaction (with their sequences and projects).
+
+    Locks are always taken in one order, sequence executions first and then tasks, each by id, as
+    control commands take them: two transactions never wait for each other's rows (no deadlock).
+    """
+    tasks = TE.objects.order_by().select_related("sequence_execution", "sequence_execution__project").filter(
+        triggered_id__in=list(triggered_ids))
+    if connection.vendor != "sqlite":
+        runs = TE.objects.filter(triggered_id__in=list(triggered_ids)).values("sequence_execution_id")
+        list(SE.objects.filter(id__in=runs).order_by("id").select_for_update(no_key=True).values_list("id", flat=True))
+        tasks = tasks.order_by("id").select_for_update(no_key=True, of=("self",))
+    return {task.triggered_id: task for task in tasks}
+
+
+def lock_task(triggered_id: str):
+    """The task with this id, locked (its sequence execution first), or None."""
+    return lock_tasks([triggered_id]).get(triggered_id)

@@ -115,7 +115,16 @@ class Known:
 
 
 def _seen_before(incoming):
-    return next(iter(Event.objects.order_by().filter(event_id=incoming.id, type=incoming.type)[:1]), None)
+    """The outcome and context of this event if it was received before (one indexed look-up per event)."""
+    found = Event.objects.order_by().filter(event_id=incoming.id, type=incoming.type).values_list("outcome", "context")
+    row = next(iter(found[:1]), None)
+    return Seen(*row) if row else None
+
+
+@dataclass
+class Seen:
+    outcome: str
+    context: str
 
 
 def _task(triggered_id):

@@ -15,8 +15,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python manage.py up
 
+# The suite runs in 2 workers (pytest-xdist; each has its own test database and Redis database); the browser
+# tests run alone.
+XDIST := -n 2
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -m "not e2e" -q
+	$(BIN)/python -m pytest -m "not e2e" -q $(XDIST)
 	$(MAKE) --no-print-directory test-postgres
 	$(MAKE) --no-print-directory test-e2e
 
@@ -26,7 +30,7 @@ test-postgres: $(STAMP)
 	@if $(BIN)/python -c "import psycopg; psycopg.connect('postgresql://postgres@127.0.0.1:5432/postgres', connect_timeout=3).close()" 2>/dev/null; then \
 		DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bosun BOSUN_TEST_DATABASE=test_bosun_ci \
 		REDIS_URL=redis://127.0.0.1:6379/0 \
-		$(BIN)/python -m pytest -m "not e2e" -q; \
+		$(BIN)/python -m pytest -m "not e2e" -q $(XDIST); \
 	else echo "PostgreSQL is not reachable on 127.0.0.1:5432: .ci/run starts one"; exit 1; fi
 
 test-e2e: $(STAMP)

@@ -13,6 +13,22 @@ from sequences.projects import create_project
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API inside Django tests
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (make test runs 2 workers), each worker gets a Redis database of its own for the
+    cache and the channel layer: one worker's cache.clear() or pushes never reach another's tests. The
+    servers tests start as subprocesses inherit it through REDIS_URL."""
+    worker, url = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("REDIS_URL", "")
+    if not (worker.startswith("gw") and url):
+        return
+    from django.conf import settings
+
+    base, _, number = url.rpartition("/")
+    own = f"{base}/{(int(number) if number.isdigit() else 0) + 1 + int(worker[2:])}"
+    os.environ["REDIS_URL"] = own
+    settings.CACHES["default"]["LOCATION"] = own
+    settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [own]
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {

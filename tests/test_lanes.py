@@ -100,3 +100,21 @@ def test_per_context_states_cover_every_stage_reached(api, sockshop):
     assert state["state"] == "started"
     assert [(s["name"], s["state"]) for s in state["stages"]] == [("dev", "finished"), ("staging", "started")]
     assert state["stages"][0]["image"] == "docker.io/keptnexamples/carts:0.11.1"
+
+
+def test_the_next_in_line_is_read_off_an_index_without_sorting_the_queue(sockshop):
+    """A release costs the same with 10,000 waiting: the database reads the queue's first entry off an
+    index in start order (priority, then trigger order) and never sorts the queue."""
+    from django.db import connection
+
+    from sequences.models import SequenceExecution as SE
+
+    queue = SE.objects.filter(project=sockshop, stage="dev", service="carts", state=SE.WAITING)
+    sql, params = queue.order_by("-queue_priority", "id")[:1].query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny test table would be scanned whole
+        cursor.execute("EXPLAIN " + ("QUERY PLAN " if connection.vendor == "sqlite" else "") + sql, params)
+        plan = " ".join(str(part) for row in cursor.fetchall() for part in row)
+    assert "seq_lane_queue" in plan
+    assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan

@@ -230,6 +230,12 @@ def update(hook: Webhook, raw: dict) -> Webhook:
     return hook
 
 
+def delete(hook: Webhook) -> None:
+    """Remove a webhook and its delivery log; pending deliveries are not sent."""
+    with write_transaction():
+        hook.delete()
+
+
 def retry_now(deliveries) -> int:
     """Send these deliveries again at the next turn of the sender (a failed one gets a fresh set of tries)."""
     with write_transaction():

@@ -22,24 +22,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers import one_stage_shipyard
 from tests.test_up import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 LANES = 20
-SHIPYARD = """\
-apiVersion: spec.keptn.sh/0.2.3
-kind: Shipyard
-metadata: {name: crash}
-spec:
-  stages:
-    - name: dev
-      sequences:
-        - name: delivery
-          tasks:
-            - {name: deploy, startTimeout: 60s, heartbeatTimeout: 3s}
-            - {name: check, startTimeout: 60s, heartbeatTimeout: 3s}
-"""
+LIMITS = {"startTimeout": "60s", "heartbeatTimeout": "3s"}
+SHIPYARD = one_stage_shipyard("crash", [{"name": "deploy", **LIMITS}, {"name": "check", **LIMITS}])
 JOBS = """\
 kind: Jobs
 jobs:

@@ -15,22 +15,11 @@ import logging
 import httpx
 import pytest
 
+from tests.helpers import one_stage_shipyard
 from tests.test_up import ROOT, free_port, wait_for
 
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
-SHIPYARD = """\
-apiVersion: spec.keptn.sh/0.2.3
-kind: Shipyard
-metadata: {{name: {name}}}
-spec:
-  stages:
-    - name: dev
-      sequences:
-        - name: delivery
-          tasks:
-{tasks}
-"""
 
 
 def python_job(task: str, script: str, **fields) -> dict:
@@ -48,9 +37,8 @@ class Bosun:
         self.executors: list[subprocess.Popen] = []
 
     def project(self, name: str, tasks: list[dict], jobs: list[dict], services=("carts",)):
-        task_lines = "\n".join("            - " + json.dumps(t) for t in tasks)
         response = self.http.post("/api/controlPlane/v1/project", json={
-            "name": name, "shipyard": SHIPYARD.format(name=name, tasks=task_lines),
+            "name": name, "shipyard": one_stage_shipyard(name, tasks),
             "jobs": json.dumps({"kind": "Jobs", "jobs": jobs})})
         assert response.status_code == 201, response.text
         for service in services:

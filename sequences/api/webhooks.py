@@ -1,11 +1,10 @@
 """A project's webhooks and their delivery log (sequences/webhooks.py)."""
 
 from ninja import Field, Router, Schema, Status
-from pydantic import StrictBool
 from ninja.errors import HttpError
+from pydantic import StrictBool
 
 from .. import webhooks
-from ..db import write_transaction
 from .auth import MANAGE, actor, require
 from .params import PAGE_KEY, PAGE_SIZE, page_key, page_size, project_or_404
 from .schemas import BOOLEAN, INTEGER, OPT_STRING, STRING, TIME, answers, obj
@@ -86,9 +85,7 @@ def update_webhook(request, project: str, webhookId: int, payload: UpdateWebhook
                **answers({200: obj({"message": STRING})}, 403, 404))
 def delete_webhook(request, project: str, webhookId: int):
     require(request, MANAGE)
-    hook = _hook(project, webhookId)
-    with write_transaction():
-        hook.delete()
+    webhooks.delete(_hook(project, webhookId))
     return {"message": f"Webhook {webhookId} of project '{project}' is removed."}
 
 

@@ -37,11 +37,12 @@ django_asgi_app = _http_app()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from .intake import EventIntake  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": EventIntake(django_asgi_app),
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )

@@ -58,9 +58,9 @@ def _wait(key: str, limit: int) -> int:
 # --- API tokens ------------------------------------------------------------------------------
 
 
-def check_token_address(request):
+def check_token_address(address: str):
     """Raise Throttled before a token is even looked at, when this address failed too often."""
-    wait = _wait(_key("token", client_address(request)), settings.BOSUN_THROTTLE_FAILURES)
+    wait = _wait(_key("token", address), settings.BOSUN_THROTTLE_FAILURES)
     if wait:
         raise Throttled(wait, "API token checks")
 

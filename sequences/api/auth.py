@@ -48,7 +48,17 @@ def _token(key: str | None) -> ApiToken | None:
 
 def authenticate(request, key):
     """The token's ApiToken (and request.user set to its user), or None; throttles failed addresses."""
-    throttle.check_token_address(request)
+    token = token_from(throttle.client_address(request), key)
+    if token is None:
+        return None
+    request.user = token.user
+    request.api_token = token
+    return token
+
+
+def token_from(address: str, key: str | None) -> ApiToken | None:
+    """The ApiToken of a key sent from an address, or None; Throttled when the address failed too often."""
+    throttle.check_token_address(address)
     token = _token(key)
     if token is None:
         return None
@@ -57,8 +67,6 @@ def authenticate(request, key):
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
-    request.user = token.user
-    request.api_token = token
     return token
 
 

@@ -46,11 +46,14 @@ JSON_TYPES = ("application/json", "application/cloudevents+json", "text/plain", 
 BATCH_TYPE = "application/cloudevents-batch+json"
 
 
-def _body(request: HttpRequest, limit: int):
+def _body(request: HttpRequest, limit: int) -> bytes:
     try:
-        body = request.body
+        return request.body
     except (RequestDataTooBig, RawPostDataException):
         raise HttpError(413, f"The request is too large; at most {limit} bytes are accepted.") from None
+
+
+def _parse(body: bytes, limit: int):
     if len(body) > limit:
         raise HttpError(413, f"The request is {len(body)} bytes; at most {limit} bytes are accepted.")
     try:
@@ -81,8 +84,17 @@ def _body(request: HttpRequest, limit: int):
 def post_event(request):
     require(request, OPERATE)
     content_type = (request.content_type or "").lower()
+    limit = intake.MAX_BATCH_BYTES if content_type == BATCH_TYPE else MAX_EVENT_BYTES
+    status, answer = receive(content_type, _body(request, limit))
+    return Status(status, answer)
+
+
+def receive(content_type: str, body: bytes) -> tuple[int, dict | list]:
+    """The answer (status, JSON) to a POST of one event or a batch; HttpError for a request it cannot take.
+
+    Shared by this view and the intake's own ASGI path (bridge/intake.py)."""
     if content_type == BATCH_TYPE:
-        events = _body(request, intake.MAX_BATCH_BYTES)
+        events = _parse(body, intake.MAX_BATCH_BYTES)
         if not isinstance(events, list):
             raise HttpError(400, "A CloudEvents batch must be a JSON array of events.")
         if len(events) > intake.MAX_BATCH_EVENTS:
@@ -90,16 +102,16 @@ def post_event(request):
                                  "accepted in one request. Split it.")
         receipts = intake.receive_batch(events)
         answers = [{"status": r.code, **r.as_json()} for r in receipts]
-        return Status(202 if all(r.code < 300 for r in receipts) else 207, answers)
+        return (202 if all(r.code < 300 for r in receipts) else 207), answers
     if content_type not in JSON_TYPES and not content_type.endswith("+json"):
         raise HttpError(415, f"Content-Type {content_type!r} is not accepted: send application/json (or "
                              f"application/cloudevents+json) for one event, {BATCH_TYPE} for a batch.")
-    raw = _body(request, MAX_EVENT_BYTES)
+    raw = _parse(body, MAX_EVENT_BYTES)
     if isinstance(raw, list):
         raise HttpError(400, "Send one event as a JSON object, or a batch with Content-Type "
                              "application/cloudevents-batch+json.")
     receipt = intake.receive_event(raw)
-    return Status(receipt.code, receipt.as_json())
+    return receipt.code, receipt.as_json()
 
 
 @router.get("/event", summary="Read the event log, oldest first", **answers({200: page("events", EVENT)}))

@@ -1,0 +1,149 @@
+"""Where the time of each intake path goes: cProfile of the server-side work, in process, on SQLite.
+
+  .venv/bin/python bench/profile.py [-n 300] [--top 12] [--path trigger|started|handoff|release|control]
+
+For a trigger, a task's `.started`, a `.finished` that hands off to the next task, a `.finished` that
+releases a lane to a waiting sequence, and a control command (pause, then resume), it runs the same
+function a server runs per request (bridge/intake.py's `_answer`; the control view through Django's test
+client), prints the mean time and queries per call without the profiler, then the functions that cost the
+most with it. Uses a throw-away data folder.
+"""
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ["BOSUN_DATA_DIR"] = tempfile.mkdtemp(prefix="bosun-profile-")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bridge.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from figures import shipyard  # noqa: E402
+
+SHIPYARD = shipyard("""\
+        - name: delivery
+          tasks: [{name: deployment}, {name: test}]
+""")
+PAD = "abcdefghij" * 60
+
+
+def setup(services: int):
+    from django.contrib.auth import get_user_model
+
+    from sequences.models import ApiToken
+    from sequences.projects import create_project
+
+    call_command("migrate", verbosity=0)
+    user = get_user_model().objects.create_superuser("admin", "", "pw-admin")
+    create_project("bench", SHIPYARD, services=[f"s{i}" for i in range(services)])
+    return ApiToken.issue(user, "bench")[1]
+
+
+def post(token, event):
+    from bridge.intake import _answer
+
+    status, answer = _answer("127.0.0.1", token, "application/json", json.dumps(event).encode())
+    assert status < 300, (status, answer)
+    return answer
+
+
+def trigger_event(service):
+    return {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "bench",
+            "type": "sh.keptn.event.dev.delivery.triggered",
+            "data": {"project": "bench", "stage": "dev", "service": service, "message": PAD}}
+
+
+def task_event(task, kind):
+    return {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "bench-executor",
+            "type": f"sh.keptn.event.{task.name}.{kind}", "shkeptncontext": task.sequence_execution.context,
+            "triggeredid": task.triggered_id, "data": {"result": "pass", "status": "succeeded", "message": PAD}}
+
+
+def open_task(context, name):
+    from sequences.models import TaskExecution
+
+    return TaskExecution.objects.select_related("sequence_execution").get(
+        sequence_execution__context=context, name=name)
+
+
+def prepare(path, token, n):
+    """The n calls of one path, each a function of no arguments, set up so that each does what it says."""
+    if path == "trigger":
+        return [lambda i=i: post(token, trigger_event(f"t{i % 50}")) for i in range(n)]
+    from sequences.models import Project
+    from sequences.projects import create_service
+
+    project, calls = Project.objects.get(name="bench"), []
+    for i in range(n):
+        service = f"{path}{len(project.services.all())}"
+        create_service(project, service)
+        context = post(token, trigger_event(service))["keptnContext"]
+        if path == "started":
+            calls.append(lambda t=open_task(context, "deployment"): post(token, task_event(t, "started")))
+        elif path == "handoff":
+            calls.append(lambda t=open_task(context, "deployment"): post(token, task_event(t, "finished")))
+        elif path == "release":
+            post(token, task_event(open_task(context, "deployment"), "finished"))
+            post(token, trigger_event(service))  # waits in the lane
+            calls.append(lambda t=open_task(context, "test"): post(token, task_event(t, "finished")))
+        elif path == "control":
+            client = Client(HTTP_X_TOKEN=token)
+            url = f"/api/controlPlane/v1/sequence/bench/{context}/control"
+
+            def control(url=url, client=client):
+                for state in ("pause", "resume"):
+                    r = client.post(url, json.dumps({"state": state}), content_type="application/json")
+                    assert r.status_code == 200, r.content
+            calls.append(control)
+    return calls
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=300)
+    parser.add_argument("--top", type=int, default=12)
+    parser.add_argument("--path", action="append", choices=["trigger", "started", "handoff", "release", "control"])
+    args = parser.parse_args()
+    token = setup(0)
+    from sequences.models import Project
+    from sequences.projects import create_service
+
+    for i in range(50):
+        create_service(Project.objects.get(name="bench"), f"t{i}")
+    for path in args.path or ["trigger", "started", "handoff", "release", "control"]:
+        per = 2 if path == "control" else 1
+        plain, profiled = prepare(path, token, args.n), prepare(path, token, args.n)
+        with CaptureQueriesContext(connection) as queries:
+            started = time.perf_counter()
+            for call in plain:
+                call()
+            took = time.perf_counter() - started
+        profile = cProfile.Profile()
+        profile.enable()
+        for call in profiled:
+            call()
+        profile.disable()
+        print(f"\n## {path}: {took / args.n / per * 1000:.2f} ms and {len(queries) / args.n / per:.1f} queries "
+              f"per request (mean of {args.n * per}, without the profiler)")
+        stats = pstats.Stats(profile)
+        stats.sort_stats("tottime").print_stats(args.top)
+
+
+if __name__ == "__main__":
+    main()

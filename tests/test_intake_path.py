@@ -1,0 +1,187 @@
+"""POST /api/v1/event has a way in of its own (bridge/intake.py): it answers exactly as the rest of the API does,
+and hands every unusual request to Django."""
+
+import json
+import uuid
+
+import httpx
+import pytest
+from asgiref.sync import async_to_sync
+from django.core.handlers.asgi import ASGIHandler
+from django.core.signals import request_started
+from django.test import Client
+
+from bridge.asgi import application
+from bridge.intake import EventIntake
+from sequences.models import ApiToken, Event, SequenceExecution, TaskExecution
+from sequences.projects import create_project
+
+from .helpers import one_stage_shipyard
+
+pytestmark = pytest.mark.django_db(transaction=True)  # the ASGI path may run on another thread
+
+
+def asgi_post(body, headers=None, host="127.0.0.1", scheme="http", path="/api/v1/event", method="POST", app=None):
+    """A request through the ASGI application a server runs (daphne), with the Django requests it started."""
+    started = []
+
+    def count(**_):
+        started.append(1)
+
+    async def post():
+        transport = httpx.ASGITransport(app=app or application, client=("127.0.0.9", 4711))
+        async with httpx.AsyncClient(transport=transport, base_url=f"{scheme}://{host}") as client:
+            return await client.request(method, path, content=body, headers=headers or {})
+
+    request_started.connect(count)
+    try:
+        response = async_to_sync(post)()
+    finally:
+        request_started.disconnect(count)
+    return response, len(started)
+
+
+def django_post(body, headers=None, host="127.0.0.1", path="/api/v1/event"):
+    """The same POST through Django's own request cycle (middleware, django-ninja)."""
+    meta = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in (headers or {}).items()
+            if name.lower() != "content-type"}
+    content_type = (headers or {}).get("Content-Type", "application/json")
+    return Client(HTTP_HOST=host, REMOTE_ADDR="127.0.0.9").post(path, body, content_type=content_type, **meta)
+
+
+def trigger(service="carts"):
+    return json.dumps({"specversion": "1.0", "id": str(uuid.uuid4()), "source": "test",
+                       "type": "sh.keptn.event.dev.delivery.triggered",
+                       "data": {"project": "fast", "stage": "dev", "service": service}})
+
+
+@pytest.fixture
+def project(transactional_db):
+    return create_project("fast", one_stage_shipyard("fast", [{"name": "deployment"}, {"name": "test"}]), services=["carts", "orders"])
+
+
+@pytest.fixture
+def token(operator_user):
+    return ApiToken.issue(operator_user, "fast")[1]
+
+
+def test_a_trigger_is_answered_without_a_django_request_and_with_the_api_s_headers(project, token):
+    response, django_requests = asgi_post(trigger(), {"x-token": token, "Content-Type": "application/json"})
+
+    assert response.status_code == 202, response.text
+    assert django_requests == 0
+    context = response.json()["keptnContext"]
+    run = SequenceExecution.objects.get(context=context)
+    assert (run.service, run.state) == ("carts", SequenceExecution.STARTED)
+    assert run.task_executions.get().name == "deployment"
+
+    through_django = django_post(trigger("orders"), {"x-token": token})
+    assert through_django.status_code == 202
+    assert set(through_django.json()) == set(response.json())
+    same = {k.lower(): v for k, v in through_django.headers.items() if k.lower() != "content-length"}
+    fast = {k.lower(): v for k, v in response.headers.items() if k.lower() != "content-length"}
+    assert fast == same
+    assert int(response.headers["content-length"]) == len(response.content)
+
+
+def test_a_bearer_token_and_a_task_s_events_take_the_same_way(project, token):
+    response, _ = asgi_post(trigger(), {"Authorization": f"Bearer {token}"})
+    context = response.json()["keptnContext"]
+    task = TaskExecution.objects.get(sequence_execution__context=context)
+
+    for kind in ("started", "finished"):
+        event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "executor", "shkeptncontext": context,
+                 "type": f"sh.keptn.event.deployment.{kind}", "triggeredid": task.triggered_id,
+                 "data": {"result": "pass", "status": "succeeded"}}
+        answer, django_requests = asgi_post(json.dumps(event), {"x-token": token})
+        assert (answer.status_code, django_requests) == (202, 0), answer.text
+
+    task.refresh_from_db()
+    assert task.state == TaskExecution.FINISHED
+    assert TaskExecution.objects.get(sequence_execution__context=context, name="test").state == TaskExecution.TRIGGERED
+
+
+def test_a_batch_is_answered_event_by_event(project, token):
+    events = [json.loads(trigger()), {"type": "sh.keptn.event.dev.delivery.triggered", "id": "x"}]
+    response, django_requests = asgi_post(json.dumps(events), {
+        "x-token": token, "Content-Type": "application/cloudevents-batch+json"})
+
+    assert (response.status_code, django_requests) == (207, 0)
+    assert [a["status"] for a in response.json()] == [202, 400]
+    assert SequenceExecution.objects.count() == 1
+
+
+def test_a_duplicate_and_a_refused_event_get_the_same_answers_as_through_django(project, token):
+    body = trigger()
+    first, _ = asgi_post(body, {"x-token": token})
+    again, _ = asgi_post(body, {"x-token": token})
+    through_django = django_post(body, {"x-token": token})
+    assert first.status_code == 202
+    assert (again.status_code, again.json()) == (through_django.status_code, through_django.json())
+    assert again.json()["duplicate"] is True
+
+    unknown = json.dumps({"specversion": "1.0", "id": "e-1", "source": "x", "type": "sh.keptn.event.test.finished",
+                          "triggeredid": str(uuid.uuid4()), "data": {}})
+    refused, django_requests = asgi_post(unknown, {"x-token": token})
+    assert (refused.status_code, django_requests) == (409, 0)
+    assert "No task was triggered" in refused.json()["message"]
+    assert Event.objects.filter(event_id="e-1", outcome=Event.REJECTED).count() == 1
+
+
+UNUSUAL = {
+    "no token": (lambda t: trigger(), {}),
+    "an unknown token": (lambda t: trigger(), {"x-token": "not-a-token"}),
+    "a token without the permission": (lambda t: trigger(), "viewer"),
+    "a body that is not JSON": (lambda t: "{not json", None),
+    "an event as a list": (lambda t: "[]", None),
+    "a body over 64 KiB": (lambda t: json.dumps({"type": "x", "data": {"pad": "a" * 70_000}}), None),
+    "a content type it does not take": (lambda t: trigger(), {"Content-Type": "text/html"}),
+    "a batch that is not a list": (lambda t: "{}", {"Content-Type": "application/cloudevents-batch+json"}),
+}
+
+
+@pytest.mark.parametrize("case", UNUSUAL)
+def test_unusual_requests_are_answered_by_django_as_before(project, token, viewer_user, case):
+    body, headers = UNUSUAL[case]
+    if headers == "viewer":
+        headers = {"x-token": ApiToken.issue(viewer_user, "viewer")[1]}
+    headers = {"x-token": token, "Content-Type": "application/json", **(headers or {})}
+    if case in ("no token", "an unknown token"):
+        headers = {k: v for k, v in headers.items() if k != "x-token" or case == "an unknown token"}
+    stored = Event.objects.count(), SequenceExecution.objects.count()
+
+    response, django_requests = asgi_post(body(token), headers)
+    expected = django_post(body(token), headers)
+
+    assert django_requests == 1
+    assert 400 <= response.status_code < 500
+    assert (response.status_code, response.json()) == (expected.status_code, expected.json())
+    assert (Event.objects.count(), SequenceExecution.objects.count()) == stored
+
+
+def test_a_host_django_refuses_is_refused(project, token):
+    response, django_requests = asgi_post(trigger(), {"x-token": token}, host="evil.example")
+    assert (response.status_code, django_requests) == (400, 1)
+    assert SequenceExecution.objects.count() == 0
+
+
+def test_https_redirects_and_hsts_are_kept(project, token, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_HSTS_SECONDS = 3600
+    app = EventIntake(ASGIHandler())  # Django's middleware reads these settings when it is built
+    plain, django_requests = asgi_post(trigger(), {"x-token": token}, app=app)
+    assert (plain.status_code, django_requests) == (301, 1)
+    assert plain.headers["location"].startswith("https://")
+
+    secure, django_requests = asgi_post(trigger(), {"x-token": token}, scheme="https", app=app)
+    assert (secure.status_code, django_requests) == (202, 0)
+    assert secure.headers["strict-transport-security"] == "max-age=3600"
+    assert SequenceExecution.objects.count() == 1
+
+
+def test_other_requests_go_to_django(project, token):
+    asgi_post(trigger(), {"x-token": token})
+    response, django_requests = asgi_post(None, {"x-token": token}, method="GET")
+    assert (response.status_code, django_requests) == (200, 1)
+    assert [e["type"] for e in response.json()["events"]] == [
+        "sh.keptn.event.dev.delivery.triggered", "sh.keptn.event.deployment.triggered"]

@@ -1,6 +1,6 @@
 """Where the time of each intake path goes: cProfile of the server-side work, in process, on SQLite.
 
-  .venv/bin/python bench/profile.py [-n 300] [--top 12] [--path trigger|started|handoff|release|control]
+  .venv/bin/python bench/hotpaths.py [-n 300] [--top 12] [--path trigger|started|handoff|release|control]
 
 For a trigger, a task's `.started`, a `.finished` that hands off to the next task, a `.finished` that
 releases a lane to a waiting sequence, and a control command (pause, then resume), it runs the same
@@ -12,6 +12,7 @@ most with it. Uses a throw-away data folder.
 import argparse
 import cProfile
 import json
+import logging
 import os
 import pstats
 import sys
@@ -32,7 +33,6 @@ django.setup()
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from figures import shipyard  # noqa: E402
 
@@ -90,6 +90,7 @@ def prepare(path, token, n):
     from sequences.projects import create_service
 
     project, calls = Project.objects.get(name="bench"), []
+    prepare.client = getattr(prepare, "client", None) or Client(HTTP_X_TOKEN=token)  # one, as a server has
     for i in range(n):
         service = f"{path}{len(project.services.all())}"
         create_service(project, service)
@@ -103,10 +104,9 @@ def prepare(path, token, n):
             post(token, trigger_event(service))  # waits in the lane
             calls.append(lambda t=open_task(context, "test"): post(token, task_event(t, "finished")))
         elif path == "control":
-            client = Client(HTTP_X_TOKEN=token)
             url = f"/api/controlPlane/v1/sequence/bench/{context}/control"
 
-            def control(url=url, client=client):
+            def control(url=url, client=prepare.client):
                 for state in ("pause", "resume"):
                     r = client.post(url, json.dumps({"state": state}), content_type="application/json")
                     assert r.status_code == 200, r.content
@@ -115,10 +115,12 @@ def prepare(path, token, n):
 
 
 def main():
+    logging.disable(logging.INFO)  # the transitions' log lines would drown the figures
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=300)
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--path", action="append", choices=["trigger", "started", "handoff", "release", "control"])
+    parser.add_argument("--sql", action="store_true", help="print the statements of the last call of each path")
     args = parser.parse_args()
     token = setup(0)
     from sequences.models import Project
@@ -129,11 +131,15 @@ def main():
     for path in args.path or ["trigger", "started", "handoff", "release", "control"]:
         per = 2 if path == "control" else 1
         plain, profiled = prepare(path, token, args.n), prepare(path, token, args.n)
-        with CaptureQueriesContext(connection) as queries:
+        queries = []
+        with connection.execute_wrapper(lambda execute, sql, *rest: queries.append(sql) or execute(sql, *rest)):
             started = time.perf_counter()
             for call in plain:
                 call()
             took = time.perf_counter() - started
+        if args.sql:
+            print(f"\n## {path}: the statements of one call")
+            print("\n".join(queries[-int(len(queries) / args.n):]))
         profile = cProfile.Profile()
         profile.enable()
         for call in profiled:
@@ -143,6 +149,7 @@ def main():
               f"per request (mean of {args.n * per}, without the profiler)")
         stats = pstats.Stats(profile)
         stats.sort_stats("tottime").print_stats(args.top)
+        stats.sort_stats("cumulative").print_stats(r"/(sequences|bridge)/", args.top)
 
 
 if __name__ == "__main__":

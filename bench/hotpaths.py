@@ -4,8 +4,7 @@
 
 For a trigger, a task's `.started`, a `.finished` that hands off to the next task, a `.finished` that
 releases a lane to a waiting sequence, and a control command (pause, then resume), it runs the same
-function a server runs per request (bridge/intake.py's `_answer`; the control view through Django's test
-client), prints the mean time and queries per call without the profiler, then the functions that cost the
+function a server runs per request (bridge/intake.py's `_answer`), prints the mean time and queries per call without the profiler, then the functions that cost the
 most with it. Uses a throw-away data folder.
 """
 
@@ -32,7 +31,6 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.test import Client  # noqa: E402
 
 from figures import shipyard  # noqa: E402
 
@@ -55,10 +53,11 @@ def setup(services: int):
     return ApiToken.issue(user, "bench")[1]
 
 
-def post(token, event):
-    from bridge.intake import _answer
+def post(token, body, path="/api/v1/event"):
+    from bridge.intake import _answer, _route
 
-    status, answer = _answer("127.0.0.1", token, "application/json", json.dumps(event).encode())
+    work, _, match = _route({"type": "http", "method": "POST", "path": path, "headers": [(b"host", b"127.0.0.1")]})
+    status, answer = _answer(path, work, match, "127.0.0.1", token, {}, "application/json", json.dumps(body).encode())
     assert status < 300, (status, answer)
     return answer
 
@@ -90,7 +89,6 @@ def prepare(path, token, n):
     from sequences.projects import create_service
 
     project, calls = Project.objects.get(name="bench"), []
-    prepare.client = getattr(prepare, "client", None) or Client(HTTP_X_TOKEN=token)  # one, as a server has
     for i in range(n):
         service = f"{path}{len(project.services.all())}"
         create_service(project, service)
@@ -106,10 +104,9 @@ def prepare(path, token, n):
         elif path == "control":
             url = f"/api/controlPlane/v1/sequence/bench/{context}/control"
 
-            def control(url=url, client=prepare.client):
+            def control(url=url):
                 for state in ("pause", "resume"):
-                    r = client.post(url, json.dumps({"state": state}), content_type="application/json")
-                    assert r.status_code == 200, r.content
+                    post(token, {"state": state}, url)
             calls.append(control)
     return calls
 

@@ -1,36 +1,62 @@
-"""The event intake's own way in: POST /api/v1/event without Django's request cycle.
+"""The API's hot paths have a way in of their own, without Django's request cycle.
 
-Every trigger and every executor's `.started` and `.finished` arrives here, so this is Bosun's hot path.
-Django's ASGI handler would build a request, run ten middlewares and django-ninja, and hop between the
-event loop and the sync thread several times per request. Here one hop does the token check and the
-intake (`sequences.api.events.receive`, the same function the API view calls), and the answer carries the
+Every trigger, every executor's `.started` and `.finished` (POST /api/v1/event) and every pause, resume and
+abort (POST .../sequence/{project}/{context}/control) arrives here. Django's ASGI handler would build a
+request, run ten middlewares and django-ninja, and hop between the event loop and the sync thread several
+times per request. Here one hop does the token check and the work, through the same functions the API views
+call (`sequences.api.events.receive`, `sequences.api.control.control_command`), and the answer carries the
 same headers the rest of the API sends.
 
 Anything out of the ordinary is handed, body and all, to Django, so those answers come from one place: no
 token or an unknown one (401 and the failed-token throttle), a throttled address (429), a user without the
 permission (403), a body that cannot be taken (413, 415, 400). Only a known token with the permission to
-operate, and a body the intake takes, is answered here.
+operate, and a body the work takes, is answered here.
 """
 
 import json
 import logging
+import re
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections, connection, reset_queries
 from django.http.request import split_domain_port, validate_host
 from ninja.errors import HttpError
+from pydantic import ValidationError
 
 from sequences import throttle
-from sequences.api.auth import OPERATE, token_from
+from sequences.api.auth import OPERATE, token_actor, token_from
+from sequences.api.control import ControlCommand, command_actor, control_command
 from sequences.api.events import BATCH_TYPE, receive
 from sequences.events import MAX_EVENT_BYTES
 from sequences.intake import MAX_BATCH_BYTES
 
 log = logging.getLogger("bosun.api")
 
-PATH = "/api/v1/event"
 HAND_OVER = object()  # "let Django answer this one"
+
+
+def _event(token, headers: dict, content_type: str, body: bytes):
+    return receive(content_type, body)
+
+
+def _control(token, headers: dict, content_type: str, body: bytes, project: str, context: str):
+    try:
+        payload = ControlCommand.model_validate(json.loads(body))
+    except (ValueError, RecursionError, ValidationError):  # Django says what is wrong with it
+        return HAND_OVER
+    who = command_actor(token_actor(token), headers.get(b"x-bosun-source", b"").decode("latin-1") or None)
+    idempotency_key = headers.get(b"idempotency-key", b"").decode("latin-1")
+    outcome = control_command(project, context, payload, who, idempotency_key)
+    return outcome.code, outcome.body
+
+
+# (path, what answers it, the most bytes its body may have before Django is asked to refuse it)
+ROUTES = [
+    (re.compile(r"/api/v1/event"), _event, MAX_BATCH_BYTES),
+    (re.compile(r"/api/controlPlane/v1/sequence/(?P<project>[^/]+)/(?P<context>[^/]+)/control"), _control,
+     MAX_EVENT_BYTES),
+]
 
 
 class EventIntake:
@@ -44,13 +70,15 @@ class EventIntake:
         self.work = sync_to_async(_answer, thread_sensitive=sqlite)
 
     async def __call__(self, scope, receive_message, send):
-        if not (scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == PATH
-                and not scope.get("root_path") and _ordinary(scope)):
+        route = _route(scope)
+        if route is None:
             return await self.app(scope, receive_message, send)
+        work, limit, match = route
         headers = dict(scope["headers"])
         key = headers.get(b"x-token") or _bearer(headers.get(b"authorization"))
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower().decode("latin-1")
-        limit = MAX_BATCH_BYTES if content_type == BATCH_TYPE else MAX_EVENT_BYTES
+        if work is _event and content_type != BATCH_TYPE:
+            limit = MAX_EVENT_BYTES
         read, body, complete = [], b"", True
         while True:
             message = await receive_message()
@@ -66,7 +94,8 @@ class EventIntake:
         answer = HAND_OVER
         if complete and key:
             address = scope["client"][0] if scope.get("client") else ""
-            answer = await self.work(address, key.decode("latin-1"), content_type, body)
+            answer = await self.work(scope["path"], work, match, address, key.decode("latin-1"), headers,
+                                     content_type, body)
         if answer is HAND_OVER:
             return await self.app(scope, _replay(read, receive_message), send)
         status, payload = answer
@@ -76,7 +105,18 @@ class EventIntake:
         await send({"type": "http.response.body", "body": out})
 
 
-def _answer(address: str, key: str, content_type: str, body: bytes):
+def _route(scope):
+    """(work, body limit, path parameters) when this request is one answered here."""
+    if not (scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path")):
+        return None
+    for path, work, limit in ROUTES:
+        match = path.fullmatch(scope["path"])
+        if match:
+            return (work, limit, match.groupdict()) if _ordinary(scope) else None
+    return None
+
+
+def _answer(path: str, work, match: dict, address: str, key: str, headers: dict, content_type: str, body: bytes):
     """(status, JSON) for one POST, or HAND_OVER; runs on a database thread, as a Django request would."""
     reset_queries()
     close_old_connections()
@@ -84,11 +124,11 @@ def _answer(address: str, key: str, content_type: str, body: bytes):
         token = token_from(address or "unknown", key)
         if token is None or not token.user.has_perm(OPERATE):
             return HAND_OVER
-        return receive(content_type, body)
+        return work(token, headers, content_type, body, **match)
     except (HttpError, throttle.Throttled):
         return HAND_OVER
     except Exception:
-        log.exception("POST %s failed", PATH)
+        log.exception("POST %s failed", path)
         return 500, {"code": 500, "message": "Bosun failed to handle this request; the details are in its log."}
     finally:
         close_old_connections()

@@ -13,7 +13,7 @@ from django.test import Client
 
 from bridge.asgi import application
 from bridge.intake import EventIntake
-from sequences.models import ApiToken, Event, SequenceExecution, TaskExecution
+from sequences.models import ApiToken, ControlAction, Event, SequenceExecution, TaskExecution
 from sequences.projects import create_project
 
 from .helpers import one_stage_shipyard
@@ -185,3 +185,55 @@ def test_other_requests_go_to_django(project, token):
     assert (response.status_code, django_requests) == (200, 1)
     assert [e["type"] for e in response.json()["events"]] == [
         "sh.keptn.event.dev.delivery.triggered", "sh.keptn.event.deployment.triggered"]
+
+
+def control_url(context):
+    return f"/api/controlPlane/v1/sequence/fast/{context}/control"
+
+
+def test_pause_resume_and_abort_are_answered_here_as_through_django(project, token, operator_user):
+    first, _ = asgi_post(trigger(), {"x-token": token})
+    second = django_post(trigger("orders"), {"x-token": token})
+    fast_context, django_context = first.json()["keptnContext"], second.json()["keptnContext"]
+
+    for body in ({"state": "pause", "reason": "look first"}, {"state": "pause"}, {"state": "resume"},
+                 {"state": "abort", "mode": "force"}, {"state": "resume"}):
+        headers = {"x-token": token, "X-Bosun-Source": "cli"}
+        fast, django_requests = asgi_post(json.dumps(body), headers, path=control_url(fast_context))
+        through_django = django_post(json.dumps(body), headers, path=control_url(django_context))
+        assert django_requests == 0
+        assert fast.status_code == through_django.status_code, (body, fast.json(), through_django.json())
+        assert set(fast.json()) == set(through_django.json())
+        assert fast.json().get("state") == through_django.json().get("state")
+
+    assert [r.state for r in SequenceExecution.objects.order_by("id")] == [SequenceExecution.ABORTED] * 2
+    actions = {a.context: a for a in ControlAction.objects.filter(command="pause", reason="look first")}
+    assert (actions[fast_context].actor, actions[fast_context].source) == (
+        actions[django_context].actor, actions[django_context].source) == ("operator (token fast)", "cli")
+
+
+def test_a_repeated_idempotency_key_gets_the_first_answer(project, token):
+    context = asgi_post(trigger(), {"x-token": token})[0].json()["keptnContext"]
+    headers = {"x-token": token, "Idempotency-Key": "k-1"}
+    first, _ = asgi_post(json.dumps({"state": "pause"}), headers, path=control_url(context))
+    again, django_requests = asgi_post(json.dumps({"state": "pause"}), headers, path=control_url(context))
+    assert (first.status_code, again.status_code, django_requests) == (200, 200, 0)
+    assert again.json() == first.json()
+    assert ControlAction.objects.filter(idempotency_key="k-1").count() == 1
+
+
+@pytest.mark.parametrize("body", ['{"state": "stop"}', "{", "[]", '{"state": "abort", "mode": "hard"}', ""])
+def test_a_control_command_django_must_explain_is_handed_to_it(project, token, body):
+    context = asgi_post(trigger(), {"x-token": token})[0].json()["keptnContext"]
+    response, django_requests = asgi_post(body, {"x-token": token}, path=control_url(context))
+    expected = django_post(body, {"x-token": token}, path=control_url(context))
+    assert (response.status_code, response.json()) == (expected.status_code, expected.json())
+    assert (response.status_code, django_requests) == (400, 1)
+    assert SequenceExecution.objects.get(context=context).state == SequenceExecution.STARTED
+    assert not ControlAction.objects.exists()
+
+
+def test_control_of_a_context_that_does_not_exist_is_404(project, token):
+    response, django_requests = asgi_post('{"state": "pause"}', {"x-token": token}, path=control_url(uuid.uuid4()))
+    assert (response.status_code, django_requests) == (404, 0)
+    assert response.json()["code"] == 404

@@ -86,8 +86,12 @@ def actor(request) -> str:
     """Who did it, for the audit trail: the user and the token's name."""
     token = getattr(request, "api_token", None)
     if token is not None:
-        return f"{token.user.get_username()} (token {token.name})"
+        return token_actor(token)
     return request.user.get_username()
+
+
+def token_actor(token: ApiToken) -> str:
+    return f"{token.user.get_username()} (token {token.name})"
 
 
 def require(request, permission: str):

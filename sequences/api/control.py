@@ -36,8 +36,12 @@ class ReasonBody(Schema):
 
 
 def _actor(request, source_header: str | None) -> control.Actor:
-    source = source_header if source_header in ("api", "cli") else "api"
-    return control.Actor(actor(request), source)
+    return command_actor(actor(request), source_header)
+
+
+def command_actor(name: str, source_header: str | None) -> control.Actor:
+    """Who gave a command through the API: the user and token, from the CLI when its header says so."""
+    return control.Actor(name, source_header if source_header in ("api", "cli") else "api")
 
 
 def _iso(moment):
@@ -54,10 +58,15 @@ def control_sequence(request, project: str, keptnContext: str, payload: ControlC
                      idempotency_key: str = Header("", alias="Idempotency-Key"),
                      source: str | None = Header(None, alias="X-Bosun-Source")):
     require(request, OPERATE)
-    return _answer(control.control_sequence(
-        project, keptnContext, payload.state, actor=_actor(request, source), stage=payload.stage,
-        mode=payload.mode, suspend_running=payload.suspendRunning, reason=payload.reason,
-        idempotency_key=idempotency_key))
+    return _answer(control_command(project, keptnContext, payload, _actor(request, source), idempotency_key))
+
+
+def control_command(project: str, context: str, payload: ControlCommand, who: control.Actor,
+                    idempotency_key: str) -> control.Outcome:
+    """Shared by the view above and the API's own ASGI path (bridge/intake.py)."""
+    return control.control_sequence(
+        project, context, payload.state, actor=who, stage=payload.stage, mode=payload.mode,
+        suspend_running=payload.suspendRunning, reason=payload.reason, idempotency_key=idempotency_key)
 
 
 @router.get("/sequence/{project}/{keptnContext}/audit", **answers({200: AUDIT}, 404),

@@ -185,14 +185,19 @@ def _start_sequence(execution, take_lane=True):
     trigger_task(execution, 0)
 
 
-def _merged_payload(execution, upto_index: int, strict: bool = True) -> dict:
+def _merged_payload(execution, upto_index: int, strict: bool = True, tasks=None) -> dict:
     """The sequence's input deep-merged with every earlier task's .finished data, result/status of the last.
 
+    `tasks`, when the caller has them, are the sequence's task executions in index order (saves a query).
     A stored payload that cannot be merged raises PayloadError (strict), or gives the bare scope (not
     strict: a sequence must be able to end whatever its data).
     """
-    finished = list(execution.task_executions.filter(index__lt=upto_index, state=TE.FINISHED).order_by("index")
-                    ) if upto_index > 0 else []
+    if tasks is not None:
+        finished = [t for t in tasks if t.index < upto_index and t.state == TE.FINISHED]
+    elif upto_index > 0:
+        finished = list(execution.task_executions.filter(index__lt=upto_index, state=TE.FINISHED).order_by("index"))
+    else:
+        finished = []
     try:
         data = ev.deep_merge({}, execution.input_data)
         for task in finished:
@@ -312,37 +317,43 @@ def advance(execution, finished_task):
     if execution.task_spec(next_index) is not None:
         trigger_task(execution, next_index)
         return
-    results = set(execution.task_executions.values_list("result", flat=True))
-    end_sequence(execution, SE.FINISHED, "warning" if "warning" in results else "pass", "succeeded")
+    tasks = list(execution.task_executions.order_by("index"))
+    result = "warning" if any(t.result == "warning" for t in tasks) else "pass"
+    end_sequence(execution, SE.FINISHED, result, "succeeded", tasks=tasks)
 
 
-def end_sequence(execution, state, result, status, message=""):
-    """End a sequence: emit its .finished, fire chained sequences (finished only), release the lane."""
+def end_sequence(execution, state, result, status, message="", tasks=None):
+    """End a sequence: emit its .finished, fire chained sequences (finished only), release the lane.
+
+    `tasks`, when the caller has them, are its task executions in index order."""
+    project = execution.project
+    tasks = tasks if tasks is not None else list(execution.task_executions.order_by("index"))
+    chained = []
+    if state == SE.FINISHED:
+        task_results = {t.name: t.result for t in tasks}
+        chained = list(project.parsed_shipyard().chained(execution.stage, execution.name, result, task_results))
     execution.state = state
     execution.state_before_pause = ""
     execution.result, execution.status = result, status
     execution.message = message or execution.message
     execution.ended_at = timezone.now()
+    # The lane is let go only after chaining, so a same-context follow-up (rollback) goes first.
+    execution.holds_lane = execution.holds_lane and bool(chained)
     execution.save()
     observe.transition(f"sequence.{state}", execution, result=result, status=status, message=message)
-    project = execution.project
-    data = _merged_payload(execution, len(execution.tasks), strict=False)
+    data = _merged_payload(execution, len(execution.tasks), strict=False, tasks=tasks)
     data.update(result=result, status=status)
     if message:
         data["message"] = message
     emit(ev.sequence_type(execution.stage, execution.name, "finished"), data, execution.context,
-          execution.triggered_id, execution.gitcommitid)
-    if state == SE.FINISHED:
-        task_results = dict(execution.task_executions.values_list("name", "result"))
-        shipyard = project.parsed_shipyard()
-        for stage, sequence in shipyard.chained(execution.stage, execution.name, result, task_results):
-            chained_data = {**data, "stage": stage.name}
-            chained_data.pop("message", None)
-            event = emit(ev.sequence_type(stage.name, sequence.name, "triggered"), chained_data, execution.context,
-                         gitcommitid=execution.gitcommitid)
-            trigger_sequence(project, stage.name, sequence, execution.service, chained_data, execution.context,
-                              event.event_id, execution.gitcommitid)
-    # The lane is let go only after chaining, so a same-context follow-up (rollback) goes first.
+         execution.triggered_id, execution.gitcommitid)
+    for stage, sequence in chained:
+        chained_data = {**data, "stage": stage.name}
+        chained_data.pop("message", None)
+        event = emit(ev.sequence_type(stage.name, sequence.name, "triggered"), chained_data, execution.context,
+                     gitcommitid=execution.gitcommitid)
+        trigger_sequence(project, stage.name, sequence, execution.service, chained_data, execution.context,
+                         event.event_id, execution.gitcommitid)
     if execution.holds_lane:
         execution.holds_lane = False
         execution.save(update_fields=["holds_lane", "updated_at"])
@@ -358,16 +369,20 @@ def release_lane(project, stage: str, service: str):
     """
     lanes.lock_lane(project, stage, service)
     while True:
-        candidate = lanes.next_in_line(project, stage, service)
-        if candidate is None:
+        in_line = lanes.next_in_line(project, stage, service)
+        if not in_line or in_line[0].blocked:
             return
-        if any(context != candidate.context for context in lanes.holder_contexts(project, stage, service)):
-            return
+        candidate = in_line[0]
         chosen, superseded = policies.newest_of(candidate)
         _start_sequence(chosen)
         for older in superseded:
             policies.supersede(older, chosen, SE.NEWEST)
         announce(project.name, chosen.context, stage=stage, service=service)
+        # Only a sequence of the holder's own context may follow it into the lane; unless the queue changed
+        # (a newer one started, older ones were superseded), the one after it is already known.
+        follower = in_line[1] if len(in_line) > 1 else None
+        if chosen is candidate and not superseded and (follower is None or follower.context != chosen.context):
+            return
 
 
 def time_out_task(task, execution, message, now):

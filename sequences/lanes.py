@@ -6,7 +6,7 @@ Taking and releasing a lane happens in sequences/flow.py, under the lane's lock 
 from collections import defaultdict
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from .models import Lane, SequenceExecution
 
@@ -49,18 +49,28 @@ def may_take(sequence: SequenceExecution) -> bool:
     return not someone_ahead
 
 
-def next_in_line(project, stage: str, service: str) -> SequenceExecution | None:
-    """The first waiting sequence that is not paused (paused ones keep their place but are passed over).
+def line(project, stage: str, service: str):
+    """The lane's waiting sequences that are not paused (paused ones keep their place but are passed over),
+    in start order, each with `blocked`: whether another context than its own holds the lane.
 
     A cancel-in-progress trigger that took its sequence's place goes first (queue_priority); then FIFO.
+    The order is the seq_lane_queue index's: reading the first few never sorts the queue.
     """
+    holders = SequenceExecution.objects.in_lane(project, stage, service).holding()
     return (
         SequenceExecution.objects.in_lane(project, stage, service)
         .filter(state=SequenceExecution.WAITING)
-        .select_related("project")
+        .annotate(blocked=Exists(holders.exclude(context=OuterRef("context"))))
         .order_by("-queue_priority", "id")
-        .first()
     )
+
+
+def next_in_line(project, stage: str, service: str) -> list[SequenceExecution]:
+    """The first two of the line (one query): the next to start, and who would follow it."""
+    found = list(line(project, stage, service)[:2])
+    for sequence in found:
+        sequence.project = project
+    return found
 
 
 def queue_info(sequences) -> dict[int, dict]:

@@ -143,12 +143,12 @@ def test_a_batch_over_the_byte_cap_is_refused_whole(api, sockshop):
     assert before.unchanged()
 
 
-def test_a_big_batch_is_applied_in_chunks_with_one_exact_answer_per_event(api, sockshop):
+def test_a_big_batch_is_applied_in_one_transaction_with_one_exact_answer_per_event(api, sockshop):
     context = api.trigger()
     task = current_task(context)
     events = [task_started(task, source=f"s{i}", id=f"e-{i}") for i in range(450)]
     events[199] = {"type": "nonsense"}
-    events[200] = task_started(task, source="s1", id="e-1")  # a duplicate across the chunk boundary
+    events[200] = task_started(task, source="s1", id="e-1")  # a duplicate of an event of the same batch
     events[401] = task_started(task, source="late", time="2024-02-30T00:00:00Z")
     response = api.post("/api/v1/event", events, content_type="application/cloudevents-batch+json")
     assert response.status_code == 207
@@ -159,6 +159,28 @@ def test_a_big_batch_is_applied_in_chunks_with_one_exact_answer_per_event(api, s
     assert answers[200]["status"] == 200 and answers[200]["duplicate"] is True
     assert answers[401]["status"] == 400 and "2024-02-30" in answers[401]["message"]
     assert len(TE.objects.get(pk=task.pk).executors) == 447
+
+
+def test_a_batch_that_fails_half_way_leaves_nothing_behind(api, sockshop, monkeypatch):
+    """One transaction: a batch the server cannot finish is not half applied."""
+    from sequences import flow
+
+    context = api.trigger()
+    task = current_task(context)
+    before = Snapshot()
+    started = flow.executor_started
+
+    def breaks_on_the_third(task, sequence, source, now, also=()):
+        if source == "s2":
+            raise RuntimeError("the disk is full")
+        return started(task, sequence, source, now, also)
+
+    monkeypatch.setattr(flow, "executor_started", breaks_on_the_third)
+    events = [task_started(task, source=f"s{i}", id=f"half-{i}") for i in range(5)]
+    response = api.post("/api/v1/event", events, content_type="application/cloudevents-batch+json")
+    assert response.status_code == 500
+    assert before.unchanged()
+    assert not Event.objects.filter(event_id__startswith="half-").exists()
 
 
 # --- 3. bad input that answered 500 ----------------------------------------------------------

@@ -9,14 +9,12 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from . import events as ev
-from . import deadlines, lanes, observe, policies, webhooks
+from . import deadlines, lanes, observe, policies
 from .db import announce
-from .events import EventError
+from .eventlog import emit, store_event  # noqa: F401 (the transitions' callers store events through flow)
 from .models import Event, SequenceExecution, TaskExecution
 
 SE = SequenceExecution
@@ -25,47 +23,6 @@ TE = TaskExecution
 
 class PayloadError(Exception):
     """A stored payload that cannot be merged into a task's input (a shape intake would refuse today)."""
-
-
-def _event_time(raw: dict):
-    value = raw.get("time")
-    try:
-        parsed = parse_datetime(value) if isinstance(value, str) else None
-    except ValueError:  # intake refuses impossible times; this keeps older rows readable
-        parsed = None
-    if parsed is None:
-        return timezone.now()
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed, timezone.utc)
-    return parsed
-
-
-def store_event(payload: dict, *, outcome=Event.APPLIED, note="", context=None, triggered_id=None, data=None):
-    data = data if data is not None else payload.get("data") or {}
-    try:
-        event = Event.objects.create(
-            event_id=payload["id"],
-            type=payload["type"],
-            source=payload.get("source") or "",
-            context=context or payload.get("shkeptncontext") or "",
-            triggered_id=triggered_id or payload.get("triggeredid") or "",
-            project=str(data.get("project") or "")[:100],
-            stage=str(data.get("stage") or "")[:100],
-            service=str(data.get("service") or "")[:100],
-            time=_event_time(payload),
-            outcome=outcome,
-            note=note,
-            payload=payload,
-        )
-    except IntegrityError:
-        raise EventError(409, f"Event {payload['id']} was received at the same moment twice.") from None
-    webhooks.outbox(event)
-    return event
-
-
-def emit(event_type: str, data: dict, context: str, triggered_id: str | None = None, gitcommitid: str = "") -> Event:
-    payload = ev.make_event(event_type, data, context, triggered_id, gitcommitid=gitcommitid)
-    return store_event(payload, outcome=Event.EMITTED)
 
 
 def executor_started(task, sequence, source, now, also=()):
@@ -212,8 +169,10 @@ def _merged_payload(execution, upto_index: int, strict: bool = True, tasks=None)
     return data
 
 
-def trigger_task(execution, index: int):
-    """Create the task execution; emit its .triggered now, or schedule it after its triggeredAfter."""
+def trigger_task(execution, index: int, tasks=None):
+    """Create the task execution; emit its .triggered now, or schedule it after its triggeredAfter.
+
+    `tasks`, when the caller has them, are the task executions before this one, in index order."""
     spec = execution.task_spec(index)
     now = timezone.now()
     task = TE(sequence_execution=execution, index=index, name=spec["name"], properties=spec.get("properties"),
@@ -223,14 +182,14 @@ def trigger_task(execution, index: int):
         task.due_at = now + timedelta(seconds=spec["triggeredAfter"])
         task.save()
         return task
-    emit_task_triggered(execution, task, now)
+    emit_task_triggered(execution, task, now, tasks)
     return task
 
 
-def emit_task_triggered(execution, task, now):
+def emit_task_triggered(execution, task, now, tasks=None):
     spec = execution.task_spec(task.index)
     try:
-        data = _merged_payload(execution, task.index)
+        data = _merged_payload(execution, task.index, tasks=tasks)
     except PayloadError as exc:
         # Fail this sequence alone, with the reason, so its lane moves on to the next one.
         message = f"Task '{task.name}' could not be triggered: {exc}."
@@ -315,7 +274,8 @@ def advance(execution, finished_task):
         return  # resume triggers what the pause held back
     next_index = finished_task.index + 1
     if execution.task_spec(next_index) is not None:
-        trigger_task(execution, next_index)
+        # After the first task, the tasks before the next one are known without asking the database.
+        trigger_task(execution, next_index, tasks=[finished_task] if finished_task.index == 0 else None)
         return
     tasks = list(execution.task_executions.order_by("index"))
     result = "warning" if any(t.result == "warning" for t in tasks) else "pass"

@@ -16,8 +16,10 @@ def lock_lane(project, stage: str, service: str) -> None:
     every write, so no row is needed there."""
     if connection.vendor == "sqlite":
         return
-    lane, _ = Lane.objects.get_or_create(project=project, stage=stage, service=service)
-    Lane.objects.select_for_update(no_key=True).get(pk=lane.pk)
+    lanes = Lane.objects.select_for_update(no_key=True).filter(project=project, stage=stage, service=service)
+    if not list(lanes.values_list("pk", flat=True)):  # the lane's first use: make its row, then lock it
+        Lane.objects.bulk_create([Lane(project=project, stage=stage, service=service)], ignore_conflicts=True)
+        lanes.get()
 
 
 def holder_contexts(project, stage: str, service: str) -> list[str]:

@@ -5,7 +5,8 @@
 For a trigger, a task's `.started`, a `.finished` that hands off to the next task, a `.finished` that
 releases a lane to a waiting sequence, and a control command (pause, then resume), it runs the same
 function a server runs per request (bridge/intake.py's `_answer`), prints the mean time and queries per call without the profiler, then the functions that cost the
-most with it. Uses a throw-away data folder.
+most with it. Uses a throw-away data folder, and with --pg a throw-away PostgreSQL database on
+127.0.0.1:5432 (Django's psycopg pool, as `manage.py up` runs with DATABASE_URL).
 """
 
 import argparse
@@ -23,6 +24,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ["BOSUN_DATA_DIR"] = tempfile.mkdtemp(prefix="bosun-profile-")
+PG_DATABASE = f"bosun_hotpaths_{os.getpid()}"
+if "--pg" in sys.argv:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {PG_DATABASE}")
+    os.environ["DATABASE_URL"] = f"postgresql://postgres@127.0.0.1:5432/{PG_DATABASE}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bridge.settings")
 
 import django  # noqa: E402
@@ -118,6 +126,7 @@ def main():
     parser.add_argument("--top", type=int, default=12)
     parser.add_argument("--path", action="append", choices=["trigger", "started", "handoff", "release", "control"])
     parser.add_argument("--sql", action="store_true", help="print the statements of the last call of each path")
+    parser.add_argument("--pg", action="store_true", help="on PostgreSQL instead of SQLite")
     args = parser.parse_args()
     token = setup(0)
     from sequences.models import Project
@@ -150,4 +159,10 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        if "--pg" in sys.argv:
+            connection.close()
+            with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as admin:
+                admin.execute(f"DROP DATABASE IF EXISTS {PG_DATABASE} WITH (FORCE)")

@@ -132,13 +132,13 @@ def control_sequence(project_name: str, context: str, state: str, *, actor: Acto
     command = state if state != "abort" else f"abort:{mode}"
 
     def work():
-        project = Project.objects.filter(name=project_name).first()
-        if project is None:
-            raise _Refused(404, f"Project '{project_name}' does not exist.")
-        runs = list(_locked(SE.objects.filter(project=project, context=context)).select_related("project")
-                    .order_by("id"))
+        runs = list(_locked(SE.objects.filter(project__name=project_name, context=context))
+                    .select_related("project").order_by("id"))
         if not runs:
+            if not Project.objects.filter(name=project_name).exists():
+                raise _Refused(404, f"Project '{project_name}' does not exist.")
             raise _Refused(404, f"Project '{project_name}' has no sequence with context {context}.")
+        project = runs[0].project
         if stage:
             runs = [r for r in runs if r.stage == stage]
             if not runs:
@@ -150,8 +150,11 @@ def control_sequence(project_name: str, context: str, state: str, *, actor: Acto
             verb = {"pause": "paused", "resume": "resumed", "abort": f"aborted ({mode})"}[state]
             raise _Refused(409, f"Nothing in context {context} can be {verb}: it is {before}.", state=before,
                            sequenceExecutions=_summary(runs))
-        for run in runs:
-            run.refresh_from_db()
+        # A pause changes only the rows in hand. An abort or a resume into the queue may start a sequence
+        # through a lane release, on another copy of the same row: read them again then.
+        if state == "abort" or any(run.state == SE.WAITING for run in changed):
+            for run in runs:
+                run.refresh_from_db()
         after = context_state(runs)
         announce(project.name, context)
         body = {"keptnContext": context, "state": after, "previousState": before,

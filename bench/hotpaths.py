@@ -156,6 +156,8 @@ def main():
         stats = pstats.Stats(profile)
         stats.sort_stats("tottime").print_stats(args.top)
         stats.sort_stats("cumulative").print_stats(r"/(sequences|bridge)/", args.top)
+        if os.environ.get("HOTPATHS_CALLEES"):
+            stats.print_callees(os.environ["HOTPATHS_CALLEES"])
 
 
 if __name__ == "__main__":

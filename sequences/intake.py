@@ -14,6 +14,7 @@ from . import deadlines, flow, locks, observe
 from .db import announce, write_transaction
 from .events import EventError
 from .models import Event, Project, Service, SequenceExecution, TaskExecution
+from .prepared import Prepared
 
 SE = SequenceExecution
 TE = TaskExecution
@@ -109,9 +110,12 @@ class Known:
 
 def _seen_before(incoming):
     """The outcome and context of this event if it was received before (one indexed look-up per event)."""
-    found = Event.objects.order_by().filter(event_id=incoming.id, type=incoming.type).values_list("outcome", "context")
-    row = next(iter(found[:1]), None)
-    return Seen(*row) if row else None
+    found = _seen(incoming.id, incoming.type)
+    return Seen(*found[0]) if found else None
+
+
+_seen = Prepared(lambda event_id, type: Event.objects.order_by().filter(event_id=event_id, type=type)
+                 .values_list("outcome", "context")[:1], str, str, values=True)
 
 
 @dataclass
@@ -142,8 +146,8 @@ def _apply(incoming: ev.IncomingEvent, known: Known | None = None) -> Receipt:
 def _apply_sequence_trigger(incoming: ev.IncomingEvent) -> Receipt:
     data = incoming.data
     # The project with the service, in one look-up; which one is missing is asked only when one is.
-    service = next(iter(Service.objects.order_by().select_related("project").filter(
-        project__name=data["project"], name=data["service"])[:1]), None)
+    found = _service(data["project"], data["service"])
+    service = found[0] if found else None
     if service is None:
         if not Project.objects.filter(name=data["project"]).exists():
             return Receipt(404, incoming.id, message=f"Project '{data['project']}' does not exist.")
@@ -176,6 +180,10 @@ def _apply_sequence_trigger(incoming: ev.IncomingEvent) -> Receipt:
     flow.trigger_sequence(project, stage, sequence, data["service"], data, context, incoming.id,
                           incoming.raw.get("gitcommitid") or "", new_context=new_context)
     return Receipt(202, incoming.id, context)
+
+
+_service = Prepared(lambda project, name: Service.objects.order_by().select_related("project").filter(
+    project__name=project, name=name)[:1], str, str)
 
 
 def unknown_target(project, stage: str, name: str) -> str:

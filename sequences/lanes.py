@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 
 from .models import Lane, SequenceExecution
+from .prepared import Prepared
 
 
 def lock_lane(project, stage: str, service: str) -> None:
@@ -69,10 +70,13 @@ def line(project, stage: str, service: str):
 
 def next_in_line(project, stage: str, service: str) -> list[SequenceExecution]:
     """The first two of the line (one query): the next to start, and who would follow it."""
-    found = list(line(project, stage, service)[:2])
+    found = _first_two(project.id, stage, service)
     for sequence in found:
         sequence.project = project
     return found
+
+
+_first_two = Prepared(lambda project_id, stage, service: line(project_id, stage, service)[:2], int, str, str)
 
 
 def queue_info(sequences) -> dict[int, dict]:

@@ -8,6 +8,7 @@ from django.db import connection
 
 from .models import SequenceExecution as SE
 from .models import TaskExecution as TE
+from .prepared import Prepared
 
 
 def lock_tasks(triggered_ids) -> dict:
@@ -26,5 +27,20 @@ def lock_tasks(triggered_ids) -> dict:
 
 
 def lock_task(triggered_id: str):
-    """The task with this id, locked (its sequence execution first), or None."""
-    return lock_tasks([triggered_id]).get(triggered_id)
+    """The task with this id, locked (its sequence execution first), or None. Every task event asks."""
+    if connection.vendor != "sqlite":
+        _lock_run_of(triggered_id)
+    found = (_task if connection.vendor == "sqlite" else _locked_task)(triggered_id)
+    return found[0] if found else None
+
+
+def _tasks(triggered_id):
+    return TE.objects.order_by().select_related("sequence_execution", "sequence_execution__project").filter(
+        triggered_id=triggered_id)
+
+
+_task = Prepared(_tasks, str)
+_locked_task = Prepared(lambda triggered_id: _tasks(triggered_id).select_for_update(no_key=True, of=("self",)), str)
+_lock_run_of = Prepared(lambda triggered_id: SE.objects.order_by().filter(
+    id__in=TE.objects.filter(triggered_id=triggered_id).values("sequence_execution_id")
+).select_for_update(no_key=True).values_list("id"), str, values=True)

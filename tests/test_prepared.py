@@ -1,0 +1,74 @@
+"""Prepared queries (sequences/prepared.py) give what Django's own QuerySet gives, for any arguments."""
+
+import threading
+
+import pytest
+from django.db import connection, transaction
+
+from sequences import lanes, locks
+from sequences.models import SequenceExecution as SE, TaskExecution as TE
+from sequences.prepared import Prepared
+
+from .helpers import current_task
+
+
+def fields(instance) -> dict:
+    return {f.attname: getattr(instance, f.attname) for f in instance._meta.concrete_fields}
+
+
+def test_a_task_with_its_sequence_and_project_is_the_one_the_orm_reads(api, sockshop):
+    contexts = [api.trigger(service=service) for service in ("carts", "orders")]
+    api.finish(current_task(contexts[0]), result="warning", extra={"nested": [1, {"a": None}]})
+    for context in contexts:
+        expected = TE.objects.select_related("sequence_execution__project").filter(
+            sequence_execution__context=context).order_by("index")
+        for task in expected:
+            found = locks.lock_task(task.triggered_id)
+            assert fields(found) == fields(task)
+            assert fields(found.sequence_execution) == fields(task.sequence_execution)
+            assert fields(found.sequence_execution.project) == fields(task.sequence_execution.project)
+    assert locks.lock_task("no-such-task") is None
+
+
+def test_the_line_of_a_lane_with_its_annotation_is_the_one_the_orm_reads(api, sockshop):
+    holder = api.trigger()
+    waiting = [api.trigger() for _ in range(3)]
+    api.trigger(context=holder, sequence="delivery", stage="staging")  # another lane: not in this line
+    in_line = lanes.next_in_line(sockshop, "dev", "carts")
+    expected = list(lanes.line(sockshop, "dev", "carts")[:2])
+    assert [fields(s) for s in in_line] == [fields(s) for s in expected]
+    assert [s.context for s in in_line] == waiting[:2]
+    assert [s.blocked for s in in_line] == [True, True]
+    assert lanes.next_in_line(sockshop, "dev", "no-such-service") == []
+
+
+def test_fixed_values_of_the_query_stay_and_arguments_change(api, sockshop):
+    first, second = api.trigger(service="carts"), api.trigger(service="orders")
+    started = Prepared(lambda service: SE.objects.filter(service=service, state=SE.STARTED).values_list("context"),
+                       str, values=True)
+    assert started("carts") == [(first,)]
+    assert started("orders") == [(second,)]
+    assert started("nothing") == []
+
+
+@pytest.mark.django_db(transaction=True)  # the other thread reads what this one committed
+def test_each_connection_compiles_its_own(api, sockshop):
+    context = api.trigger()
+    task = current_task(context)
+    seen = []
+
+    def other_thread():
+        try:
+            with transaction.atomic():  # as every caller: the lock holds until the transaction ends
+                seen.append(locks.lock_task(task.triggered_id).triggered_id)
+        except Exception as exc:
+            seen.append(repr(exc))
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        locks.lock_task(task.triggered_id)
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join()
+    assert seen == [task.triggered_id]

@@ -13,11 +13,12 @@ permission (403), a body that cannot be taken (413, 415, 400). Only a known toke
 operate, and a body the work takes, is answered here.
 """
 
+import asyncio
 import json
 import logging
 import re
+from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections, connection, reset_queries
 from django.http.request import split_domain_port, validate_host
@@ -64,10 +65,13 @@ class EventIntake:
 
     def __init__(self, app):
         self.app = app
-        # SQLite: the one sync thread Django's requests use too (bridge/asgi.py), so writes stay on one
-        # connection. PostgreSQL: long-lived worker threads, each taking a pooled connection per event.
+        # Long-lived threads, each with its own database connection. SQLite: one, as it has one writer at a
+        # time (its connection stays open). PostgreSQL: a few, each taking a pooled connection per request.
         sqlite = connection.vendor == "sqlite"
-        self.work = sync_to_async(_answer, thread_sensitive=sqlite)
+        self.threads = ThreadPoolExecutor(max_workers=1 if sqlite else 4, thread_name_prefix="bosun-intake")
+
+    async def work(self, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.threads, _answer, *args)
 
     async def __call__(self, scope, receive_message, send):
         route = _route(scope)

@@ -8,6 +8,7 @@ from . import events as ev
 from . import webhooks
 from .events import EventError
 from .models import Event
+from .prepared import save
 
 
 def _event_time(raw: dict):
@@ -26,7 +27,7 @@ def _event_time(raw: dict):
 def store_event(payload: dict, *, outcome=Event.APPLIED, note="", context=None, triggered_id=None, data=None):
     data = data if data is not None else payload.get("data") or {}
     try:
-        event = Event.objects.create(
+        event = Event(
             event_id=payload["id"],
             type=payload["type"],
             source=payload.get("source") or "",
@@ -40,6 +41,7 @@ def store_event(payload: dict, *, outcome=Event.APPLIED, note="", context=None, 
             note=note,
             payload=payload,
         )
+        save(event)
     except IntegrityError:
         raise EventError(409, f"Event {payload['id']} was received at the same moment twice.") from None
     webhooks.outbox(event)

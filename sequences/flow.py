@@ -16,6 +16,7 @@ from . import deadlines, lanes, observe, policies
 from .db import announce
 from .eventlog import emit, store_event  # noqa: F401 (the transitions' callers store events through flow)
 from .models import Event, SequenceExecution, TaskExecution
+from .prepared import Prepared, save
 
 SE = SequenceExecution
 TE = TaskExecution
@@ -36,7 +37,7 @@ def executor_started(task, sequence, source, now, also=()):
         deadlines.set_running_deadlines(task, sequence, now)
     task.last_heard_at = now
     deadlines.refresh_heartbeat(task, sequence, now)
-    task.save(update_fields=["executors", "state", "started_at", "start_deadline", "deadline", "last_heard_at",
+    save(task, ["executors", "state", "started_at", "start_deadline", "deadline", "last_heard_at",
                              "heartbeat_deadline", *also])
 
 
@@ -56,7 +57,7 @@ def executor_finished(task, sequence, source, data, now):
     task.finished_data = ev.deep_merge(task.finished_data, data)
     task.last_heard_at = now
     if any(e.get("finished") is None for e in task.executors.values()):
-        task.save()
+        save(task)
         return
     result, status = task_outcome(task.executors.values())
     finish_task(task, sequence, TE.FINISHED, result, status, data.get("message") or "", now)
@@ -112,7 +113,7 @@ def trigger_sequence(project, stage, sequence, service, data, context, triggered
         _start_sequence(execution, take_lane=policy != SE.PARALLEL)
     else:
         execution.state = SE.WAITING
-        execution.save()
+        save(execution)
         if policy == SE.CANCEL_IN_PROGRESS:
             policies.cancel_in_progress(execution)
     announce(project.name, context, stage=stage, service=service)
@@ -135,9 +136,9 @@ def _start_sequence(execution, take_lane=True):
     execution.holds_lane = take_lane
     execution.started_at = timezone.now()
     if execution.pk is None:
-        execution.save()
+        save(execution)
     else:
-        execution.save(update_fields=["state", "holds_lane", "started_at", "updated_at"])
+        save(execution, ["state", "holds_lane", "started_at", "updated_at"])
     observe.transition("sequence.started", execution)
     trigger_task(execution, 0)
 
@@ -149,12 +150,9 @@ def _merged_payload(execution, upto_index: int, strict: bool = True, tasks=None)
     A stored payload that cannot be merged raises PayloadError (strict), or gives the bare scope (not
     strict: a sequence must be able to end whatever its data).
     """
-    if tasks is not None:
-        finished = [t for t in tasks if t.index < upto_index and t.state == TE.FINISHED]
-    elif upto_index > 0:
-        finished = list(execution.task_executions.filter(index__lt=upto_index, state=TE.FINISHED).order_by("index"))
-    else:
-        finished = []
+    if tasks is None:
+        tasks = _tasks_of(execution.id) if upto_index > 0 else []
+    finished = [t for t in tasks if t.index < upto_index and t.state == TE.FINISHED]
     try:
         data = ev.deep_merge({}, execution.input_data)
         for task in finished:
@@ -169,6 +167,10 @@ def _merged_payload(execution, upto_index: int, strict: bool = True, tasks=None)
     return data
 
 
+# A sequence's task executions in index order (the payload of its next task, its end)
+_tasks_of = Prepared(lambda execution_id: TE.objects.filter(sequence_execution_id=execution_id).order_by("index"), int)
+
+
 def trigger_task(execution, index: int, tasks=None):
     """Create the task execution; emit its .triggered now, or schedule it after its triggeredAfter.
 
@@ -180,7 +182,7 @@ def trigger_task(execution, index: int, tasks=None):
     if spec.get("triggeredAfter"):
         task.state = TE.SCHEDULED
         task.due_at = now + timedelta(seconds=spec["triggeredAfter"])
-        task.save()
+        save(task)
         return task
     emit_task_triggered(execution, task, now, tasks)
     return task
@@ -197,7 +199,7 @@ def emit_task_triggered(execution, task, now, tasks=None):
             task.state, task.result, task.status, task.message = TE.FINISHED, "fail", "errored", message
             task.finished_at = now
             deadlines.clear_deadlines(task)
-            task.save()
+            save(task)
         end_sequence(execution, SE.FINISHED, "fail", "errored", message)
         return
     if spec.get("properties"):
@@ -212,7 +214,7 @@ def emit_task_triggered(execution, task, now, tasks=None):
     else:
         start_timeout = spec.get("startTimeout") or settings.BOSUN_TASK_START_TIMEOUT
         task.start_deadline = now + timedelta(seconds=start_timeout)
-    task.save()
+    save(task)
     payload = ev.make_event(ev.task_type(task.name, "triggered"), data, execution.context, moment=now,
                             gitcommitid=execution.gitcommitid)
     payload["id"] = task.triggered_id
@@ -227,7 +229,7 @@ def emit_task_triggered(execution, task, now, tasks=None):
         finish_task(task, execution, TE.FINISHED, result, "succeeded", "Approved automatically.", now)
     elif approval_mode == "manual":
         execution.state = SE.WAITING_FOR_APPROVAL
-        execution.save(update_fields=["state", "updated_at"])
+        save(execution, ["state", "updated_at"])
 
 
 def _approval_mode(task, data) -> str:
@@ -251,11 +253,11 @@ def finish_task(task, execution, state, result, status, message, now):
     task.message = message
     task.finished_at = now
     deadlines.clear_deadlines(task)
-    task.save()
+    save(task)
     observe.transition(f"task.{state}", execution, task, result=result, status=status)
     if execution.state == SE.WAITING_FOR_APPROVAL:
         execution.state = SE.STARTED
-        execution.save(update_fields=["state", "updated_at"])
+        save(execution, ["state", "updated_at"])
     advance(execution, task)
 
 
@@ -277,7 +279,7 @@ def advance(execution, finished_task):
         # After the first task, the tasks before the next one are known without asking the database.
         trigger_task(execution, next_index, tasks=[finished_task] if finished_task.index == 0 else None)
         return
-    tasks = list(execution.task_executions.order_by("index"))
+    tasks = _tasks_of(execution.id)
     result = "warning" if any(t.result == "warning" for t in tasks) else "pass"
     end_sequence(execution, SE.FINISHED, result, "succeeded", tasks=tasks)
 
@@ -287,7 +289,7 @@ def end_sequence(execution, state, result, status, message="", tasks=None):
 
     `tasks`, when the caller has them, are its task executions in index order."""
     project = execution.project
-    tasks = tasks if tasks is not None else list(execution.task_executions.order_by("index"))
+    tasks = tasks if tasks is not None else _tasks_of(execution.id)
     chained = []
     if state == SE.FINISHED:
         task_results = {t.name: t.result for t in tasks}
@@ -299,7 +301,7 @@ def end_sequence(execution, state, result, status, message="", tasks=None):
     execution.ended_at = timezone.now()
     # The lane is let go only after chaining, so a same-context follow-up (rollback) goes first.
     execution.holds_lane = execution.holds_lane and bool(chained)
-    execution.save()
+    save(execution)
     observe.transition(f"sequence.{state}", execution, result=result, status=status, message=message)
     data = _merged_payload(execution, len(execution.tasks), strict=False, tasks=tasks)
     data.update(result=result, status=status)
@@ -316,7 +318,7 @@ def end_sequence(execution, state, result, status, message="", tasks=None):
                          event.event_id, execution.gitcommitid)
     if execution.holds_lane:
         execution.holds_lane = False
-        execution.save(update_fields=["holds_lane", "updated_at"])
+        save(execution, ["holds_lane", "updated_at"])
     release_lane(project, execution.stage, execution.service)
     announce(project.name, execution.context, stage=execution.stage, service=execution.service)
 
@@ -352,7 +354,7 @@ def time_out_task(task, execution, message, now):
     task.message = message
     task.finished_at = now
     deadlines.clear_deadlines(task)
-    task.save()
+    save(task)
     observe.transition("task.timedOut", execution, task, message=message)
     if execution.state == SE.ABORTING:
         end_sequence(execution, SE.ABORTED, "fail", "aborted", f"Aborted; {message}")

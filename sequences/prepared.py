@@ -6,11 +6,13 @@ trigger name, who is next in a lane) differ from event to event only in their pa
 query is written as an ordinary QuerySet. The first call on a connection compiles it with placeholder
 values, which show where each argument goes; later calls run the same SQL with the arguments, and make
 model instances from the rows the way Django's own iterator does (converters, select_related, annotations).
+`save()` does the same for the INSERTs and UPDATEs of those paths.
 """
 
 from itertools import count
 
-from django.db import connection
+from django.db import DatabaseError, connection
+from django.db.models.signals import post_save, pre_save
 from django.db.transaction import TransactionManagementError
 from django.db.models.query import get_related_populators
 
@@ -79,3 +81,54 @@ def _maker(compiler):
         return instance
 
     return make
+
+
+def save(instance, update_fields=None) -> None:
+    """`instance.save(update_fields=...)` for the models the hot paths write, with its SQL made once per
+    connection for each model and set of fields. A model with pre- or post-save receivers is saved by
+    Django itself."""
+    model = type(instance)
+    if pre_save.has_listeners(model) or post_save.has_listeners(model):
+        instance.save(update_fields=update_fields)
+        return
+    meta = instance._meta
+    instance._prepare_related_fields_for_save(operation_name="save")
+    adding = instance.pk is None
+    compiled = getattr(connection, "bosun_prepared", None)
+    if compiled is None:
+        compiled = connection.bosun_prepared = {}
+    key = (meta.label, adding, tuple(update_fields or ()))
+    plan = compiled.get(key)
+    if plan is None:
+        plan = compiled[key] = _write_plan(meta, adding, update_fields)
+    sql, fields = plan
+    values = [f.get_db_prep_save(f.pre_save(instance, adding), connection=connection) for f in fields]
+    with connection.cursor() as cursor:
+        if adding:
+            cursor.execute(sql, values)
+            pk = cursor.fetchone()[0] if connection.features.can_return_columns_from_insert else cursor.lastrowid
+            setattr(instance, meta.pk.attname, pk)
+        else:
+            cursor.execute(sql, [*values, meta.pk.get_db_prep_value(instance.pk, connection)])
+            if cursor.rowcount != 1:
+                raise DatabaseError(f"{meta.label} {instance.pk} was not saved: no such row.")
+    instance._state.adding = False
+    instance._state.db = connection.alias
+
+
+def _write_plan(meta, adding: bool, update_fields):
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    if adding:
+        fields = [f for f in meta.local_concrete_fields if f is not meta.auto_field]
+        sql = (f"INSERT INTO {table} ({', '.join(quote(f.column) for f in fields)}) "
+               f"VALUES ({', '.join(['%s'] * len(fields))})")
+        if connection.features.can_return_columns_from_insert:
+            sql += f" RETURNING {quote(meta.pk.column)}"
+        return sql, fields
+    if update_fields:
+        fields = [meta.get_field(name) for name in update_fields]
+    else:
+        fields = [f for f in meta.local_concrete_fields if not f.primary_key]
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    return f"UPDATE {table} SET {assignments} WHERE {quote(meta.pk.column)} = %s", fields

@@ -72,3 +72,39 @@ def test_each_connection_compiles_its_own(api, sockshop):
     thread.start()
     thread.join()
     assert seen == [task.triggered_id]
+
+
+def test_save_writes_what_django_s_save_writes(sockshop):
+    from datetime import timedelta
+
+    from django.db import DatabaseError
+    from django.utils import timezone
+
+    from sequences.prepared import save
+
+    mine = SE(project=sockshop, stage="dev", service="carts", name="delivery", context="c-1", triggered_id="t-1",
+              input_data={"deep": {"list": [1, "two", None]}, "ü": "ß"}, tasks=[{"name": "x"}], holds_lane=True)
+    django = SE(project=sockshop, stage="dev", service="carts", name="delivery", context="c-2", triggered_id="t-2",
+                input_data=mine.input_data, tasks=mine.tasks, holds_lane=True)
+    save(mine)
+    django.save()
+    assert mine.pk and mine.pk != django.pk and not mine._state.adding
+    ignore = {"id", "execution_id", "context", "triggered_id", "triggered_at", "updated_at"}
+    stored = {k: v for k, v in fields(SE.objects.get(pk=mine.pk)).items() if k not in ignore}
+    assert stored == {k: v for k, v in fields(SE.objects.get(pk=django.pk)).items() if k not in ignore}
+
+    before = SE.objects.get(pk=mine.pk).updated_at
+    mine.state, mine.message = SE.STARTED, "only these"
+    mine.started_at = timezone.now() - timedelta(seconds=5)
+    save(mine, ["state", "updated_at"])
+    stored = SE.objects.get(pk=mine.pk)
+    assert (stored.state, stored.message, stored.started_at) == (SE.STARTED, "", None)
+    assert stored.updated_at > before
+
+    save(mine)  # every field
+    assert SE.objects.get(pk=mine.pk).message == "only these"
+
+    gone = SE.objects.get(pk=django.pk)
+    SE.objects.filter(pk=gone.pk).delete()
+    with pytest.raises(DatabaseError):
+        save(gone, ["state"])

@@ -11,7 +11,7 @@ model instances from the rows the way Django's own iterator does (converters, se
 
 from itertools import count
 
-from django.db import DatabaseError, connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.models.signals import post_save, pre_save
 from django.db.transaction import TransactionManagementError
 from django.db.models.query import get_related_populators
@@ -30,12 +30,11 @@ class Prepared:
         self.key = f"bosun-prepared-{next(_placeholders)}"
 
     def __call__(self, *args) -> list:
-        compiled = getattr(connection, "bosun_prepared", None)
-        if compiled is None:
-            compiled = connection.bosun_prepared = {}
+        connection = connections[DEFAULT_DB_ALIAS]  # this thread's, once (the proxy costs a look-up per use)
+        compiled = _compiled(connection)
         plan = compiled.get(self.key)
         if plan is None:
-            plan = compiled[self.key] = self._compile()
+            plan = compiled[self.key] = self._compile(connection)
         sql, slots, compiler, converters, make = plan
         if compiler.query.select_for_update and connection.get_autocommit():
             raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
@@ -46,7 +45,7 @@ class Prepared:
             rows = list(compiler.apply_converters(rows, converters))
         return rows if make is None else [make(row) for row in rows]
 
-    def _compile(self):
+    def _compile(self, connection):
         """Compile with a placeholder per argument, then see where each one landed among the parameters."""
         placeholders = []
         for kind in self.types:
@@ -94,13 +93,12 @@ def save(instance, update_fields=None) -> None:
     meta = instance._meta
     instance._prepare_related_fields_for_save(operation_name="save")
     adding = instance.pk is None
-    compiled = getattr(connection, "bosun_prepared", None)
-    if compiled is None:
-        compiled = connection.bosun_prepared = {}
+    connection = connections[DEFAULT_DB_ALIAS]
+    compiled = _compiled(connection)
     key = (meta.label, adding, tuple(update_fields or ()))
     plan = compiled.get(key)
     if plan is None:
-        plan = compiled[key] = _write_plan(meta, adding, update_fields)
+        plan = compiled[key] = _write_plan(connection, meta, adding, update_fields)
     sql, fields = plan
     values = [f.get_db_prep_save(f.pre_save(instance, adding), connection=connection) for f in fields]
     with connection.cursor() as cursor:
@@ -116,7 +114,15 @@ def save(instance, update_fields=None) -> None:
     instance._state.db = connection.alias
 
 
-def _write_plan(meta, adding: bool, update_fields):
+def _compiled(connection) -> dict:
+    """What has been compiled on this connection (a thread's own), by key."""
+    compiled = getattr(connection, "bosun_prepared", None)
+    if compiled is None:
+        compiled = connection.bosun_prepared = {}
+    return compiled
+
+
+def _write_plan(connection, meta, adding: bool, update_fields):
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
     if adding:

@@ -120,7 +120,8 @@ def prepare(path, token, n):
 
 
 def main():
-    logging.disable(logging.INFO)  # the transitions' log lines would drown the figures
+    if not os.environ.get("HOTPATHS_LOG"):
+        logging.disable(logging.INFO)  # the transitions' log lines would drown the figures
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=300)
     parser.add_argument("--top", type=int, default=12)

@@ -5,8 +5,9 @@ prints one Markdown table per database: single-client p50/p99 of a trigger, a ta
 `.finished` that hands off to the next task, a `.finished` that releases a lane to a waiting sequence, and
 a control command (pause/resume), each beside the floor's one-transaction event and as a ratio; events/s
 with 1 and 8 clients, and a CloudEvents batch of 1,000 `.started` events. Then the growth table: the same
-single-client figures with 10,000 sequences waiting in one lane and with 100,000 finished sequences, and
-the Bridge's sequence list with a filter that matches nothing.
+single-client figures with 10,000 sequences waiting in one lane and with 100,000 finished sequences
+besides (three servers side by side, in alternating rounds), and the Bridge's sequence list with a filter
+that matches nothing.
 
   python bench/run.py [--rounds 3] [--quick] [--out bench/RESULTS.md] [--no-pg] [--no-growth]
 
@@ -286,28 +287,34 @@ def measure(label: str, work: Path, database_url: str, floor_env: dict, rounds: 
         floor.stop()
 
 
-def growth(work: Path, n: int, port: int) -> list[str]:
-    """The single-client figures on an empty database, with 10,000 waiting in one lane, with 100,000 finished."""
-    bosun = Bosun(work / "growth", port)
+def growth(work: Path, n: int, port: int, rounds: int) -> list[str]:
+    """The single-client figures on an empty database, with 10,000 waiting in one lane, and with 100,000
+    finished besides. Three servers side by side, measured in alternating rounds, so that the machine's
+    drift falls on all three alike."""
+    servers = [Bosun(work / "empty", port), Bosun(work / "waiting", port + 2), Bosun(work / "finished", port + 4)]
     try:
+        populate(servers[1], waiting=10_000, finished=0)
+        populate(servers[2], waiting=10_000, finished=100_000)
+        figures: list[dict[str, list[float]]] = [{} for _ in servers]
+        for _ in range(rounds):
+            for bosun, got in zip(servers, figures):
+                for name, values in (bosun_latencies(bosun, n) | {
+                        "list, filter matching nothing": list_latency(bosun, n)}).items():
+                    got.setdefault(name, []).extend(values)
         lines = ["### Cost as work grows (SQLite)", "",
                  "| single client p50, ms | empty | 10,000 waiting in one lane | + 100,000 finished | growth |",
                  "| --- | --- | --- | --- | --- |"]
-        figures = [bosun_latencies(bosun, n) | {"list, filter matching nothing": list_latency(bosun, n)}]
-        populate(bosun, waiting=10_000, finished=0)
-        figures.append(bosun_latencies(bosun, n) | {"list, filter matching nothing": list_latency(bosun, n)})
-        populate(bosun, waiting=0, finished=100_000)
-        figures.append(bosun_latencies(bosun, n) | {"list, filter matching nothing": list_latency(bosun, n)})
         for name in figures[0]:
             cells = [f"{pct(f[name], 50):.1f}" for f in figures]
             growth_pct = 100 * (max(pct(f[name], 50) for f in figures[1:]) / pct(figures[0][name], 50) - 1)
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {growth_pct:+.0f}% at worst |")
         list_p95 = pct(figures[-1]["list, filter matching nothing"], 95)
-        lines += ["", f"Sequence list with a filter that matches nothing, at 100,000 sequences: p95 {list_p95:.1f} ms.",
+        lines += ["", f"Sequence list with a filter that matches nothing, at 110,000 sequences: p95 {list_p95:.1f} ms.",
                   ""]
         return lines
     finally:
-        bosun.stop()
+        for bosun in servers:
+            bosun.stop()
 
 
 def populate(bosun: Bosun, waiting: int, finished: int):
@@ -409,7 +416,7 @@ def main():
         elif not args.no_pg:
             lines += ["### PostgreSQL", "", "Not measured: no PostgreSQL answered on 127.0.0.1:5432.", ""]
         if not args.no_growth:
-            grown = growth(work / "grow", max(20, n // 4), 8495)
+            grown = growth(work / "grow", max(20, n // 2), 8495, args.rounds)
             print("\n".join(grown), flush=True)
             lines += grown
     finally:

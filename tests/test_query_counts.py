@@ -59,7 +59,7 @@ def test_a_last_task_finished_releases_the_lane(warm, django_assert_num_queries)
     for _ in range(3):
         warm.finish(current_task(context))
     # ... and the delivery's .finished, chaining into staging (a new execution there), and the waiting one
-    with django_assert_num_queries(on(22, 27)):
+    with django_assert_num_queries(on(23, 28)):
         warm.finish(current_task(context))
     assert run_of(waiting).state == "started"
 

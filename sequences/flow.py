@@ -60,7 +60,8 @@ def executor_finished(task, sequence, source, data, now):
         save(task)
         return
     result, status = task_outcome(task.executors.values())
-    finish_task(task, sequence, TE.FINISHED, result, status, data.get("message") or "", now)
+    finish_task(task, sequence, TE.FINISHED, result, status, data.get("message") or "", now,
+                also=["executors", "started_at", "finished_data", "last_heard_at"])
 
 
 def task_outcome(executors) -> tuple[str, str]:
@@ -246,14 +247,19 @@ def _emit_task_answer(execution, task, kind, extra):
     store_event(payload, outcome=Event.EMITTED, context=execution.context)
 
 
-def finish_task(task, execution, state, result, status, message, now):
-    """A task ends (finished, timed out, killed, ...): record it and decide what follows."""
+FINISH_FIELDS = ["state", "result", "status", "message", "finished_at", "start_deadline", "deadline",
+                 "heartbeat_deadline", "due_at"]
+
+
+def finish_task(task, execution, state, result, status, message, now, also=None):
+    """A task ends (finished, timed out, killed, ...): record it and decide what follows. `also`: the other
+    fields of the task the caller changed, when it knows them (else the whole task is written)."""
     task.state = state
     task.result, task.status = result, status
     task.message = message
     task.finished_at = now
     deadlines.clear_deadlines(task)
-    save(task)
+    save(task, None if also is None else [*FINISH_FIELDS, *also])
     observe.transition(f"task.{state}", execution, task, result=result, status=status)
     if execution.state == SE.WAITING_FOR_APPROVAL:
         execution.state = SE.STARTED
@@ -281,13 +287,17 @@ def advance(execution, finished_task):
         return
     tasks = _tasks_of(execution.id)
     result = "warning" if any(t.result == "warning" for t in tasks) else "pass"
-    end_sequence(execution, SE.FINISHED, result, "succeeded", tasks=tasks)
+    end_sequence(execution, SE.FINISHED, result, "succeeded", tasks=tasks, only_its_end=True)
 
 
-def end_sequence(execution, state, result, status, message="", tasks=None):
+END_FIELDS = ["state", "state_before_pause", "result", "status", "message", "ended_at", "holds_lane", "updated_at"]
+
+
+def end_sequence(execution, state, result, status, message="", tasks=None, only_its_end=False):
     """End a sequence: emit its .finished, fire chained sequences (finished only), release the lane.
 
-    `tasks`, when the caller has them, are its task executions in index order."""
+    `tasks`, when the caller has them, are its task executions in index order. `only_its_end`: the caller
+    changed nothing else of `execution`, so only the fields of its end are written."""
     project = execution.project
     tasks = tasks if tasks is not None else _tasks_of(execution.id)
     chained = []
@@ -301,7 +311,7 @@ def end_sequence(execution, state, result, status, message="", tasks=None):
     execution.ended_at = timezone.now()
     # The lane is let go only after chaining, so a same-context follow-up (rollback) goes first.
     execution.holds_lane = execution.holds_lane and bool(chained)
-    save(execution)
+    save(execution, END_FIELDS if only_its_end else None)
     observe.transition(f"sequence.{state}", execution, result=result, status=status, message=message)
     data = _merged_payload(execution, len(execution.tasks), strict=False, tasks=tasks)
     data.update(result=result, status=status)

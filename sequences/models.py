@@ -252,11 +252,13 @@ class TaskExecution(models.Model):
     class Meta:
         ordering = ["sequence_execution_id", "index"]
         indexes = [
-            # engine: the next deadline among open tasks
-            models.Index(fields=["state", "start_deadline"], name="task_state_start_deadline"),
-            models.Index(fields=["state", "deadline"], name="task_state_deadline"),
-            models.Index(fields=["state", "heartbeat_deadline"], name="task_state_heartbeat"),
-            models.Index(fields=["state", "due_at"], name="task_state_due"),
+            # engine: the next deadline among open tasks. Partial, so that a task's change of state writes
+            # only the entries of the timers it leaves and enters, not one entry per kind of timer.
+            models.Index(fields=["start_deadline"], condition=Q(state="triggered"), name="task_start_deadline"),
+            models.Index(fields=["deadline"], condition=Q(state="started"), name="task_deadline"),
+            models.Index(fields=["heartbeat_deadline"], condition=Q(state="started"), name="task_heartbeat"),
+            models.Index(fields=["due_at"], condition=Q(state="scheduled"), name="task_due"),
+            models.Index(fields=["deadline"], condition=Q(state="killing"), name="task_kill_deadline"),
             # /event/triggered/{eventType}: open tasks by name
             models.Index(fields=["name", "state"], name="task_name_state"),
         ]

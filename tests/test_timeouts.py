@@ -142,6 +142,36 @@ def test_the_engine_sleeps_until_the_next_deadline(ctl, ops, clock):
     assert engine.seconds_to_next() == pytest.approx(80, abs=0.01)
 
 
+def test_the_engine_finds_due_timers_through_their_indexes_not_the_task_history(ops):
+    """Every engine turn asks which timers are due; the tasks that ended long ago must not cost it. Each
+    kind of timer is read off its own partial index, which holds only the tasks in the state it times."""
+    from django.db import connection
+
+    names = ["task_start_deadline", "task_deadline", "task_heartbeat", "task_due", "task_kill_deadline"]
+    for (field, timer), index in zip(timeouts._timers(timezone.now()), names):
+        sql, params = TE.objects.filter(timer).order_by(field).values("id")[:50].query.sql_with_params()
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":  # a test table of a few rows is cheaper to scan than anything
+                cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN " + ("QUERY PLAN " if connection.vendor == "sqlite" else "") + sql, params)
+            plan = " ".join(str(part) for row in cursor.fetchall() for part in row)
+        assert index in plan, plan
+
+
+def test_timers_of_every_kind_fire_in_one_engine_pass(ctl, ops, clock):
+    """One task waits for an executor, another is past its deadline: one pass of the engine times out both."""
+    from sequences.projects import create_service
+
+    create_service(ops, "orders")
+    waiting = ctl.trigger(project="ops", service="carts")
+    running = ctl.trigger(project="ops", service="orders")
+    ctl.finish(current_task(running))
+    assert ctl.task_event(current_task(running), "started", source="jmeter").status_code == 202
+    clock.shift(timedelta(hours=2))
+    assert timeouts.fire_due() == 2
+    assert {run_of(waiting).state, run_of(running).state} == {SE.TIMED_OUT}
+
+
 def test_run_engine_once_fires_what_is_due(ctl, ops, clock, capsys):
     context = ctl.trigger(project="ops")
     clock.shift(timedelta(minutes=4))

@@ -9,12 +9,14 @@ model instances from the rows the way Django's own iterator does (converters, se
 `save()` does the same for the INSERTs and UPDATEs of those paths.
 """
 
+from datetime import datetime
 from itertools import count
 
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
-from django.db.models.signals import post_save, pre_save
-from django.db.transaction import TransactionManagementError
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, models
+from django.db.models.base import ModelState
 from django.db.models.query import get_related_populators
+from django.db.models.signals import post_init, post_save, pre_init, pre_save
+from django.db.transaction import TransactionManagementError
 
 _placeholders = count(1)
 
@@ -63,16 +65,17 @@ class Prepared:
 
 def _maker(compiler):
     """Rows to model instances, as django.db.models.query.ModelIterable does it."""
-    db = compiler.using
+    db = compiler.connection.alias
     select, klass_info, annotations = compiler.select, compiler.klass_info, compiler.annotation_col_map
     model = klass_info["model"]
     fields = klass_info["select_fields"]
     start, end = fields[0], fields[-1] + 1
     names = [f[0].target.attname for f in select[start:end]]
     related = get_related_populators(klass_info, select, db)
+    build = _builder(model, db, names)
 
     def make(row):
-        instance = model.from_db(db, names, row[start:end])
+        instance = build(row[start:end])
         for populator in related:
             populator.populate(row, instance)
         for name, position in (annotations or {}).items():
@@ -80,6 +83,24 @@ def _maker(compiler):
         return instance
 
     return make
+
+
+def _builder(model, db, names):
+    """`model.from_db(db, names, values)`, without Model.__init__'s argument handling when every field is
+    there and nobody listens for the model's init signals: the values go straight into the instance."""
+    if (names != [f.attname for f in model._meta.concrete_fields]
+            or pre_init.has_listeners(model) or post_init.has_listeners(model)):
+        return lambda values: model.from_db(db, names, values)
+    new = model.__new__
+
+    def build(values):
+        instance = new(model)
+        instance.__dict__.update(zip(names, values))
+        state = instance._state = ModelState()
+        state.adding, state.db = False, db
+        return instance
+
+    return build
 
 
 def save(instance, update_fields=None) -> None:
@@ -99,8 +120,8 @@ def save(instance, update_fields=None) -> None:
     plan = compiled.get(key)
     if plan is None:
         plan = compiled[key] = _write_plan(connection, meta, adding, update_fields)
-    sql, fields = plan
-    values = [f.get_db_prep_save(f.pre_save(instance, adding), connection=connection) for f in fields]
+    sql, preparers = plan
+    values = [prepare(instance, adding) for prepare in preparers]
     with connection.cursor() as cursor:
         if adding:
             cursor.execute(sql, values)
@@ -131,10 +152,58 @@ def _write_plan(connection, meta, adding: bool, update_fields):
                f"VALUES ({', '.join(['%s'] * len(fields))})")
         if connection.features.can_return_columns_from_insert:
             sql += f" RETURNING {quote(meta.pk.column)}"
-        return sql, fields
+        return sql, [_preparer(f, connection) for f in fields]
     if update_fields:
         fields = [meta.get_field(name) for name in update_fields]
     else:
         fields = [f for f in meta.local_concrete_fields if not f.primary_key]
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-    return f"UPDATE {table} SET {assignments} WHERE {quote(meta.pk.column)} = %s", fields
+    return (f"UPDATE {table} SET {assignments} WHERE {quote(meta.pk.column)} = %s",
+            [_preparer(f, connection) for f in fields])
+
+
+_DEFERRED = object()  # a field not loaded: Django's own way loads it
+
+# Values that these kinds of field pass to the database unchanged (a foreign key: its target's id)
+_AS_THEY_ARE = [
+    ((models.CharField, models.TextField), (str,)),
+    ((models.IntegerField, models.ForeignKey), (int,)),
+    ((models.BooleanField,), (bool,)),
+    ((models.FloatField,), (float,)),
+]
+
+
+def _preparer(field, connection):
+    """`field.get_db_prep_save(field.pre_save(instance, adding))`, with a short cut for the common values:
+    None and plain strings, numbers and booleans as they are, an aware datetime adapted by the backend.
+    Anything else takes Django's own way."""
+    attname = field.attname
+
+    def full(instance, adding):
+        return field.get_db_prep_save(field.pre_save(instance, adding), connection=connection)
+
+    if isinstance(field, models.DateTimeField):
+        if field.auto_now or field.auto_now_add:
+            return full
+        adapt = connection.ops.adapt_datetimefield_value
+
+        def prepare_datetime(instance, adding):
+            value = instance.__dict__.get(attname, _DEFERRED)
+            if value is None:
+                return None
+            if type(value) is datetime and value.tzinfo is not None:
+                return adapt(value)
+            return full(instance, adding)
+
+        return prepare_datetime
+    kinds = next((types for classes, types in _AS_THEY_ARE if isinstance(field, classes)), None)
+    if kinds is None or type(field).pre_save is not models.Field.pre_save:
+        return full
+
+    def prepare(instance, adding):
+        value = instance.__dict__.get(attname, _DEFERRED)
+        if value is None or type(value) in kinds:
+            return value
+        return full(instance, adding)
+
+    return prepare

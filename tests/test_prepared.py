@@ -108,3 +108,47 @@ def test_save_writes_what_django_s_save_writes(sockshop):
     SE.objects.filter(pk=gone.pk).delete()
     with pytest.raises(DatabaseError):
         save(gone, ["state"])
+
+
+def test_save_stores_odd_values_and_fields_not_loaded_as_django_does(sockshop):
+    """The short cut for plain values must not change what is stored for anything else: a field that was
+    not loaded is read before it is written, a number given as text is converted, a lazy string is made
+    text, a datetime in another zone is stored as the same moment."""
+    from datetime import datetime, timedelta, timezone as tz
+
+    from django.utils import timezone
+    from django.utils.functional import lazy
+
+    from sequences.prepared import save
+
+    run = SE.objects.create(project=sockshop, stage="dev", service="carts", name="delivery", context="c-odd",
+                            triggered_id="t-odd", message="kept", input_data={"k": 1})
+    partial = SE.objects.only("id", "state").get(pk=run.pk)
+    partial.state = SE.STARTED
+    save(partial, ["state", "message", "input_data"])
+    stored = SE.objects.get(pk=run.pk)
+    assert (stored.state, stored.message, stored.input_data) == (SE.STARTED, "kept", {"k": 1})
+
+    moment = timezone.now().replace(microsecond=123456)
+    stored.queue_priority = "3"
+    stored.message = lazy(lambda: "made lazily", str)()
+    stored.started_at = moment.astimezone(tz(timedelta(hours=5, minutes=30)))
+    stored.ended_at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=tz.utc)
+    save(stored, ["queue_priority", "message", "started_at", "ended_at"])
+    again = SE.objects.get(pk=run.pk)
+    assert (again.queue_priority, again.message) == (3, "made lazily")
+    assert again.started_at == moment and again.ended_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=tz.utc)
+
+
+def test_rows_become_instances_that_behave_as_the_orm_s(api, sockshop):
+    """Instances made from a prepared query's rows are Django's own: saved, refreshed and compared alike."""
+    context = api.trigger()
+    task = current_task(context)
+    with transaction.atomic():
+        found = locks.lock_task(task.triggered_id)
+    assert found == task and not found._state.adding and found._state.db == "default"
+    assert found.sequence_execution.project == sockshop
+    found.message = "changed"
+    found.save(update_fields=["message"])
+    found.refresh_from_db()
+    assert found.message == "changed" and TE.objects.get(pk=task.pk).message == "changed"

@@ -17,6 +17,7 @@ from . import aborts, deadlines, flow, locks, observe
 from . import events as ev
 from .db import announce, write_transaction
 from .models import ControlAction, Project, SequenceExecution, TaskExecution
+from .prepared import Prepared, save
 
 SE = SequenceExecution
 TE = TaskExecution
@@ -92,10 +93,10 @@ def _run(command: str, actor: Actor, key: str, reason: str, work, request: dict)
                 outcome, audit = work()
             except _Refused as refused:
                 return refused.outcome
-            ControlAction.objects.create(
+            save(ControlAction(
                 command=command, actor=actor.name, source=actor.source, reason=reason, idempotency_key=key,
                 request_digest=digest, response={"code": outcome.code, "body": outcome.body}, **audit,
-            )
+            ))
             return outcome
     except IntegrityError:
         # the same key, committed by a concurrent request a moment ago: answer as it did
@@ -132,8 +133,7 @@ def control_sequence(project_name: str, context: str, state: str, *, actor: Acto
     command = state if state != "abort" else f"abort:{mode}"
 
     def work():
-        runs = list(_locked(SE.objects.filter(project__name=project_name, context=context))
-                    .select_related("project").order_by("id"))
+        runs = _runs_of(project_name, context)
         if not runs:
             if not Project.objects.filter(name=project_name).exists():
                 raise _Refused(404, f"Project '{project_name}' does not exist.")
@@ -168,6 +168,10 @@ def control_sequence(project_name: str, context: str, state: str, *, actor: Acto
                  "suspendRunning": suspend_running})
 
 
+_runs_of = Prepared(lambda project, context: _locked(SE.objects.filter(project__name=project, context=context))
+                    .select_related("project").order_by("id"), str, str)
+
+
 def _pause(runs, *, suspend_running, **_):
     changed = []
     for run in runs:
@@ -175,7 +179,7 @@ def _pause(runs, *, suspend_running, **_):
             continue
         run.state_before_pause = run.state
         run.state = SE.PAUSED
-        run.save(update_fields=["state", "state_before_pause", "updated_at"])
+        save(run, ["state", "state_before_pause", "updated_at"])
         observe.transition("sequence.paused", run)
         if suspend_running:
             run.task_executions.filter(state__in=TE.OPEN).update(suspend_requested=True)
@@ -190,16 +194,21 @@ def _resume(runs, **_):
             continue
         previous = run.state_before_pause or SE.STARTED
         run.state, run.state_before_pause = previous, ""
-        run.save(update_fields=["state", "state_before_pause", "updated_at"])
+        save(run, ["state", "state_before_pause", "updated_at"])
         observe.transition("sequence.resumed", run)
-        run.task_executions.filter(suspend_requested=True).update(suspend_requested=False)
+        tasks = flow.tasks_of(run.id)
+        for task in tasks:
+            task.sequence_execution = run
+            if task.suspend_requested:
+                task.suspend_requested = False
+                save(task, ["suspend_requested"])
         changed.append(run)
         if previous == SE.WAITING:
             flow.release_lane(run.project, run.stage, run.service)  # it may be first in a free lane
             continue
-        current = aborts.open_task(run)
+        current = next((t for t in reversed(tasks) if t.state in TE.OPEN + (TE.SCHEDULED,)), None)
         if current is None:
-            last = run.task_executions.order_by("-index").first()
+            last = tasks[-1] if tasks else None
             if last is None:
                 flow.trigger_task(run, 0)
             else:

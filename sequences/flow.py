@@ -152,7 +152,7 @@ def _merged_payload(execution, upto_index: int, strict: bool = True, tasks=None)
     strict: a sequence must be able to end whatever its data).
     """
     if tasks is None:
-        tasks = _tasks_of(execution.id) if upto_index > 0 else []
+        tasks = tasks_of(execution.id) if upto_index > 0 else []
     finished = [t for t in tasks if t.index < upto_index and t.state == TE.FINISHED]
     try:
         data = ev.deep_merge({}, execution.input_data)
@@ -169,7 +169,7 @@ def _merged_payload(execution, upto_index: int, strict: bool = True, tasks=None)
 
 
 # A sequence's task executions in index order (the payload of its next task, its end)
-_tasks_of = Prepared(lambda execution_id: TE.objects.filter(sequence_execution_id=execution_id).order_by("index"), int)
+tasks_of = Prepared(lambda execution_id: TE.objects.filter(sequence_execution_id=execution_id).order_by("index"), int)
 
 
 def trigger_task(execution, index: int, tasks=None):
@@ -285,7 +285,7 @@ def advance(execution, finished_task):
         # After the first task, the tasks before the next one are known without asking the database.
         trigger_task(execution, next_index, tasks=[finished_task] if finished_task.index == 0 else None)
         return
-    tasks = _tasks_of(execution.id)
+    tasks = tasks_of(execution.id)
     result = "warning" if any(t.result == "warning" for t in tasks) else "pass"
     end_sequence(execution, SE.FINISHED, result, "succeeded", tasks=tasks, only_its_end=True)
 
@@ -299,7 +299,7 @@ def end_sequence(execution, state, result, status, message="", tasks=None, only_
     `tasks`, when the caller has them, are its task executions in index order. `only_its_end`: the caller
     changed nothing else of `execution`, so only the fields of its end are written."""
     project = execution.project
-    tasks = tasks if tasks is not None else _tasks_of(execution.id)
+    tasks = tasks if tasks is not None else tasks_of(execution.id)
     chained = []
     if state == SE.FINISHED:
         task_results = {t.name: t.result for t in tasks}

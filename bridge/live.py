@@ -33,6 +33,15 @@ def listening(group: str) -> bool:
     return True
 
 
+def anyone_listening() -> bool:
+    """Whether any page or executor listens at all. With nobody there, a commit does not wake the pusher
+    (waking a thread per event costs the request that commits it); a page that opens later renders afresh."""
+    layer = get_channel_layer()
+    if isinstance(layer, InMemoryChannelLayer):
+        return any(layer.groups.values())
+    return True
+
+
 def fragments(project_name: str, context: str):
     """(group, html) for one changed context, most specific first: its deep link, its list row, its lanes,
     then the project's card. A generator, so each is sent as soon as it is rendered; nothing is rendered
@@ -103,11 +112,11 @@ class Pusher(threading.Thread):
         self.notices: queue.Queue = queue.Queue()
 
     def notice(self, sender=None, project=None, context=None, **_):
-        if project and context:
+        if project and context and anyone_listening():
             self.notices.put((project, context, None))
 
     def log_notice(self, sender=None, project=None, context=None, triggered_id=None, **_):
-        if project and context and triggered_id:
+        if project and context and triggered_id and anyone_listening():
             self.notices.put((project, context, triggered_id))
 
     def run(self):

@@ -209,3 +209,28 @@ def test_a_trigger_that_ended_at_once_has_a_page_saying_why(api, browser, socksh
     assert "Stage &#x27;dev&#x27; has no sequence &#x27;build&#x27;; it has delivery, evaluation." in text
     assert "dev.build.finished" in text and "dev.build.triggered" in text
     assert browser.get("/bridge/project/sockshop/sequence/00000000-0000-0000-0000-000000000000").status_code == 404
+
+
+def test_a_change_wakes_the_live_pusher_only_when_a_page_or_executor_listens(db):
+    """Waking the pusher thread costs the request that commits; with nobody listening nothing would be sent."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+    layer, pusher = get_channel_layer(), live.Pusher()  # not started: its queue shows what it was told
+    if isinstance(layer, InMemoryChannelLayer):
+        async_to_sync(layer.flush)()  # no page of an earlier test still listens
+    pusher.notice(project="sockshop", context="c-1")
+    pusher.log_notice(project="sockshop", context="c-1", triggered_id="t-1")
+    if isinstance(layer, InMemoryChannelLayer):
+        assert pusher.notices.qsize() == 0
+    else:  # Redis: pages may listen on another process, so every change is pushed
+        assert pusher.notices.qsize() == 2
+        return
+    async_to_sync(layer.group_add)("p.sockshop", "a-page")
+    try:
+        pusher.notice(project="sockshop", context="c-1")
+        assert pusher.notices.get_nowait() == ("sockshop", "c-1", None)
+    finally:
+        async_to_sync(layer.group_discard)("p.sockshop", "a-page")
+    pusher.notice(project="sockshop", context="c-1")
+    assert pusher.notices.qsize() == 0

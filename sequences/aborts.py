@@ -12,8 +12,11 @@ TE = TaskExecution
 ACTIVE = (SE.WAITING, SE.STARTED, SE.PAUSED, SE.WAITING_FOR_APPROVAL, SE.ABORTING)
 
 
+UNFINISHED = TE.OPEN + (TE.SCHEDULED,)  # a run's task that has not ended: running, or yet to be triggered
+
+
 def open_task(run) -> TaskExecution | None:
-    return run.task_executions.filter(state__in=TE.OPEN + (TE.SCHEDULED,)).order_by("-index").first()
+    return run.task_executions.filter(state__in=UNFINISHED).order_by("-index").first()
 
 
 def abort_run(run, mode: str, message: str, now) -> bool:

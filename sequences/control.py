@@ -206,7 +206,7 @@ def _resume(runs, **_):
         if previous == SE.WAITING:
             flow.release_lane(run.project, run.stage, run.service)  # it may be first in a free lane
             continue
-        current = next((t for t in reversed(tasks) if t.state in TE.OPEN + (TE.SCHEDULED,)), None)
+        current = next((t for t in reversed(tasks) if t.state in aborts.UNFINISHED), None)
         if current is None:
             last = tasks[-1] if tasks else None
             if last is None:

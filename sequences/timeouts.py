@@ -24,8 +24,9 @@ BATCH = 50
 log = logging.getLogger("bosun.engine")
 
 
-def _timers(now) -> list[Q]:
-    """One condition per kind of timer, each matching one of the partial indexes on TaskExecution."""
+def _timers(now) -> list[tuple[str, Q]]:
+    """(the field its index is ordered by, its condition) per kind of timer, each matching one of the
+    partial indexes on TaskExecution."""
     return [
         ("start_deadline", Q(state=TE.TRIGGERED, start_deadline__lte=now)),
         ("deadline", Q(state=TE.STARTED, deadline__lte=now)),

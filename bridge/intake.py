@@ -97,7 +97,8 @@ class EventIntake:
                 break
         answer = HAND_OVER
         if complete and key:
-            address = scope["client"][0] if scope.get("client") else ""
+            peer = scope["client"][0] if scope.get("client") else ""
+            address = throttle.address_of(peer, headers.get(b"x-forwarded-for", b"").decode("latin-1"))
             answer = await self.work(scope["path"], work, match, address, key.decode("latin-1"), headers,
                                      content_type, body)
         if answer is HAND_OVER:
@@ -125,7 +126,7 @@ def _answer(path: str, work, match: dict, address: str, key: str, headers: dict,
     reset_queries()
     close_old_connections()
     try:
-        token = token_from(address or "unknown", key)
+        token = token_from(address, key)
         if token is None or not token.user.has_perm(OPERATE):
             return HAND_OVER
         return work(token, headers, content_type, body, **match)

@@ -29,6 +29,16 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def env_networks(name: str, default: str = "") -> list:
+    """Addresses or networks (CIDR), comma-separated."""
+    import ipaddress
+
+    try:
+        return [ipaddress.ip_network(item, strict=False) for item in env_list(name, default)]
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc}") from None
+
+
 def env_duration(name: str, default: str) -> float:
     from sequences.shipyard import parse_duration
 
@@ -198,6 +208,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024  # sequences/intake.py MAX_BATCH_B
 BOSUN_THROTTLE_FAILURES = int(env_str("BOSUN_THROTTLE_FAILURES", "20"))
 BOSUN_THROTTLE_USER_FAILURES = int(env_str("BOSUN_THROTTLE_USER_FAILURES", "50"))
 BOSUN_THROTTLE_WINDOW = env_duration("BOSUN_THROTTLE_WINDOW", "5m")
+# Proxies (addresses or networks) whose X-Forwarded-For names the client: a TLS proxy in front of Bosun.
+BOSUN_TRUSTED_PROXIES = env_networks("BOSUN_TRUSTED_PROXIES")
 
 BOSUN_TASK_START_TIMEOUT = env_duration("BOSUN_TASK_START_TIMEOUT", "10m")
 BOSUN_KILL_GRACE = env_duration("BOSUN_KILL_GRACE", "5s")

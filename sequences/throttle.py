@@ -2,12 +2,19 @@
 
 Counters live in Django's cache (per process by default; Redis when REDIS_URL is set, so every web
 process shares them). A client address that failed `BOSUN_THROTTLE_FAILURES` times within
-`BOSUN_THROTTLE_WINDOW` is refused (429, Retry-After) until its window ends. A user whose logins failed
+`BOSUN_THROTTLE_WINDOW` is refused (429, Retry-After: the seconds until its window ends) until its window
+ends. Only unknown tokens are refused there: a valid token is never throttled by others' failures, so a
+guesser behind the same proxy cannot lock executors and users out. A user whose logins failed
 `BOSUN_THROTTLE_USER_FAILURES` times from anywhere is refused only at addresses that failed for that user,
 so an attacker cannot lock the real user out from a clean address.
+
+The client address is the connection's peer, unless that peer is one of `BOSUN_TRUSTED_PROXIES`: then it is
+the nearest address in `X-Forwarded-For` that is not a trusted proxy (a client cannot forge its way past it).
 """
 
+import ipaddress
 import logging
+import math
 import time
 
 from django.conf import settings
@@ -24,7 +31,31 @@ class Throttled(Exception):
 
 
 def client_address(request) -> str:
-    return request.META.get("REMOTE_ADDR") or "unknown"
+    return address_of(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR", ""))
+
+
+def address_of(peer: str, forwarded_for: str = "") -> str:
+    """The client's address: the peer, or behind trusted proxies the nearest untrusted forwarded address."""
+    if not peer:
+        return "unknown"
+    if not _trusted(peer):
+        return peer
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop):
+            return hop[:64]
+    return hops[0][:64] if hops else peer
+
+
+def _trusted(address: str) -> bool:
+    networks = settings.BOSUN_TRUSTED_PROXIES
+    if not networks:
+        return False
+    try:
+        ip = ipaddress.ip_address(address.strip("[]"))
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
 
 
 def _key(*parts) -> str:
@@ -41,25 +72,29 @@ def _count(key: str) -> tuple[int, float]:
 
 
 def _add(key: str):
+    """One more failure in the key's window; a window that has ended starts anew with this failure."""
     count, started = _count(key)
     now = time.time()
     if not count or now - started >= _window():
         count, started = 0, now
-    cache.set(key, (count + 1, started), timeout=_window())
+    # The entry lives exactly as long as its window: a later failure does not stretch it.
+    cache.set(key, (count + 1, started), timeout=max(1, math.ceil(started + _window() - now)))
 
 
 def _wait(key: str, limit: int) -> int:
+    """Seconds until the key's window ends when it reached `limit` failures, else 0."""
     count, started = _count(key)
-    if count < limit:
+    left = started + _window() - time.time()
+    if count < limit or left <= 0:
         return 0
-    return max(1, int(started + _window() - time.time()) + 1)
+    return math.ceil(left)
 
 
 # --- API tokens ------------------------------------------------------------------------------
 
 
 def check_token_address(address: str):
-    """Raise Throttled before a token is even looked at, when this address failed too often."""
+    """Raise Throttled when this address sent too many unknown tokens (asked only once a token is unknown)."""
     wait = _wait(_key("token", address), settings.BOSUN_THROTTLE_FAILURES)
     if wait:
         raise Throttled(wait, "API token checks")

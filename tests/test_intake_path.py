@@ -237,3 +237,15 @@ def test_control_of_a_context_that_does_not_exist_is_404(project, token):
     response, django_requests = asgi_post('{"state": "pause"}', {"x-token": token}, path=control_url(uuid.uuid4()))
     assert (response.status_code, django_requests) == (404, 0)
     assert response.json()["code"] == 404
+
+
+def test_a_valid_token_is_answered_on_the_fast_path_from_an_address_that_guessed_too_often(project, token,
+                                                                                         settings):
+    settings.BOSUN_THROTTLE_FAILURES = 3
+    for _ in range(3):
+        assert asgi_post(trigger(), {"x-token": "bsn_guess", "Content-Type": "application/json"})[0].status_code == 401
+    assert asgi_post(trigger(), {"x-token": "bsn_guess", "Content-Type": "application/json"})[0].status_code == 429
+
+    response, django_requests = asgi_post(trigger(), {"x-token": token, "Content-Type": "application/json"})
+
+    assert (response.status_code, django_requests) == (202, 0)

@@ -1,17 +1,20 @@
 """Failed tokens and logins are throttled per address; websockets only from the Bridge's own origin;
 `check --deploy` is clean with the documented production settings."""
 
+import ipaddress
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import time_machine
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from bridge.asgi import application
+from sequences.models import ApiToken
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,20 +26,53 @@ def api_get(token, address):
 # --- 6. throttling ---------------------------------------------------------------------------
 
 
-def test_bad_tokens_are_throttled_per_address_and_a_good_token_elsewhere_still_works(admin_api, settings, caplog):
+def test_bad_tokens_are_throttled_per_address_and_valid_tokens_there_still_work(admin_api, viewer_user, settings,
+                                                                                caplog):
     settings.BOSUN_THROTTLE_FAILURES = 20
     good = admin_api.headers["HTTP_X_TOKEN"]
+    _, viewer = ApiToken.issue(viewer_user, "viewer")
     answers = [api_get(f"bsn_guess{i}", "10.0.0.66").status_code for i in range(200)]  # a burst of 200 guesses
     assert answers[:20] == [401] * 20
     assert answers[20:] == [429] * 180
     refused = api_get("bsn_guess", "10.0.0.66")
-    assert int(refused["Retry-After"]) > 0
     assert "Too many failed API token checks" in refused.json()["message"]
-    # the good token is refused from the throttled address (no guess can be verified there) ...
-    assert api_get(good, "10.0.0.66").status_code == 429
-    # ... and works from any other
+    # the guesses never lock out a valid token at the same address (everyone behind one proxy)
+    assert api_get(good, "10.0.0.66").status_code == 200
+    assert api_get(viewer, "10.0.0.66").status_code == 200
     assert api_get(good, "10.0.0.7").status_code == 200
     assert "bad API token from 10.0.0.66" in caplog.text
+
+
+def test_retry_after_tells_the_seconds_left_in_the_window_and_the_window_ends_then(db, settings):
+    settings.BOSUN_THROTTLE_FAILURES = 3
+    settings.BOSUN_THROTTLE_WINDOW = 300
+    with time_machine.travel("2026-12-01 10:00:00", tick=False) as clock:
+        assert [api_get("bsn_x", "10.0.0.70").status_code for _ in range(3)] == [401] * 3
+        clock.shift(60)
+        refused = api_get("bsn_x", "10.0.0.70")
+        assert (refused.status_code, refused["Retry-After"]) == (429, "240")
+        clock.shift(200)
+        assert api_get("bsn_x", "10.0.0.70")["Retry-After"] == "40"  # refusals do not stretch the window
+        clock.shift(40)
+        assert api_get("bsn_x", "10.0.0.70").status_code == 401  # the window ended when Retry-After said
+
+
+def test_behind_a_trusted_proxy_the_forwarded_client_is_throttled_not_the_proxy(db, settings):
+    settings.BOSUN_THROTTLE_FAILURES = 2
+    settings.BOSUN_TRUSTED_PROXIES = [ipaddress.ip_network("10.9.0.0/24")]
+
+    def via_proxy(token, forwarded):
+        return Client(REMOTE_ADDR="10.9.0.1").get("/api/controlPlane/v1/project", HTTP_X_TOKEN=token,
+                                                  HTTP_X_FORWARDED_FOR=forwarded)
+
+    assert [via_proxy("bsn_x", "203.0.113.5").status_code for _ in range(3)] == [401, 401, 429]
+    assert via_proxy("bsn_x", "203.0.113.6").status_code == 401  # another client behind the same proxy
+    # a client cannot name another address in front of the proxy's own entry
+    assert via_proxy("bsn_x", "203.0.113.6, 203.0.113.5").status_code == 429
+    # an untrusted peer's X-Forwarded-For is ignored
+    settings.BOSUN_TRUSTED_PROXIES = []
+    assert Client(REMOTE_ADDR="10.0.0.80").get("/api/controlPlane/v1/project", HTTP_X_TOKEN="bsn_x",
+                                              HTTP_X_FORWARDED_FOR="203.0.113.5").status_code == 401
 
 
 def test_requests_without_a_token_are_not_counted_as_guesses(db, settings):

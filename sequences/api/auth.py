@@ -47,7 +47,7 @@ def _token(key: str | None) -> ApiToken | None:
 
 
 def authenticate(request, key):
-    """The token's ApiToken (and request.user set to its user), or None; throttles failed addresses."""
+    """The token's ApiToken (and request.user set to its user), or None; throttles unknown tokens."""
     token = token_from(throttle.client_address(request), key)
     if token is None:
         return None
@@ -57,10 +57,11 @@ def authenticate(request, key):
 
 
 def token_from(address: str, key: str | None) -> ApiToken | None:
-    """The ApiToken of a key sent from an address, or None; Throttled when the address failed too often."""
-    throttle.check_token_address(address)
+    """The ApiToken of a key sent from an address, or None; Throttled when the key is unknown and the address
+    sent too many unknown keys. A valid token is never refused for others' failures at its address."""
     token = _token(key)
     if token is None:
+        throttle.check_token_address(address)
         return None
     now = timezone.now()
     # Touch last_used_at at most once a minute: a write per request would serialise reads on SQLite.

@@ -19,6 +19,7 @@ from rich.table import Table
 from . import config
 from .cli_util import EXIT_FAILED, EXIT_USAGE, OUTPUT, confirm, emit, err, errors, out, pairs, short
 from .client import BosunError
+from .client import answer as read
 from .sdk import TERMINAL, Client, Sequence
 
 app = typer.Typer(help="Bosun from the command line. Exit codes: 0 done, 1 the followed sequence did not pass, "
@@ -151,7 +152,7 @@ def send_event(file: Path = typer.Option(..., "--file", "-f", exists=True, dir_o
         err.print(f"[red]Error:[/] {file} is not JSON: {exc}")
         raise typer.Exit(EXIT_USAGE) from None
     with errors():
-        answer = client().send_event(event).json()
+        answer = read(client().send_event(event))
     print(f"ID of context: {answer.get('keptnContext')}" + ("  (a duplicate: not applied again)"
                                                            if answer.get("duplicate") else ""))
 

@@ -19,6 +19,21 @@ class Unreachable(Exception):
     """Bosun could not be reached (connection refused, DNS, timeout)."""
 
 
+class BadAnswer(BosunError):
+    """Bosun (or something in front of it) answered with a success status but a body that is not JSON."""
+
+
+def answer(response: httpx.Response):
+    """The JSON of a successful answer; BadAnswer when it is not JSON (a proxy's page, a truncated body)."""
+    try:
+        return response.json()
+    except ValueError:
+        kind = response.headers.get("content-type", "no content type").split(";")[0]
+        raise BadAnswer(response.status_code, f"{response.request.method} {response.request.url.path} answered "
+                                              f"{response.status_code} with a body that is not JSON ({kind}, "
+                                              f"{len(response.content)} bytes); is the URL Bosun's?") from None
+
+
 class Client:
     """Bosun's API with a token. Thread-safe: each thread gets its own connection pool."""
 
@@ -53,7 +68,7 @@ class Client:
         return response
 
     def get(self, path: str, **params) -> dict:
-        return self.request("GET", path, params={k: v for k, v in params.items() if v is not None}).json()
+        return answer(self.request("GET", path, params={k: v for k, v in params.items() if v is not None}))
 
     def post(self, path: str, body=None, *, ok=(200,), **kwargs) -> httpx.Response:
         return self.request("POST", path, json=body if body is not None else {}, ok=ok, **kwargs)

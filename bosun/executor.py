@@ -23,7 +23,7 @@ import threading
 import time
 from urllib.parse import urlencode
 
-from .client import BosunError, Client, Unreachable
+from .client import BosunError, Client, Unreachable, answer
 from .jobrun import HEARTBEAT_EVERY, JobRun, become_subreaper, reap_group
 
 log = logging.getLogger("bosun.executor")
@@ -65,16 +65,13 @@ class Executor:
         log.info("%s: running jobs of %s, %d at a time", self.name, ", ".join(self.projects) or "every project",
                  self.concurrency)
         only = None  # the projects to look at; None: all of them
+        backoff = 0.0
         while not self.stopping.is_set():
-            try:
-                self.step(only)
-            except Unreachable as exc:
-                log.warning("%s", exc)
-                self.stopping.wait(2.0)
-            except BosunError as exc:
-                log.warning("Bosun answered %s: %s", exc.code, exc.message)
-                self.stopping.wait(2.0)
-            woken = self.wake.wait(self._interval())
+            # Every failure of a request is transient (Bosun restarting, a proxy's error page, a throttle):
+            # it is logged and waited out, never a reason to leave the jobs that run here orphaned.
+            backoff = self._guarded(self.step, only, backoff=backoff)
+            # After a failure, wait longer each time, but never so long that a running job misses a heartbeat.
+            woken = self.wake.wait(backoff if backoff and not self.runs else self._interval())
             self.wake.clear()
             with self._lock:
                 changed, self._changed = self._changed, set()
@@ -83,8 +80,21 @@ class Executor:
             # jobs costs this executor nothing). A quiet interval, a free slot or a reconnect: all of them.
             only = None if everything else changed
             if woken:
-                self._heartbeat_all(force=True, projects=only)
+                backoff = self._guarded(self._heartbeat_all, True, only, backoff=backoff)
         self._shutdown()
+
+    def _guarded(self, work, *args, backoff: float) -> float:
+        """Run one piece of the loop; the seconds to wait before the next turn (0 after a success)."""
+        try:
+            work(*args)
+            return 0.0
+        except Unreachable as exc:
+            log.warning("%s", exc)
+        except BosunError as exc:
+            log.warning("Bosun answered %s: %s", exc.code, exc.message)
+        except Exception:
+            log.exception("%s: unexpected failure; carrying on", self.name)
+        return min(30.0, max(1.0, backoff * 2))
 
     def stop(self, *_):
         self.stopping.set()
@@ -151,8 +161,8 @@ class Executor:
 
     def _claim(self, event: dict, job: dict):
         try:
-            claimed = self.client.task_post(event["id"], "claim", {
-                "executor": self.name, "killGrace": job.get("killGrace"), "machine": self.machine}).json()
+            claimed = answer(self.client.task_post(event["id"], "claim", {
+                "executor": self.name, "killGrace": job.get("killGrace"), "machine": self.machine}))
         except BosunError as exc:
             self._passed[event["id"]] = time.monotonic() + 60
             log.debug("task %s not claimed: %s", event["id"], exc.message)
@@ -179,12 +189,16 @@ class Executor:
             return
         try:
             response = self.client.task_post(run.triggered_id, "heartbeat", ok=(200, 409, 404))
-        except Unreachable:
+            if response.status_code == 404:
+                run.stop_unwanted("the task no longer exists")
+                return
+            asked = answer(response)
+        except (Unreachable, BosunError) as exc:  # the next heartbeat tries again
+            log.warning("job %s: heartbeat not answered: %s", run.triggered_id, exc)
             return
-        if response.status_code == 404:
-            run.stop_unwanted("the task no longer exists")
+        if not isinstance(asked, dict):
+            log.warning("job %s: heartbeat answered %r", run.triggered_id, asked)
             return
-        asked = response.json()
         state = asked.get("state")
         if asked.get("killRequested"):
             run.kill()
@@ -233,6 +247,8 @@ class Executor:
                         self.wake.set()
             except (OSError, WebSocketException) as exc:
                 log.debug("executor socket: %s", exc)
+            except Exception:  # the socket only nudges; polling goes on without it
+                log.exception("executor socket failed; reconnecting")
             self.socket_open = False
             self.stopping.wait(backoff)
             backoff = min(backoff * 2, 10.0)

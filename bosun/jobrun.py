@@ -325,13 +325,27 @@ class JobRun:
             "datacontenttype": "application/json", "shkeptncontext": self.context, "triggeredid": self.triggered_id,
             "data": {**data, **scope, "result": result, "status": status, "message": message},
         }
-        try:
-            self.client.send_event(event)
-        except BosunError as exc:
-            if exc.code == 409:  # the task ended without us (aborted with force, force-finished)
-                log.info("job %s: .finished not applied: %s", self.triggered_id, exc.message)
-            else:
-                log.warning("job %s: .finished refused: %s", self.triggered_id, exc.message)
+        wait = 0.5
+        while True:
+            try:
+                self.client.send_event(event)
+                return
+            except BosunError as exc:
+                if exc.code == 409:  # the task ended without us (aborted with force, force-finished)
+                    log.info("job %s: .finished not applied: %s", self.triggered_id, exc.message)
+                    return
+                if exc.code < 500 and exc.code not in (401, 408, 429):
+                    log.warning("job %s: .finished refused: %s", self.triggered_id, exc.message)
+                    return
+                problem = f"{exc.code}: {exc.message}"
+            except Unreachable as exc:
+                problem = str(exc)
+            # A transient failure (Bosun restarting, a throttle, a proxy's error page): the result is kept and
+            # sent again until it is taken, or until the executor stops.
+            log.warning("job %s: .finished not sent (%s); again in %gs", self.triggered_id, problem, wait)
+            if self.executor.stopping.wait(wait):
+                return
+            wait = min(wait * 2, 15.0)
 
 
 def _iso(moment: float) -> str:

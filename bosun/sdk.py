@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from . import config
 from .client import BosunError, Unreachable
+from .client import answer as read
 from .client import Client as _Http
 
 TERMINAL = ("finished", "aborted", "timedOut", "superseded")
@@ -114,8 +115,8 @@ class Task:
         return self._command("decline", {"reason": reason})
 
     def _command(self, command: str, body: dict) -> dict:
-        return self.client.task_post(self.triggered_id, command, body,
-                                     ok=(200,), headers={"X-Bosun-Source": self.client.source}).json()
+        return read(self.client.task_post(self.triggered_id, command, body,
+                                          ok=(200,), headers={"X-Bosun-Source": self.client.source}))
 
 
 class Sequence:
@@ -170,8 +171,8 @@ class Sequence:
 
     def _control(self, state: str, **body) -> dict:
         body = {k: v for k, v in body.items() if v not in (None, "")}
-        return self.client.post(f"/api/controlPlane/v1/sequence/{self.project}/{self.context}/control",
-                                {"state": state, **body}, headers={"X-Bosun-Source": self.client.source}).json()
+        return read(self.client.post(f"/api/controlPlane/v1/sequence/{self.project}/{self.context}/control",
+                                     {"state": state, **body}, headers={"X-Bosun-Source": self.client.source}))
 
     def tasks(self) -> list[Task]:
         """Its task executions so far, in order."""
@@ -233,7 +234,7 @@ class Client(_Http):
                  "data": {**(data or {}), "project": project, "stage": stage, "service": service}}
         if labels:
             event["data"]["labels"] = labels
-        answer = self.send_event(event).json()
+        answer = read(self.send_event(event))
         run = Sequence(self, answer["keptnContext"], project)
         run.message = answer.get("message", "")  # e.g. why it ended at once (no such stage or sequence)
         return run

@@ -6,6 +6,8 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -36,6 +38,42 @@ def kept_token(user, name: str, path: Path) -> tuple[str, bool]:
     return plaintext, True
 
 
+class Supervised:
+    """A child process that is started again whenever it exits (and reaped, so it never lingers as a zombie)."""
+
+    def __init__(self, what: str, start):
+        self.what = what
+        self.start = start
+        self.stopping = threading.Event()
+        self.process: subprocess.Popen = start()
+        self.thread = threading.Thread(target=self._watch, name="supervise-executor", daemon=True)
+        self.thread.start()
+
+    def _watch(self):
+        backoff = 1.0
+        while True:
+            started = time.monotonic()
+            code = self.process.wait()
+            if self.stopping.is_set():
+                return
+            if time.monotonic() - started > 60:
+                backoff = 1.0  # it ran a while: a crash, not a crash loop
+            log.warning("%s exited with code %s; starting it again in %gs", self.what, code, backoff)
+            if self.stopping.wait(backoff):
+                return
+            self.process = self.start()
+            backoff = min(backoff * 2, 30.0)
+
+    def stop(self):
+        self.stopping.set()
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 class Command(BaseCommand):
     help = "Bring Bosun up: migrate, admin user, API token, demo project, HTTP + websockets + engine."
 
@@ -59,16 +97,16 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Bosun is up on http://{host}:{port}/bridge/  "
                                              f"(API docs: http://{host}:{port}/api/docs)"))
         self.stdout.write(f"Database: {settings.DATABASES['default']['NAME']}  ·  Ctrl+C stops.")
-        executor = None if no_executor or not settings.BOSUN_RUN_EXECUTOR else self._start_executor(host, port)
+        executor = None
+        if not no_executor and settings.BOSUN_RUN_EXECUTOR:
+            self.stdout.write(f"Job executor: running the projects' jobs ({settings.DATA_DIR / 'jobs'}); "
+                              "--no-executor turns it off.")
+            executor = Supervised("the local job executor", lambda: self._start_executor(host, port))
         try:
             self._serve(host, port, run_engine=not no_engine and settings.BOSUN_RUN_ENGINE)
         finally:
             if executor is not None:
-                executor.terminate()
-                try:
-                    executor.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    executor.kill()
+                executor.stop()
         # Everything is stopped and committed. Leave now: the interpreter's final garbage collection of
         # websocket coroutines that daphne left suspended can crash (SIGSEGV) when a socket was open.
         self.stdout.write("Bosun stopped.")
@@ -87,7 +125,6 @@ class Command(BaseCommand):
         env = {**os.environ, "BOSUN_TOKEN": self._executor_token(), "BOSUN_EXIT_WITH_PARENT": str(os.getpid())}
         command = [sys.executable, "-m", "bosun", "executor", "--url", f"http://{address}:{port}",
                    "--work-dir", str(work_dir), "--name", f"local-executor/{socket.gethostname()}/{os.getpid()}"]
-        self.stdout.write(f"Job executor: running the projects' jobs ({work_dir}); --no-executor turns it off.")
         return subprocess.Popen(command, env=env, start_new_session=True)
 
     def _ensure_admin(self):

@@ -1,0 +1,107 @@
+"""A `bosun executor` lives through every bad answer: it logs it, backs off and goes on, and the jobs it runs
+still report their results. `manage.py up` starts its local executor again when it dies."""
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.faultproxy import NOT_JSON, THROTTLED, UNAUTHORIZED, UNAVAILABLE, FaultProxy
+from tests.running import bosun, executors, python_job  # noqa: F401 (fixtures)
+from tests.test_up import server  # noqa: F401 (a fixture)
+
+
+@pytest.fixture
+def proxy(bosun):
+    running = FaultProxy(bosun.base)
+    yield running
+    running.close()
+
+
+def test_bad_answers_to_heartbeats_polls_and_results_do_not_stop_the_executor(executors, proxy, tmp_path):
+    bosun = executors
+    go_on = tmp_path / "go-on"
+    bosun.project("flaky", [{"name": "deployment", "heartbeatTimeout": "6s"}], [python_job("deployment", f"""
+        import os, time
+        print('working', flush=True)
+        while not os.path.exists({str(go_on)!r}):
+            time.sleep(0.05)
+    """)])
+    proxy.fail(r"/event/triggered/", NOT_JSON, UNAVAILABLE)  # its first looks for work
+    # every other heartbeat fails (two in a row would miss the task's 6s heartbeat limit)
+    proxy.fail(r"/heartbeat", UNAVAILABLE, None, THROTTLED, None, UNAUTHORIZED, None, NOT_JSON)
+    proxy.fail(r"^/api/v1/event", UNAVAILABLE, THROTTLED)  # its first two tries to send .finished
+    executor = bosun.executor("flaky", "exec-flaky", tmp_path, url=proxy.url)
+    context = bosun.trigger("flaky")
+    bosun.wait(lambda: proxy.pending(r"/heartbeat") == 0, seconds=60)
+    go_on.touch()
+
+    bosun.wait(lambda: bosun.state("flaky", context) == "finished", seconds=60)
+
+    execution = bosun.execution("flaky", context)
+    assert (execution["scope"]["result"], execution["scope"]["status"]) == ("pass", "succeeded")
+    assert executor.poll() is None  # still running
+    served = [status for path, status in proxy.served if "/heartbeat" in path]
+    assert served == [503, 200, 429, 200, 401, 200, 200]
+    assert [status for path, status in proxy.served if path.startswith("/api/v1/event")] == [503, 429]
+    log = (tmp_path / "exec-flaky.log").read_text()
+    assert "Traceback" not in log
+    assert "heartbeat not answered" in log and "not JSON" in log
+
+
+def executor_pids(up_pid: int) -> list[int]:
+    """The `bosun executor` processes `manage.py up` started (its children), alive or not yet reaped."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == up_pid and b"executor" in cmdline:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_up_starts_its_local_executor_again_when_it_dies(server):
+    process, port, log, tmp_path = server
+    first = wait_until(lambda: executor_pids(process.pid))[0]
+
+    subprocess.run(["kill", "-9", str(first)], check=True)
+
+    again = wait_until(lambda: [pid for pid in executor_pids(process.pid) if pid != first])
+    assert first not in executor_pids(process.pid)  # reaped, not left a zombie
+    assert re.search(r"the local job executor exited with code -9; starting it again", log.read_text())
+    # and the new one runs the demo's jobs
+    token = re.search(r"API token for admin: (bsn_\S+)", log.read_text()).group(1)
+    base = f"http://127.0.0.1:{port}"
+    context = httpx.post(f"{base}/api/v1/event", headers={"x-token": token}, json={
+        "type": "sh.keptn.event.dev.delivery.triggered",
+        "data": {"project": "sockshop", "stage": "dev", "service": "carts"}}).json()["keptnContext"]
+
+    def claimed():
+        runs = httpx.get(f"{base}/api/controlPlane/v1/sequence-execution", headers={"x-token": token},
+                         params={"project": "sockshop", "keptnContext": context}).json()["sequenceExecutions"]
+        task = runs[0]["status"]["currentTask"] if runs else None
+        return task and httpx.get(f"{base}/api/controlPlane/v1/task/{task['triggeredID']}",
+                                  headers={"x-token": token}).json().get("claimedBy")
+
+    assert str(process.pid) in wait_until(claimed)
+    assert again[0] != first
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=20) == 0
+
+
+def wait_until(what, seconds: float = 30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = what()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"not within {seconds}s: {what}")

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from bosun import BosunError, Client
 from bosun.watch import view
-from tests.test_executor import ROOT, bosun, executors, gone, python_job  # noqa: F401  (fixtures)
+from tests.running import ROOT, bosun, executors, gone, python_job  # noqa: F401  (fixtures)
 
 SLOW = python_job("deployment", """
     import os, time

@@ -7,6 +7,7 @@ configuration; 3 Bosun cannot be reached; 4 the token was refused or lacks the p
 
 import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -44,10 +45,29 @@ def client() -> Client:
 # --- configuration and the executor -------------------------------------------------------------
 
 
+TOKEN_IN_ARGV = ("Note: a token given with --token is visible to other users in the process list; prefer "
+                 "BOSUN_TOKEN, BOSUN_TOKEN_FILE or (for bosun auth) the prompt.")
+
+
 @app.command()
 def auth(url: str = typer.Option(..., help="Bosun's address, e.g. http://127.0.0.1:8000"),
-         token: str = typer.Option(..., help="An API token (the Bridge's token page, or manage.py create_token)")):
+         token: str = typer.Option(None, help="An API token; better from BOSUN_TOKEN, BOSUN_TOKEN_FILE or the "
+                                              "prompt (arguments show in the process list)")):
     """Check the address and token, and save them for later commands (mode 0600)."""
+    if token:
+        err.print(TOKEN_IN_ARGV, style="yellow", highlight=False)
+    with errors():
+        if not token and os.environ.get("BOSUN_TOKEN_FILE"):
+            token = config.token_file(os.environ["BOSUN_TOKEN_FILE"])
+        token = token or os.environ.get("BOSUN_TOKEN") or ""
+    if not token:
+        if not sys.stdin.isatty():
+            token = sys.stdin.readline().strip()
+        else:
+            token = typer.prompt("API token", hide_input=True).strip()
+    if not token:
+        err.print("[red]Error:[/] no token given (BOSUN_TOKEN, BOSUN_TOKEN_FILE, or type it at the prompt).")
+        raise typer.Exit(EXIT_USAGE)
     with errors():
         projects = Client(url, token).project_names()
         path = config.save(url, token)
@@ -57,22 +77,34 @@ def auth(url: str = typer.Option(..., help="Bosun's address, e.g. http://127.0.0
 @app.command()
 def executor(
     url: str = typer.Option(None, help="Bosun's address (or BOSUN_URL, or bosun auth)"),
-    token: str = typer.Option(None, help="An API token of a user who may operate sequences"),
+    token: str = typer.Option(None, help="An API token of a user who may operate sequences; better from "
+                                         "BOSUN_TOKEN or BOSUN_TOKEN_FILE (arguments show in the process list)"),
     project: list[str] = typer.Option([], "--project", "-p", help="Only this project's jobs (repeatable)"),
     concurrency: int = typer.Option(2, min=1, max=64, help="Jobs run at the same time"),
     name: str = typer.Option(None, help="The executor's name in events (default bosun-executor/<host>/<pid>)"),
-    work_dir: str = typer.Option(None, help="Where each job gets its folder (default: a new temporary folder)"),
+    work_dir: str = typer.Option(None, help="Where each job gets its folder (default: a new temporary folder; "
+                                            "the job user must be able to reach it)"),
+    job_user: str = typer.Option(None, envvar="BOSUN_JOB_USER",
+                                 help="The OS user jobs run as (default: nobody when run as root, else your own; "
+                                      "'' for your own)"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more"),
 ):
     """Run the jobs of projects' job definitions for the tasks Bosun triggers, until stopped."""
     from .executor import Executor
 
+    if token:
+        err.print(TOKEN_IN_ARGV, style="yellow", highlight=False)
     with errors():
         url, token = config.resolve(url, token)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    runner = Executor(url, token, projects=project, concurrency=concurrency, name=name, work_dir=work_dir)
+    try:
+        runner = Executor(url, token, projects=project, concurrency=concurrency, name=name, work_dir=work_dir,
+                          job_user=job_user)
+    except (ValueError, OSError) as exc:
+        err.print(f"[red]Error:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_USAGE) from None
     signal.signal(signal.SIGTERM, runner.stop)
     signal.signal(signal.SIGINT, runner.stop)
     runner.run()

@@ -1,4 +1,5 @@
-"""Where the `bosun` CLI and SDK find Bosun: arguments, then BOSUN_URL / BOSUN_TOKEN, then the saved config.
+"""Where the `bosun` CLI and SDK find Bosun: arguments, then BOSUN_URL / BOSUN_TOKEN (or BOSUN_TOKEN_FILE), then
+the saved config. A token is best not given as an argument: other users see arguments in the process list.
 
 `bosun auth --url URL --token TOKEN` saves both in $XDG_CONFIG_HOME/bosun/config.json (~/.config by
 default), readable by the user only (mode 0600).
@@ -39,8 +40,19 @@ def save(url: str, token: str) -> Path:
     return path
 
 
+def token_file(path: str) -> str:
+    """The token kept in a file (first line), e.g. one only the executor's user can read."""
+    try:
+        return Path(path).read_text().strip().splitlines()[0].strip()
+    except (OSError, IndexError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"No token can be read from {path} ({exc or 'empty'}).") from None
+
+
 def resolve(url: str | None = None, token: str | None = None) -> tuple[str, str]:
-    """(url, token) from the arguments, else the environment, else the saved config."""
+    """(url, token) from the arguments, else the environment (BOSUN_TOKEN, or BOSUN_TOKEN_FILE naming a file
+    that holds it), else the saved config."""
+    if not token and os.environ.get("BOSUN_TOKEN_FILE"):
+        token = token_file(os.environ["BOSUN_TOKEN_FILE"])
     stored = {}
     if not (url or os.environ.get("BOSUN_URL")) or not (token or os.environ.get("BOSUN_TOKEN")):
         stored = saved()

@@ -4,7 +4,9 @@ A client of the public API only, so it runs on any host:
 1. It hears of changes by websocket (/ws/executor/) and looks for open tasks whose job it has, polling as
    a fallback (every 2 s without the socket, every 15 s with it).
 2. It claims a task (one claim wins across executors), runs its command in a process group of its own
-   with the triggering event in a JSON file ($BOSUN_EVENT_FILE) and an output folder ($BOSUN_OUTPUT_DIR).
+   with the triggering event in a JSON file ($BOSUN_EVENT_FILE) and an output folder ($BOSUN_OUTPUT_DIR),
+   as another OS user when it can switch (`nobody` by default when it runs as root), with an allow-listed
+   environment: a job never sees the executor's token or the server's secrets.
 3. While the job runs it streams the output, heartbeats, and obeys what the heartbeat answers ask:
    cancel (SIGTERM, wait), kill (SIGTERM, SIGKILL after the job's killGrace, then confirm), suspend
    (SIGSTOP / SIGCONT).
@@ -17,10 +19,13 @@ import json
 import logging
 import os
 import platform
+import pwd
+import shutil
 import socket
 import tempfile
 import threading
 import time
+from pathlib import Path
 from urllib.parse import urlencode
 
 from .client import BosunError, Client, Unreachable, answer
@@ -31,16 +36,39 @@ log = logging.getLogger("bosun.executor")
 JOBS_TTL = 10.0
 
 
+def job_user_entry(name: str | None):
+    """The OS user jobs run as: the one named; `nobody` when the executor runs as root and none is named;
+    None (the executor's own user) otherwise, or when the name is empty."""
+    if name is None:
+        name = "nobody" if os.geteuid() == 0 else ""
+    if not name:
+        return None
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise ValueError(f"No OS user named {name!r} to run jobs as (--job-user).") from None
+    if entry.pw_uid == os.geteuid():
+        return None
+    if os.geteuid() != 0:
+        raise ValueError(f"Only an executor running as root can run jobs as {name!r} (--job-user).")
+    return entry
+
+
 class Executor:
     """Claims and runs jobs for the given projects (all projects when none are given)."""
 
     def __init__(self, url: str, token: str, projects=(), concurrency: int = 2, name: str | None = None,
-                 work_dir: str | None = None, poll: float = 2.0):
+                 work_dir: str | None = None, poll: float = 2.0, job_user: str | None = None):
         self.client = Client(url, token)
         self.projects = list(projects)
         self.concurrency = max(1, concurrency)
         self.name = name or f"bosun-executor/{socket.gethostname()}/{os.getpid()}"
+        self.job_user = job_user_entry(job_user)
+        self.own_work_dir = not work_dir
         self.work_dir = work_dir or tempfile.mkdtemp(prefix="bosun-jobs-")
+        Path(self.work_dir).mkdir(parents=True, exist_ok=True)
+        if self.job_user is not None:
+            os.chmod(self.work_dir, 0o711)  # the job's user reaches its own folder, and lists no other
         self.poll = poll
         self.machine = {"machine": socket.gethostname(), "platform": platform.platform(terse=True)}
         self.runs: dict[str, JobRun] = {}
@@ -110,6 +138,8 @@ class Executor:
             run.kill("the executor is stopping")
         for run in list(self.runs.values()):
             run.done.wait(run.kill_grace + 3)
+        if self.own_work_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
 
     def step(self, only: set[str] | None = None):
         if self.parent and os.getppid() != self.parent:

@@ -9,6 +9,7 @@ its whole process group.
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +24,8 @@ log = logging.getLogger("bosun.executor")
 HEARTBEAT_EVERY = 5.0  # seconds; Bosun's default heartbeatTimeout for executor-run tasks is 30s
 LOG_FLUSH_EVERY = 0.25
 RESULTS = ("pass", "warning", "fail")
+# The executor's variables a job inherits; everything else (tokens, the server's secrets) stays behind.
+INHERITED = {"PATH", "LANG", "LANGUAGE", "TZ", "TERM"}
 STATUSES = ("succeeded", "errored", "aborted", "unknown")
 
 
@@ -173,30 +176,57 @@ class JobRun:
         except Exception:
             log.exception("job %s failed in the executor", self.triggered_id)
         finally:
+            shutil.rmtree(self.dir, ignore_errors=True)  # its facts are reported; nothing piles up
             self.done.set()
             self.executor.finished(self)
 
     def _environment(self) -> dict:
-        env = {**os.environ, **{str(k): str(v) for k, v in (self.job.get("env") or {}).items()}}
+        """Only what a job needs: an allow-list of the executor's variables (never its credentials or the
+        server's secrets), the job definition's own `env`, and the task's BOSUN_* variables."""
+        env = {name: value for name, value in os.environ.items()
+               if name in INHERITED or name.startswith("LC_")}
+        user = self.executor.job_user
+        home = str(self.dir)
+        env.update(HOME=home, TMPDIR=home)
+        if user is not None:
+            env.update(USER=user.pw_name, LOGNAME=user.pw_name)
+        env.update({str(k): str(v) for k, v in (self.job.get("env") or {}).items()})
         env.update(
             BOSUN_EVENT_FILE=str(self.dir / "event.json"), BOSUN_OUTPUT_DIR=str(self.output),
             BOSUN_TRIGGERED_ID=self.triggered_id, BOSUN_CONTEXT=self.context, BOSUN_TASK=self.task,
             BOSUN_PROJECT=str(self.data.get("project", "")), BOSUN_STAGE=str(self.data.get("stage", "")),
             BOSUN_SERVICE=str(self.data.get("service", "")), BOSUN_URL=self.client.url, PYTHONUNBUFFERED="1",
         )
-        env.pop("BOSUN_TOKEN", None)  # the job gets no credentials of ours
         return env
 
+    def _prepare(self):
+        """The job's folder (its event file and output folder), owned by the job's user and private to it."""
+        self.dir.mkdir(mode=0o700, exist_ok=True)
+        self.output.mkdir(mode=0o700, exist_ok=True)
+        event_file = self.dir / "event.json"
+        descriptor = os.open(event_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(descriptor, "w") as out:
+            json.dump(self.event, out, indent=2)
+        user = self.executor.job_user
+        if user is not None:
+            for path in (self.dir, self.output, event_file):
+                os.chown(path, user.pw_uid, user.pw_gid)
+
+    def _spawn(self, command: list[str], cwd: str) -> subprocess.Popen:
+        user = self.executor.job_user
+        switch = {} if user is None else {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
+        return subprocess.Popen(command, cwd=cwd, env=self._environment(), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                                umask=0o077, **switch)
+
     def _execute(self):
-        self.output.mkdir(parents=True, exist_ok=True)
-        (self.dir / "event.json").write_text(json.dumps(self.event, indent=2))
+        self._prepare()
         command = [str(part) for part in self.job["command"]]
         cwd = self.job.get("workingDir") or str(self.dir)
         self.say(f"running {os.path.basename(command[0])} for task '{self.task}' on {socket.gethostname()}")
         try:
-            self.proc = subprocess.Popen(command, cwd=cwd, env=self._environment(), stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-        except OSError as exc:
+            self.proc = self._spawn(command, cwd)
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
             self.say(f"could not start {command[0]}: {exc}")
             self._flush()
             self._finish("fail", "errored", f"Job '{self.job['name']}' could not start: {exc}", {})

@@ -27,6 +27,8 @@ class Project(models.Model):
         permissions = [
             ("operate_sequences", "Can trigger and control sequences"),
             ("manage_projects", "Can create, change and delete projects"),
+            # Jobs are commands that executors run on their hosts: defining them is running code there.
+            ("define_jobs", "Can define jobs (runs commands on executor hosts)"),
         ]
 
     def __str__(self):

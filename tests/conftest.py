@@ -157,6 +157,17 @@ def operator_api(operator_user):
 
 
 @pytest.fixture
+def manager_user(db):
+    """May create and change projects, but not define jobs (which runs commands on executor hosts)."""
+    return _user("manager", "manage_projects")
+
+
+@pytest.fixture
+def manager_api(manager_user):
+    return Api(ApiToken.issue(manager_user, "tests")[1])
+
+
+@pytest.fixture
 def viewer_api(viewer_user):
     return Api(ApiToken.issue(viewer_user, "tests")[1])
 

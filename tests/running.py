@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -19,8 +20,20 @@ from tests.test_up import ROOT, free_port, wait_for
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+# Jobs run as `nobody` when the tests run as root: a Python that user can run (the test's own may live in
+# /root, which only root can reach).
+JOB_PYTHON = "/usr/bin/python3" if os.geteuid() == 0 and os.path.exists("/usr/bin/python3") else sys.executable
+
+
 def python_job(task: str, script: str, **fields) -> dict:
-    return {"task": task, "command": [sys.executable, "-c", textwrap.dedent(script)], **fields}
+    return {"task": task, "command": [JOB_PYTHON, "-c", textwrap.dedent(script)], **fields}
+
+
+def shared_dir() -> Path:
+    """A folder both the test and its jobs (another OS user) can read and write."""
+    path = Path(tempfile.mkdtemp(prefix="bosun-test-shared-"))
+    path.chmod(0o1777)
+    return path
 
 
 class Bosun:
@@ -48,7 +61,8 @@ class Bosun:
         log = open(tmp_path / f"{name}.log", "w")
         process = subprocess.Popen(
             [sys.executable, "-m", "bosun", "executor", "--url", url or self.base, "--project", project,
-             "--name", name, "--concurrency", str(concurrency), "--work-dir", str(tmp_path / name), *args],
+             "--name", name, "--concurrency", str(concurrency), "--work-dir", tempfile.mkdtemp(prefix=f"{name}-"),
+             *args],
             env={**os.environ, "BOSUN_TOKEN": self.token, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
             cwd=ROOT)
         self.executors.append(process)
@@ -147,3 +161,11 @@ def proc_state(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
+def wait_until(what, seconds: float = 30):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = what()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"not within {seconds}s: {what}")

@@ -8,7 +8,7 @@ import time
 
 import httpx
 
-from tests.running import bosun, executors, gone, proc_state, python_job  # noqa: F401 (bosun: a fixture)
+from tests.running import JOB_PYTHON, bosun, executors, gone, proc_state, python_job, shared_dir  # noqa: F401
 
 
 # --- a job runs, and everything about it arrives --------------------------------------------
@@ -74,7 +74,7 @@ def test_a_failing_job_fails_its_task_with_the_exit_code(executors, tmp_path):
 
 def test_two_executors_one_task_it_runs_once(executors, tmp_path):
     bosun = executors
-    ledger = tmp_path / "ledger.txt"
+    ledger = shared_dir() / "ledger.txt"
     bosun.project("once", [{"name": "deployment"}], [python_job("deployment", f"""
         import os, time
         open({str(ledger)!r}, "a").write(os.environ["BOSUN_TRIGGERED_ID"] + "\\n")
@@ -123,7 +123,7 @@ def test_a_graceful_abort_lets_a_job_that_handles_sigterm_end_cleanly(executors,
 
 def test_kill_sigkills_a_job_that_traps_sigterm_and_its_children(executors, tmp_path):
     bosun = executors
-    pids = tmp_path / "pids.json"
+    pids = shared_dir() / "pids.json"
     bosun.project("stubborn", [{"name": "deployment"}], [python_job("deployment", f"""
         import json, os, signal, subprocess, sys, time
         signal.signal(signal.SIGTERM, lambda *_: print("SIGTERM? no.", flush=True))

@@ -4,15 +4,13 @@ still report their results. `manage.py up` starts its local executor again when 
 import re
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.faultproxy import NOT_JSON, THROTTLED, UNAUTHORIZED, UNAVAILABLE, FaultProxy
-from tests.running import bosun, executors, python_job  # noqa: F401 (fixtures)
+from tests.running import bosun, executors, python_job, shared_dir, wait_until  # noqa: F401 (fixtures)
 from tests.test_up import server  # noqa: F401 (a fixture)
 
 
@@ -25,7 +23,7 @@ def proxy(bosun):
 
 def test_bad_answers_to_heartbeats_polls_and_results_do_not_stop_the_executor(executors, proxy, tmp_path):
     bosun = executors
-    go_on = tmp_path / "go-on"
+    go_on = shared_dir() / "go-on"
     bosun.project("flaky", [{"name": "deployment", "heartbeatTimeout": "6s"}], [python_job("deployment", f"""
         import os, time
         print('working', flush=True)
@@ -95,13 +93,3 @@ def test_up_starts_its_local_executor_again_when_it_dies(server):
     assert again[0] != first
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=20) == 0
-
-
-def wait_until(what, seconds: float = 30):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        found = what()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"not within {seconds}s: {what}")

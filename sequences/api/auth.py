@@ -13,6 +13,10 @@ from ..models import ApiToken
 
 OPERATE = "sequences.operate_sequences"
 MANAGE = "sequences.manage_projects"
+DEFINE_JOBS = "sequences.define_jobs"  # jobs are commands run on executor hosts: code execution there
+
+WHAT = {OPERATE: "trigger and control sequences", MANAGE: "manage projects",
+        DEFINE_JOBS: "define jobs (commands that executors run)"}
 
 
 # A token's lookup (and its user's permissions) is kept for a few seconds, keyed by the token's SHA-256:
@@ -97,6 +101,6 @@ def token_actor(token: ApiToken) -> str:
 
 def require(request, permission: str):
     if not request.user.has_perm(permission):
-        what = "trigger and control sequences" if permission == OPERATE else "manage projects"
+        what = WHAT.get(permission, permission)
         raise HttpError(403, f"User '{request.user.get_username()}' may not {what}; "
                              "ask an admin for the permission.")

@@ -8,7 +8,7 @@ from .. import projects
 from ..events import now_iso
 from ..models import Event, Project
 from .params import project_or_404
-from .auth import MANAGE, require
+from .auth import DEFINE_JOBS, MANAGE, require
 from .schemas import JOBS_ANSWER, MESSAGE, PROJECT, PROJECTS, SERVICE, answers
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]*$"
@@ -94,6 +94,8 @@ def list_projects(request):
              **answers({201: PROJECT}, 403, 409))
 def create_project(request, payload: CreateProject):
     require(request, MANAGE)
+    if payload.jobs.strip():
+        require(request, DEFINE_JOBS)
     project = _call(projects.create_project, payload.name, payload.shipyard, (), payload.jobs)
     return Status(201, project_json(project))
 
@@ -107,6 +109,8 @@ def get_project(request, project: str):
             **answers({200: PROJECT}, 403, 404))
 def update_project(request, project: str, payload: UpdateProject):
     require(request, MANAGE)
+    if payload.jobs is not None:
+        require(request, DEFINE_JOBS)
     found = _project(project)
     if payload.shipyard is None and payload.jobs is None:
         raise HttpError(400, "Send a shipyard, jobs, or both.")

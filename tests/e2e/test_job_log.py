@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import httpx
@@ -11,6 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import ROOT
+from tests.running import JOB_PYTHON
 
 pytestmark = pytest.mark.e2e
 
@@ -36,13 +38,13 @@ JOB = textwrap.dedent("""
 @pytest.fixture
 def executor(bosun, tmp_path):
     http = httpx.Client(base_url=bosun["url"], headers={"x-token": bosun["token"]}, timeout=10)
-    jobs = {"jobs": [{"task": "deployment", "command": [sys.executable, "-c", JOB]},
-                     {"task": "release", "command": [sys.executable, "-c", "print('released')"]}]}
+    jobs = {"jobs": [{"task": "deployment", "command": [JOB_PYTHON, "-c", JOB]},
+                     {"task": "release", "command": [JOB_PYTHON, "-c", "print('released')"]}]}
     http.post("/api/controlPlane/v1/project", json={"name": "logs", "shipyard": SHIPYARD,
                                                     "jobs": json.dumps(jobs)}).raise_for_status()
     http.post("/api/controlPlane/v1/project/logs/service", json={"serviceName": "carts"}).raise_for_status()
     process = subprocess.Popen([sys.executable, "-m", "bosun", "executor", "--url", bosun["url"], "--project", "logs",
-                                "--name", "e2e-executor", "--work-dir", str(tmp_path)], cwd=ROOT,
+                                "--name", "e2e-executor", "--work-dir", tempfile.mkdtemp(prefix="e2e-jobs-")], cwd=ROOT,
                                env={**os.environ, "BOSUN_TOKEN": bosun["token"]},
                                stdout=open(tmp_path / "executor.log", "w"), stderr=subprocess.STDOUT)
     yield http

@@ -38,6 +38,18 @@ def kept_token(user, name: str, path: Path) -> tuple[str, bool]:
     return plaintext, True
 
 
+# What the server knows and its local executor must not (its jobs could read the executor's environment).
+SERVER_SECRETS = {"BOSUN_SECRET_KEY", "BOSUN_ADMIN_PASSWORD", "BOSUN_TOKEN", "DATABASE_URL", "REDIS_URL"}
+
+
+def private(data_dir: Path):
+    """The data directory and what is in it (database, WAL, secret key, tokens) for this user only."""
+    data_dir.chmod(0o700)
+    for path in data_dir.iterdir():
+        if path.is_file() and not path.is_symlink():
+            path.chmod(0o600)
+
+
 class Supervised:
     """A child process that is started again whenever it exits (and reaped, so it never lingers as a zombie)."""
 
@@ -86,7 +98,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-executor", action="store_true", help="Do not start the local job executor")
 
     def handle(self, host, port, no_demo, no_engine, no_executor, **options):
+        # The database, its WAL, the secret key and the tokens: readable by this user only.
+        os.umask(0o077)
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+        private(settings.DATA_DIR)
         call_command("migrate", interactive=False, verbosity=0)
         self._ensure_admin()
         if not no_demo:
@@ -117,14 +132,17 @@ class Command(BaseCommand):
     def _start_executor(self, host, port) -> subprocess.Popen:
         """One local job executor (`bosun executor`), a client of this server like any other.
 
+        It gets none of the server's secrets: its token comes in a file, and its environment leaves out the
+        secret key, the admin password and the database and Redis addresses. Its jobs run in a temporary
+        folder outside the data directory (as `nobody` when Bosun runs as root).
+
         Its name carries this process's id: after a crash, the next one does not claim the tasks its
         predecessor had claimed (their jobs may still run); those tasks time out by heartbeat instead."""
         address = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-        work_dir = settings.DATA_DIR / "jobs"
-        work_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "BOSUN_TOKEN": self._executor_token(), "BOSUN_EXIT_WITH_PARENT": str(os.getpid())}
+        env = {name: value for name, value in os.environ.items() if name not in SERVER_SECRETS}
+        env.update(BOSUN_TOKEN_FILE=str(self._executor_token_file()), BOSUN_EXIT_WITH_PARENT=str(os.getpid()))
         command = [sys.executable, "-m", "bosun", "executor", "--url", f"http://{address}:{port}",
-                   "--work-dir", str(work_dir), "--name", f"local-executor/{socket.gethostname()}/{os.getpid()}"]
+                   "--name", f"local-executor/{socket.gethostname()}/{os.getpid()}"]
         return subprocess.Popen(command, env=env, start_new_session=True)
 
     def _ensure_admin(self):
@@ -145,8 +163,9 @@ class Command(BaseCommand):
         self.stdout.write(f"API token for admin: {plaintext}  (kept in {settings.DATA_DIR / 'admin-token'})")
         self.stdout.write(f"  export BOSUN_TOKEN={plaintext}")
 
-    def _executor_token(self) -> str:
-        """The local job executor's own user and token (operate permission only), kept across restarts."""
+    def _executor_token_file(self) -> Path:
+        """The file holding the local job executor's own token (its user may only operate), kept across
+        restarts."""
         from django.contrib.auth.models import Permission
 
         User = get_user_model()
@@ -155,7 +174,8 @@ class Command(BaseCommand):
             user.set_unusable_password()
             user.save()
             user.user_permissions.add(Permission.objects.get(codename="operate_sequences"))
-        return kept_token(user, "local-executor", settings.DATA_DIR / "executor-token")[0]
+        kept_token(user, "local-executor", settings.DATA_DIR / "executor-token")
+        return settings.DATA_DIR / "executor-token"
 
     def _serve(self, host, port, run_engine):
         from daphne.endpoints import build_endpoint_description_strings

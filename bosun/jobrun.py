@@ -18,11 +18,13 @@ import time
 from pathlib import Path
 
 from .client import BosunError, Unreachable
+from .output import BoundedOutput, pump
 
 log = logging.getLogger("bosun.executor")
 
 HEARTBEAT_EVERY = 5.0  # seconds; Bosun's default heartbeatTimeout for executor-run tasks is 30s
 LOG_FLUSH_EVERY = 0.25
+MAX_RESULT_BYTES = 1024 * 1024  # result.json: a job's result, message and data for later tasks
 RESULTS = ("pass", "warning", "fail")
 # The executor's variables a job inherits; everything else (tokens, the server's secrets) stays behind.
 INHERITED = {"PATH", "LANG", "LANGUAGE", "TZ", "TERM"}
@@ -100,8 +102,8 @@ class JobRun:
         self.done = threading.Event()
         self.status = 0
         self.rusage = None
-        self._buffer: list[str] = []
-        self._lock = threading.Lock()
+        self.output_buffer = BoundedOutput()
+        self._timer: threading.Timer | None = None
         self.cancelled = self.kill_requested = self.unwanted = self.suspended = self.timed_out = False
         self.last_heartbeat = time.monotonic()
         self.heartbeat_every = HEARTBEAT_EVERY
@@ -110,8 +112,7 @@ class JobRun:
     # --- control (called from the executor's loop) ---
 
     def say(self, text: str):
-        with self._lock:
-            self._buffer.append(f"[bosun] {text}\n")
+        self.output_buffer.note(f"[bosun] {text}\n")
 
     def cancel(self):
         if self.cancelled or self.exited.is_set():
@@ -238,13 +239,14 @@ class JobRun:
         reader.start()
         threading.Thread(target=self._wait, daemon=True).start()
         limit = self.job.get("timeout")
+        if limit:  # on a clock of its own: sending a flood of output never delays it
+            self._timer = threading.Timer(limit, self._time_out, args=(limit,))
+            self._timer.daemon = True
+            self._timer.start()
         while not self.exited.wait(LOG_FLUSH_EVERY):
             self._flush()
-            if limit and time.time() - self.started_at > limit and not self.timed_out:
-                self.timed_out = True
-                self.say(f"the job ran past its timeout of {limit:g}s")
-                _signal_group(self.pgid, signal.SIGTERM)
-                threading.Thread(target=self._kill_after_grace, daemon=True).start()
+        if self._timer is not None:
+            self._timer.cancel()
         reader.join(timeout=2)  # a child that keeps stdout open must not hold up the result
         ended = time.time()
         if self.kill_requested or self.timed_out:
@@ -253,23 +255,35 @@ class JobRun:
                 time.sleep(0.05)
             reap_group(self.pgid)
         facts = self._facts(ended)
+        confirm_kill = self.kill_requested and not self.unwanted and not self.timed_out
+        outcome = None if confirm_kill or self.unwanted else self._outcome(facts)  # its notes reach the log
         self._flush()
         self._report(facts)
-        if self.kill_requested and not self.unwanted and not self.timed_out:
+        if confirm_kill:
             try:
                 self.client.task_post(self.triggered_id, "killed", ok=(200, 409))
             except BosunError as exc:
                 log.warning("job %s: kill confirmation refused: %s", self.triggered_id, exc.message)
             return
-        if self.unwanted:
+        if outcome is not None:
+            self._finish(*outcome)
+
+    def _time_out(self, limit: float):
+        if self.exited.is_set() or self.timed_out:
             return
-        self._finish(*self._outcome(facts))
+        self.timed_out = True
+        self.say(f"the job ran past its timeout of {limit:g}s")
+        self._resume_if_suspended()
+        _signal_group(self.pgid, signal.SIGTERM)
+        self._kill_after_grace()
 
     def _read(self):
-        for raw in iter(self.proc.stdout.readline, b""):
-            with self._lock:
-                self._buffer.append(raw.decode("utf-8", "replace"))
-        self.proc.stdout.close()
+        try:
+            pump(self.proc.stdout.fileno(), self.output_buffer)
+        except OSError as exc:
+            self.say(f"the job's output could not be read further: {exc}")
+        finally:
+            self.proc.stdout.close()
 
     def _wait(self):
         try:
@@ -281,8 +295,7 @@ class JobRun:
         self.exited.set()
 
     def _flush(self):
-        with self._lock:
-            text, self._buffer = "".join(self._buffer), []
+        text = self.output_buffer.take()
         while text:
             chunk, text = text[:60_000], text[60_000:]
             try:
@@ -329,12 +342,17 @@ class JobRun:
             result, status, message = "fail", "errored", f"Job '{name}' exited with code {code}."
         data = {}
         result_file = self.output / "result.json"
-        if result_file.is_file():
+        if result_file.is_file() and not result_file.is_symlink():
+            declared = None
             try:
-                declared = json.loads(result_file.read_text())
-            except (ValueError, OSError) as exc:
+                with open(result_file, "rb") as source:
+                    text = source.read(MAX_RESULT_BYTES + 1)
+                if len(text) > MAX_RESULT_BYTES:
+                    self.say(f"result.json is larger than {MAX_RESULT_BYTES // 1024} KiB; it is ignored")
+                else:
+                    declared = json.loads(text)
+            except (ValueError, OSError, RecursionError) as exc:
                 self.say(f"result.json is not valid JSON ({exc}); it is ignored")
-                declared = None
             if isinstance(declared, dict):
                 if declared.get("result") in RESULTS:
                     result = declared["result"]

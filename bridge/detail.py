@@ -114,7 +114,7 @@ def job_view(task: TE, entry: TaskLog | None) -> dict | None:
     """What the deep link shows of the job that runs a task: its facts and the tail of its log."""
     if not task.claimed_by and not task.facts and entry is None:
         return None
-    lines = entry.text.splitlines() if entry else []
+    lines = entry.shown().splitlines() if entry else []
     facts = task.facts or {}
     return {
         "task": task,

@@ -22,7 +22,8 @@ TE = TaskExecution
 log = logging.getLogger("bosun.executors")
 
 DEFAULT_HEARTBEAT_TIMEOUT = 30.0  # seconds, for tasks a job executor runs (unless the shipyard says)
-MAX_LOG_CHARS = 256 * 1024  # the tail of a task's output that is kept
+MAX_LOG_CHARS = 256 * 1024  # the most of a task's output that is kept: its head and its tail
+LOG_HEAD_CHARS = TaskLog.HEAD_CHARS
 MAX_CHUNK_CHARS = 64 * 1024  # one log request
 FACT_KEYS = {"machine": str, "platform": str, "pid": int, "exitCode": int, "signal": str,
              "computationSeconds": float, "cpuSeconds": float, "outputFiles": list, "outputBytes": int,
@@ -83,7 +84,7 @@ def claim_body(task) -> dict:
 
 
 def append_log(triggered_id: str, text: str) -> Answer:
-    """Append a job's output; only the last MAX_LOG_CHARS characters are kept."""
+    """Append a job's output; at most MAX_LOG_CHARS characters are kept: its first LOG_HEAD_CHARS and its tail."""
     if not isinstance(text, str):
         return _refused(400, "text must be a string.")
     if len(text) > MAX_CHUNK_CHARS:
@@ -96,8 +97,11 @@ def append_log(triggered_id: str, text: str) -> Answer:
         entry, _ = TaskLog.objects.get_or_create(task=task)
         combined = entry.text + text
         cut = max(0, len(combined) - MAX_LOG_CHARS)
-        entry.text = combined[cut:]
-        entry.cut_bytes += len(combined[:cut].encode("utf-8", "replace"))
+        if cut:  # the middle goes; how the job started stays, as does how it goes on
+            entry.text = combined[:LOG_HEAD_CHARS] + combined[LOG_HEAD_CHARS + cut:]
+            entry.cut_bytes += len(combined[LOG_HEAD_CHARS:LOG_HEAD_CHARS + cut].encode("utf-8", "replace"))
+        else:
+            entry.text = combined
         entry.total_bytes += len(text.encode("utf-8", "replace"))
         entry.save()
         run = task.sequence_execution

@@ -274,16 +274,26 @@ class TaskExecution(models.Model):
 
 
 class TaskLog(models.Model):
-    """The output of a task's job, bounded: the tail is kept, and how much was cut is counted."""
+    """The output of a task's job, bounded: its head and its tail are kept, and how much was cut between
+    them is counted."""
+
+    HEAD_CHARS = 16 * 1024
 
     task = models.OneToOneField(TaskExecution, on_delete=models.CASCADE, related_name="log")
     text = models.TextField(blank=True)
     total_bytes = models.BigIntegerField(default=0)
-    cut_bytes = models.BigIntegerField(default=0, help_text="Bytes dropped from the start to keep the tail")
+    cut_bytes = models.BigIntegerField(default=0, help_text="Bytes dropped after the head to keep the tail")
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self):
         return f"log of {self.task}"
+
+    def shown(self) -> str:
+        """The kept text, with a note where output was cut."""
+        if not self.cut_bytes:
+            return self.text
+        return (self.text[:self.HEAD_CHARS] + f"\n[... {self.cut_bytes} bytes of this log were cut here; "
+                "the last ones follow ...]\n" + self.text[self.HEAD_CHARS:])
 
 
 class Event(models.Model):

@@ -2,6 +2,7 @@
 still report their results. `manage.py up` starts its local executor again when it dies."""
 
 import re
+from pathlib import Path
 import signal
 import subprocess
 from pathlib import Path
@@ -93,3 +94,69 @@ def test_up_starts_its_local_executor_again_when_it_dies(server):
     assert again[0] != first
     process.send_signal(signal.SIGINT)
     assert process.wait(timeout=20) == 0
+
+
+# --- a job that floods its output ----------------------------------------------------------------
+
+
+def peak_memory_mb(pid: int) -> float:
+    """The most memory (resident) the process has held so far."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+
+
+def test_a_job_flooding_its_output_keeps_the_executor_small_and_still_times_out(executors, tmp_path):
+    bosun = executors
+    bosun.project("flood", [{"name": "deployment"}], [python_job("deployment", """
+        import sys
+        print("the first line", flush=True)
+        line = "x" * 1023 + "\\n"
+        while True:
+            sys.stdout.write(line)
+    """, timeout="3s", killGrace="1s")])
+    executor = bosun.executor("flood", "exec-flood", tmp_path)
+    context = bosun.trigger("flood")
+
+    bosun.wait(lambda: bosun.state("flood", context) == "finished", seconds=60)
+
+    execution = bosun.execution("flood", context)
+    assert execution["status"]["message"] == "Job 'deployment' ran past its timeout of 3s and was stopped."
+    assert peak_memory_mb(executor.pid) < 150
+    log = bosun.log(execution["status"]["previousTasks"][0]["triggeredID"])
+    assert "the first line" in log
+    assert "[bosun] the job ran past its timeout of 3s" in log
+
+
+def test_a_huge_result_file_is_ignored_without_reading_it(executors, tmp_path):
+    bosun = executors
+    bosun.project("bigresult", [{"name": "deployment"}], [python_job("deployment", """
+        import os
+        with open(os.path.join(os.environ["BOSUN_OUTPUT_DIR"], "result.json"), "wb") as out:
+            out.truncate(300 * 1024 * 1024)  # sparse: 300 MB that take no disk
+        print("done", flush=True)
+    """)])
+    executor = bosun.executor("bigresult", "exec-bigresult", tmp_path)
+    context = bosun.trigger("bigresult")
+
+    bosun.wait(lambda: bosun.state("bigresult", context) == "finished", seconds=60)
+
+    execution = bosun.execution("bigresult", context)
+    assert execution["scope"]["result"] == "pass"  # the exit code decides
+    assert peak_memory_mb(executor.pid) < 150
+    log = bosun.log(execution["status"]["previousTasks"][0]["triggeredID"])
+    assert "[bosun] result.json is larger than 1024 KiB; it is ignored" in log
+
+
+def test_an_invalid_result_file_is_noted_in_the_log(executors, tmp_path):
+    bosun = executors
+    bosun.project("badresult", [{"name": "deployment"}], [python_job("deployment", """
+        import os
+        open(os.path.join(os.environ["BOSUN_OUTPUT_DIR"], "result.json"), "w").write("{not json")
+    """)])
+    bosun.executor("badresult", "exec-badresult", tmp_path)
+    context = bosun.trigger("badresult")
+
+    bosun.wait(lambda: bosun.state("badresult", context) == "finished", seconds=60)
+
+    task = bosun.execution("badresult", context)["status"]["previousTasks"][0]["triggeredID"]
+    assert "[bosun] result.json is not valid JSON" in bosun.log(task)

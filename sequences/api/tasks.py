@@ -31,7 +31,7 @@ class ClaimBody(Schema):
 
 
 class LogBody(Schema):
-    text: str = Field(max_length=executors.MAX_CHUNK_CHARS)
+    text: str  # its length is checked by executors.append_log (413)
 
 
 def _answer(answer: executors.Answer):
@@ -47,7 +47,7 @@ def claim(request, triggeredId: str, payload: ClaimBody):
 
 
 @router.post("/task/{triggeredId}/log", **answers({200: LOG_INFO}, 403, 404, 413),
-             summary="Append output of the task's job (the last 256 KiB are kept)")
+             summary="Append output of the task's job (its first 16 KiB and last 240 KiB are kept)")
 def append_log(request, triggeredId: str, payload: LogBody):
     require(request, OPERATE)
     return _answer(executors.append_log(triggeredId, payload.text))
@@ -73,13 +73,11 @@ LOG_ANSWERS["openapi_extra"][RESPONSES_KEY][200] = {
     "description": "The log", "content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
-@router.get("/task/{triggeredId}/log", summary="The task's log as text (its tail, if it was cut)", **LOG_ANSWERS)
+@router.get("/task/{triggeredId}/log", summary="The task's log as text (its head and tail, if it was cut)", **LOG_ANSWERS)
 def download_log(request, triggeredId: str, download: bool = False):
     task = task_or_404(triggeredId)
     entry = TaskLog.objects.filter(task=task).first()
-    text = entry.text if entry else ""
-    if entry is not None and entry.cut_bytes:
-        text = f"[... the first {entry.cut_bytes} bytes of this log were cut; the last ones follow ...]\n" + text
+    text = entry.shown() if entry else ""
     response = HttpResponse(text, content_type="text/plain; charset=utf-8")
     if download:
         response["Content-Disposition"] = f'attachment; filename="{task.name}-{task.triggered_id}.log"'

@@ -29,7 +29,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from .client import BosunError, Client, Unreachable, answer
-from .jobrun import HEARTBEAT_EVERY, JobRun, become_subreaper, reap_group
+from .jobrun import HEARTBEAT_EVERY, JobRun
+from .processes import become_subreaper, reap_orphans
 
 log = logging.getLogger("bosun.executor")
 
@@ -79,7 +80,7 @@ class Executor:
         self._jobs_at = 0.0
         self._passed: dict[str, float] = {}  # tasks another executor claimed: not asked again for a while
         self._lock = threading.Lock()
-        self._groups: set[int] = set()
+        self.spawning = threading.Lock()
         self._changed: set[str] = set()  # projects named by notices since the last look
         self._everything = False
         # `manage.py up` starts a local executor that must not outlive it
@@ -148,14 +149,13 @@ class Executor:
             return
         self._heartbeat_all(force=False)
         self._pick_up(only)
-        self._groups = {pgid for pgid in self._groups if reap_group(pgid)}
+        with self.spawning:  # a job started meanwhile is known by its pid before its exit could be reaped here
+            reap_orphans(keep={run.pgid for run in list(self.runs.values())})
 
     def finished(self, run: JobRun):
         with self._lock:
             self.runs.pop(run.triggered_id, None)
             self._passed[run.triggered_id] = time.monotonic() + 600  # never run a task twice
-            if run.pgid:
-                self._groups.add(run.pgid)  # its leftovers, if any, are reaped later
             self._everything = True
         self.wake.set()  # a free slot: look for more work, everywhere
 

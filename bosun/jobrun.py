@@ -19,6 +19,7 @@ from pathlib import Path
 
 from .client import BosunError, Unreachable
 from .output import BoundedOutput, pump
+from .processes import JobProcesses
 
 log = logging.getLogger("bosun.executor")
 
@@ -29,56 +30,6 @@ RESULTS = ("pass", "warning", "fail")
 # The executor's variables a job inherits; everything else (tokens, the server's secrets) stays behind.
 INHERITED = {"PATH", "LANG", "LANGUAGE", "TZ", "TERM"}
 STATUSES = ("succeeded", "errored", "aborted", "unknown")
-
-
-def become_subreaper():
-    """Orphaned grandchildren of a job come to us (not to init), so we can reap them after a kill."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-    except (OSError, AttributeError):
-        pass
-
-
-def _signal_group(pgid: int, sig: int) -> bool:
-    try:
-        os.killpg(pgid, sig)
-        return True
-    except (ProcessLookupError, PermissionError):
-        return False
-
-
-def _group_alive(pgid: int) -> bool:
-    """Whether any process of the group is still alive (zombies waiting to be reaped do not count)."""
-    alive = False
-    for entry in Path("/proc").iterdir() if Path("/proc").exists() else ():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            alive = True
-            break
-    if not Path("/proc").exists():
-        try:
-            os.killpg(pgid, 0)
-            alive = True
-        except ProcessLookupError:
-            pass
-    return alive
-
-
-def reap_group(pgid: int) -> bool:
-    """Reap exited processes of a group that were reparented to us; whether any of ours is left in it."""
-    while True:
-        try:
-            if os.waitid(os.P_PGID, pgid, os.WEXITED | os.WNOHANG) is None:
-                return True
-        except (ChildProcessError, OSError):
-            return False
 
 
 class JobRun:
@@ -98,6 +49,7 @@ class JobRun:
         self.output = self.dir / "output"
         self.proc: subprocess.Popen | None = None
         self.pgid = 0
+        self.processes: JobProcesses | None = None
         self.exited = threading.Event()
         self.done = threading.Event()
         self.status = 0
@@ -120,7 +72,7 @@ class JobRun:
         self.cancelled = True
         self.say("cancel requested: SIGTERM sent to the job's processes")
         self._resume_if_suspended()
-        _signal_group(self.pgid, signal.SIGTERM)
+        self._signal(signal.SIGTERM)
 
     def kill(self, note="kill requested"):
         if self.kill_requested:
@@ -128,7 +80,7 @@ class JobRun:
         self.kill_requested = True
         self.say(f"{note}: SIGTERM now, SIGKILL in {self.kill_grace:g}s if anything is left")
         self._resume_if_suspended()
-        _signal_group(self.pgid, signal.SIGTERM)
+        self._signal(signal.SIGTERM)
         threading.Thread(target=self._kill_after_grace, name=f"kill-{self.triggered_id[:8]}", daemon=True).start()
 
     def stop_unwanted(self, why: str):
@@ -139,30 +91,37 @@ class JobRun:
         self.kill_requested = True
         self.say(f"{why}: stopping the job")
         self._resume_if_suspended()
-        _signal_group(self.pgid, signal.SIGTERM)
+        self._signal(signal.SIGTERM)
         threading.Thread(target=self._kill_after_grace, daemon=True).start()
 
     def suspend(self, wanted: bool):
         if wanted == self.suspended or self.exited.is_set():
             return
         self.suspended = wanted
-        _signal_group(self.pgid, signal.SIGSTOP if wanted else signal.SIGCONT)
+        self._signal(signal.SIGSTOP if wanted else signal.SIGCONT)
         self.say("suspended (SIGSTOP)" if wanted else "resumed (SIGCONT)")
 
     def _resume_if_suspended(self):
         if self.suspended:
             self.suspended = False
-            _signal_group(self.pgid, signal.SIGCONT)
+            self._signal(signal.SIGCONT)
+
+    def _signal(self, sig: int):
+        if self.processes is not None:
+            self.processes.signal(sig)
+
+    def _alive(self) -> bool:
+        return self.processes is not None and self.processes.alive()
 
     def _kill_after_grace(self):
         deadline = time.monotonic() + self.kill_grace
         while time.monotonic() < deadline:
-            if self.exited.is_set() and not _group_alive(self.pgid):
+            if self.exited.is_set() and not self._alive():
                 return
-            time.sleep(0.05)
-        if _group_alive(self.pgid):
+            time.sleep(0.1)
+        if self._alive():
             self.say(f"still running after {self.kill_grace:g}s: SIGKILL")
-            _signal_group(self.pgid, signal.SIGKILL)
+            self._signal(signal.SIGKILL)
 
     # --- running ---
 
@@ -225,14 +184,20 @@ class JobRun:
         command = [str(part) for part in self.job["command"]]
         cwd = self.job.get("workingDir") or str(self.dir)
         self.say(f"running {os.path.basename(command[0])} for task '{self.task}' on {socket.gethostname()}")
-        try:
-            self.proc = self._spawn(command, cwd)
-        except (OSError, ValueError, subprocess.SubprocessError) as exc:
-            self.say(f"could not start {command[0]}: {exc}")
+        with self.executor.spawning:
+            try:
+                self.proc = self._spawn(command, cwd)
+            except (OSError, ValueError, subprocess.SubprocessError) as exc:
+                self.proc = None
+                failure = exc
+            else:
+                self.pgid = self.proc.pid
+                self.processes = JobProcesses(self.proc.pid, self.triggered_id)
+        if self.proc is None:
+            self.say(f"could not start {command[0]}: {failure}")
             self._flush()
-            self._finish("fail", "errored", f"Job '{self.job['name']}' could not start: {exc}", {})
+            self._finish("fail", "errored", f"Job '{self.job['name']}' could not start: {failure}", {})
             return
-        self.pgid = self.proc.pid
         self._report({"pid": self.proc.pid, "job": self.job["name"],
                       "startedAt": _iso(self.started_at)})
         reader = threading.Thread(target=self._read, daemon=True)
@@ -249,17 +214,17 @@ class JobRun:
             self._timer.cancel()
         reader.join(timeout=2)  # a child that keeps stdout open must not hold up the result
         ended = time.time()
+        left_alive = False
         if self.kill_requested or self.timed_out:
-            deadline = time.monotonic() + self.kill_grace + 1
-            while _group_alive(self.pgid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            reap_group(self.pgid)
+            left_alive = self._until_none_is_left()
         facts = self._facts(ended)
         confirm_kill = self.kill_requested and not self.unwanted and not self.timed_out
         outcome = None if confirm_kill or self.unwanted else self._outcome(facts)  # its notes reach the log
         self._flush()
         self._report(facts)
-        if confirm_kill:
+        if confirm_kill and left_alive:
+            log.error("job %s: processes survived SIGKILL; the kill is not confirmed", self.triggered_id)
+        elif confirm_kill:
             try:
                 self.client.task_post(self.triggered_id, "killed", ok=(200, 409))
             except BosunError as exc:
@@ -268,13 +233,28 @@ class JobRun:
         if outcome is not None:
             self._finish(*outcome)
 
+    def _until_none_is_left(self) -> bool:
+        """After a kill or a timeout: wait out the grace, SIGKILL whatever is left (also children that left
+        the job's session) until nothing is; whether anything survived that."""
+        deadline = time.monotonic() + self.kill_grace + 1
+        while self._alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for _ in range(50):
+            if not self._alive():
+                return False
+            self._signal(signal.SIGKILL)
+            time.sleep(0.1)
+        survivors = self.processes.pids()
+        self.say(f"{len(survivors)} process(es) of the job survived SIGKILL: {sorted(survivors)}")
+        return True
+
     def _time_out(self, limit: float):
         if self.exited.is_set() or self.timed_out:
             return
         self.timed_out = True
         self.say(f"the job ran past its timeout of {limit:g}s")
         self._resume_if_suspended()
-        _signal_group(self.pgid, signal.SIGTERM)
+        self._signal(signal.SIGTERM)
         self._kill_after_grace()
 
     def _read(self):

@@ -173,15 +173,19 @@ class Executor:
             return
         now = time.monotonic()
         self._passed = {k: v for k, v in self._passed.items() if v > now}
-        for project, jobs in self._project_jobs().items():
+        for project, jobs in list(self._project_jobs().items()):
             if only is not None and project not in only:
                 continue
+            fresh = False
             for task in sorted({job["task"] for job in jobs}):
                 for event in self.client.open_tasks(task, project):
                     if len(self.runs) >= self.concurrency:
                         return
                     if event["id"] in self.runs or event["id"] in self._passed:
                         continue
+                    if not fresh:  # a task to run: with the project's jobs as they are now, never a stale copy
+                        jobs = self._jobs[project] = self.client.jobs(project)
+                        fresh = True
                     data = event.get("data") or {}
                     job = next((j for j in jobs if j["task"] == task
                                 and (not j["stages"] or data.get("stage") in j["stages"])
@@ -244,7 +248,8 @@ class Executor:
     def _heard(self, message):
         """A project this executor has no jobs list for yet (a new one): read the lists again now."""
         try:
-            project = json.loads(message).get("project")
+            notice = json.loads(message)
+            project, message_kind = notice.get("project"), notice.get("event")
         except (ValueError, AttributeError):
             return
         if not project:
@@ -252,6 +257,8 @@ class Executor:
         with self._lock:
             self._changed.add(project)
         if project not in self._jobs and (not self.projects or project in self.projects):
+            self._jobs_at = 0.0
+        if message_kind == "jobs":  # a project's jobs changed: tasks of a new name may be ours now
             self._jobs_at = 0.0
 
     def _listen(self):

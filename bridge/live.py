@@ -98,12 +98,20 @@ def push_now(project: str, context: str):
         send(group, html)
 
 
-def wake_executors(project: str):
-    """Tell job executors that a project's tasks changed: they look for open tasks and requests."""
-    notice = json.dumps({"event": "changed", "project": project})
+def wake_executors(project: str, event: str = "changed"):
+    """Tell job executors that a project's tasks changed (they look for open tasks and requests), or its jobs
+    (they read them again)."""
+    notice = json.dumps({"event": event, "project": project})
     for group in (f"x.{project}", "x.all"):
         if listening(group):
             send(group, "", {"type": "push.notice", "json": notice})
+
+
+def _jobs_changed(sender=None, project=None, **_):
+    try:
+        wake_executors(project, "jobs")
+    except Exception:
+        log.exception("live: could not tell the executors that the jobs of %s changed", project)
 
 
 class Pusher(threading.Thread):
@@ -152,7 +160,7 @@ _lock = threading.Lock()
 def start():
     """Listen for changes in this process (called once by bridge's AppConfig.ready)."""
     global _pusher
-    from sequences.signals import context_changed, task_log_changed
+    from sequences.signals import context_changed, jobs_changed, task_log_changed
 
     with _lock:
         if _pusher is None:
@@ -160,3 +168,4 @@ def start():
             _pusher.start()
             context_changed.connect(_pusher.notice, dispatch_uid="bosun-live")
             task_log_changed.connect(_pusher.log_notice, dispatch_uid="bosun-live-log")
+            jobs_changed.connect(_jobs_changed, dispatch_uid="bosun-live-jobs")

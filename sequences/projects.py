@@ -3,13 +3,14 @@
 import base64
 import binascii
 
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from . import jobs as jobs_module
 from . import shipyard as shipyard_module
 from .db import write_transaction
 from .models import Project, SequenceExecution, Service
+from .signals import jobs_changed
 from .shipyard import NAME_RE, ShipyardError
 
 
@@ -89,6 +90,8 @@ def update_jobs(project: Project, jobs: str) -> Project:
     with write_transaction():
         project.jobs = text
         project.save(update_fields=["jobs", "updated_at"])
+        name = project.name
+        transaction.on_commit(lambda: jobs_changed.send(sender=None, project=name))
     return project
 
 

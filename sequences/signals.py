@@ -7,3 +7,6 @@ context_changed = Signal()
 
 # kwargs: project (name), context, triggered_id: a task's job wrote more output
 task_log_changed = Signal()
+
+# kwargs: project (name): its job definitions changed (executors read them again)
+jobs_changed = Signal()

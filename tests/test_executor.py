@@ -238,3 +238,19 @@ def test_ten_thousand_lines_of_output_keep_the_log_bounded_and_the_page_small(ex
     assert "line 09999" in page.text and "line 09700" not in page.text  # the last 200 lines
     assert "last 200 lines shown" in page.text and "cut from the middle" in page.text
     assert len(page.content) < 200_000
+
+
+def test_a_change_of_jobs_reaches_the_executor_before_the_next_task(executors, tmp_path):
+    bosun = executors
+    bosun.project("changing", [{"name": "deployment"}], [python_job("deployment", "print('the old command')")])
+    bosun.executor("changing", "exec-changing", tmp_path)
+    first = bosun.trigger("changing")
+    bosun.wait(lambda: bosun.state("changing", first) == "finished")
+    new_jobs = json.dumps({"kind": "Jobs", "jobs": [python_job("deployment", "print('the new command')")]})
+    assert bosun.http.put("/api/controlPlane/v1/project/changing", json={"jobs": new_jobs}).status_code == 200
+
+    second = bosun.trigger("changing")
+    bosun.wait(lambda: bosun.state("changing", second) == "finished")
+
+    task = bosun.execution("changing", second)["status"]["previousTasks"][0]["triggeredID"]
+    assert "the new command" in bosun.log(task) and "the old command" not in bosun.log(task)

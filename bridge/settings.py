@@ -213,7 +213,9 @@ BOSUN_TRUSTED_PROXIES = env_networks("BOSUN_TRUSTED_PROXIES")
 
 BOSUN_TASK_START_TIMEOUT = env_duration("BOSUN_TASK_START_TIMEOUT", "10m")
 BOSUN_KILL_GRACE = env_duration("BOSUN_KILL_GRACE", "5s")
-BOSUN_WEBHOOK_TIMEOUT = env_duration("BOSUN_WEBHOOK_TIMEOUT", "5s")  # one delivery attempt, connect to answer
+BOSUN_WEBHOOK_TIMEOUT = env_duration("BOSUN_WEBHOOK_TIMEOUT", "5s")  # one delivery attempt, all of it
+# Networks webhooks may reach besides public addresses (internal receivers), e.g. 10.1.2.0/24
+BOSUN_WEBHOOK_ALLOWED = env_networks("BOSUN_WEBHOOK_ALLOWED")
 BOSUN_RUN_ENGINE = env_bool("BOSUN_RUN_ENGINE", True)
 BOSUN_RUN_EXECUTOR = env_bool("BOSUN_RUN_EXECUTOR", True)  # `up` starts a local job executor
 

@@ -71,12 +71,34 @@ class ServiceInline(admin.TabularInline):
     readonly_fields = ["created_at"]
 
 
+MANAGE = "sequences.manage_projects"
+DEFINE_JOBS = "sequences.define_jobs"
+
+
+class ManagedAdmin(admin.ModelAdmin):
+    """What the API lets only project managers do (manage_projects) is theirs here too, on top of the model
+    permissions Django admin asks for."""
+
+    def has_add_permission(self, request, *args):
+        return super().has_add_permission(request, *args) and request.user.has_perm(MANAGE)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and request.user.has_perm(MANAGE)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and request.user.has_perm(MANAGE)
+
+
 @admin.register(Project)
-class ProjectAdmin(admin.ModelAdmin):
+class ProjectAdmin(ManagedAdmin):
     list_display = ["name", "created_at", "updated_at"]
     search_fields = ["name"]
-    readonly_fields = ["created_at", "updated_at"]
     inlines = [ServiceInline]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Jobs are commands executors run: only those who may define jobs may change them (as in the API).
+        extra = [] if request.user.has_perm(DEFINE_JOBS) else ["jobs"]
+        return ["created_at", "updated_at", *extra]
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
@@ -93,10 +115,11 @@ class ProjectAdmin(admin.ModelAdmin):
                     data["shipyard"] = validated_shipyard(data["shipyard"])
                 except ProjectError as exc:
                     raise ValidationError({"shipyard": exc.message}) from None
-            try:
-                data["jobs"] = validated_jobs(data.get("jobs") or "")
-            except ProjectError as exc:
-                raise ValidationError({"jobs": exc.message}) from None
+            if "jobs" in form_self.fields:
+                try:
+                    data["jobs"] = validated_jobs(data.get("jobs") or "")
+                except ProjectError as exc:
+                    raise ValidationError({"jobs": exc.message}) from None
             return data
 
         form.clean = clean
@@ -284,8 +307,9 @@ class WebhookForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["secret"].required = False
-        self.fields["secret"].help_text = "Signs each delivery (HMAC-SHA256). Left empty, Bosun makes one."
+        if "secret" in self.fields:  # only when a webhook is added: a secret is never shown again
+            self.fields["secret"].required = False
+            self.fields["secret"].help_text = "Signs each delivery (HMAC-SHA256). Left empty, Bosun makes one."
 
     def clean_events(self):
         try:
@@ -301,13 +325,23 @@ class WebhookForm(forms.ModelForm):
 
 
 @admin.register(webhooks.Webhook)
-class WebhookAdmin(admin.ModelAdmin):
+class WebhookAdmin(ManagedAdmin):
     form = WebhookForm
     list_display = ["url", "project", "events", "active", "created_by", "created_at"]
     list_filter = ["active", "project"]
     search_fields = ["url", "project__name"]
     list_select_related = ["project"]
-    readonly_fields = ["created_by", "created_at", "recent_deliveries"]
+    readonly_fields = ["secret_kept", "created_by", "created_at", "recent_deliveries"]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["project", "url", "events", "active", "secret"]
+        return ["project", "url", "events", "active", "secret_kept", "created_by", "created_at",
+                "recent_deliveries"]
+
+    @admin.display(description="Secret")
+    def secret_kept(self, obj):
+        return "Kept, and never shown again: it was shown once, when the webhook was made."
 
     @admin.display(description="Recent deliveries")
     def recent_deliveries(self, obj):
@@ -344,7 +378,10 @@ class DeliveryAdmin(ReadOnlyAdmin):
     readonly_fields = read_only_fields(webhooks.Delivery)
     actions = ["send_again"]
 
-    @admin.action(description="Send the selected deliveries again now")
+    def has_manage_permission(self, request):
+        return request.user.has_perm(MANAGE)  # as the API's retry
+
+    @admin.action(description="Send the selected deliveries again now", permissions=["manage"])
     def send_again(self, request, queryset):
         count = webhooks.retry_now(queryset)
         self.message_user(request, f"{count} deliveries will be sent again at once "

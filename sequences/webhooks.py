@@ -7,6 +7,8 @@
    kept for a few seconds, so an event of a project without webhooks costs no query at all.
 3. The engine's sender (`Sender`, on a thread of its own) claims due deliveries in a short transaction and
    POSTs them outside any transaction: a slow or failing receiver never holds a lock or slows intake.
+   Each attempt has one deadline for all of it, reads none of the answer's body, and goes only to a public
+   address (sequences/destinations.py); each receiver is sent to on a worker of its own.
    A failed attempt is tried again after 10 s, 20 s, 40 s ... (at most an hour apart), MAX_ATTEMPTS times.
 
 The receiver gets the CloudEvent as stored, with `X-Bosun-Signature: sha256=<hex>`, the HMAC-SHA256 of
@@ -27,6 +29,7 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from . import destinations
 from .db import write_transaction
 from .uniform import _event_matches
 
@@ -70,8 +73,7 @@ class Webhook(models.Model):
     def as_json(self, secret: bool = False) -> dict:
         body = {"id": self.id, "project": self.project.name, "url": self.url, "events": self.events,
                 "active": self.active, "createdBy": self.created_by,
-                "createdAt": self.created_at.isoformat().replace("+00:00", "Z"),
-                "secretPrefix": self.secret[:8]}
+                "createdAt": self.created_at.isoformat().replace("+00:00", "Z")}
         if secret:
             body["secret"] = self.secret
         return body
@@ -165,6 +167,15 @@ def outbox(event) -> None:
 
 
 def _url(value) -> str:
+    value = _url_shape(value)
+    try:
+        destinations.check(value)
+    except destinations.Refused as exc:
+        raise WebhookError(400, str(exc)) from None
+    return value
+
+
+def _url_shape(value) -> str:
     if not isinstance(value, str) or not value.strip():
         raise WebhookError(400, "url must be the receiver's http or https URL.")
     value = value.strip()
@@ -254,10 +265,12 @@ def backoff(attempts: int) -> float:
     return min(MAX_RETRY, FIRST_RETRY * 2 ** max(0, attempts - 1))
 
 
-def claim_due(now=None, limit: int = 20) -> list[Delivery]:
-    """Due deliveries, each claimed by one sender: its next attempt moves a lease ahead, conditionally."""
+def claim_due(now=None, limit: int = 20, busy=()) -> list[Delivery]:
+    """Due deliveries, each claimed by one sender: its next attempt moves a lease ahead, conditionally.
+    Deliveries of the webhooks in `busy` (being sent to right now) are left for later."""
     now = now or timezone.now()
     due = list(Delivery.objects.filter(state=Delivery.PENDING, next_attempt_at__lte=now)
+               .exclude(webhook_id__in=list(busy))
                .order_by("next_attempt_at", "id").values_list("id", "next_attempt_at")[:limit])
     with write_transaction():
         claimed = [delivery_id for delivery_id, at in due
@@ -266,7 +279,41 @@ def claim_due(now=None, limit: int = 20) -> list[Delivery]:
     return list(Delivery.objects.select_related("webhook", "event").filter(id__in=claimed).order_by("id"))
 
 
-def send(delivery: Delivery, client, now=None) -> bool:
+async def _post(url: str, body: bytes, headers: dict) -> int:
+    """POST to the checked address; the answer's status (its body is never read: it stays the receiver's)."""
+    import httpx
+
+    url, host, server_name = destinations.pinned(url)
+    async with httpx.AsyncClient(follow_redirects=False, timeout=settings.BOSUN_WEBHOOK_TIMEOUT) as client:
+        request = client.build_request("POST", url, content=body, headers={**headers, "Host": host},
+                                       extensions={"sni_hostname": server_name})
+        response = await client.send(request, stream=True)
+        await response.aclose()
+        return response.status_code
+
+
+def attempt(url: str, body: bytes, headers: dict) -> tuple[int | None, str]:
+    """One attempt, within BOSUN_WEBHOOK_TIMEOUT all told (a receiver that answers a byte at a time gets no
+    more): (status, error). Errors say what Bosun knows, never what the receiver said."""
+    import asyncio
+
+    import httpx
+
+    limit = settings.BOSUN_WEBHOOK_TIMEOUT
+    try:
+        status = asyncio.run(asyncio.wait_for(_post(url, body, headers), limit))
+    except destinations.Refused as exc:
+        return None, f"not sent: {exc}"
+    except (TimeoutError, asyncio.TimeoutError, httpx.TimeoutException):
+        return None, f"the receiver did not answer within {limit:g}s"
+    except Exception:  # refused, reset, TLS: the same words, so webhooks cannot probe what lies behind a URL
+        return None, "the receiver could not be reached"
+    if not 200 <= status < 300:
+        return status, f"the receiver answered {status}"
+    return status, ""
+
+
+def send(delivery: Delivery, now=None) -> bool:
     """One attempt, outside any transaction; the outcome is written with one UPDATE."""
     body = json.dumps(delivery.event.payload, separators=(",", ":")).encode()
     stamp = str(int(time.time()))
@@ -274,14 +321,7 @@ def send(delivery: Delivery, client, now=None) -> bool:
                "X-Bosun-Delivery": str(delivery.id), "X-Bosun-Event": delivery.event.type,
                "X-Bosun-Timestamp": stamp, "X-Bosun-Signature": signature(delivery.webhook.secret, stamp, body)}
     started = time.perf_counter()
-    status, error = None, ""
-    try:
-        response = client.post(delivery.webhook.url, content=body, headers=headers)
-        status = response.status_code
-        if not 200 <= status < 300:
-            error = f"the receiver answered {status}: {response.text[:300]}"
-    except Exception as exc:  # whatever went wrong on the way, it is this attempt's outcome
-        error = f"{type(exc).__name__}: {exc}"[:500] or type(exc).__name__
+    status, error = attempt(delivery.webhook.url, body, headers)
     took = round((time.perf_counter() - started) * 1000, 1)
     now = timezone.now()
     fields = {"last_status": status, "last_error": error, "last_duration_ms": took}
@@ -300,36 +340,65 @@ def send(delivery: Delivery, client, now=None) -> bool:
     return not error
 
 
-def send_due(now=None, client=None) -> int:
-    """Claim and send what is due; returns how many attempts were made."""
-    import httpx
-
+def send_due(now=None) -> int:
+    """Claim and send what is due, one receiver after another; returns how many attempts were made."""
     deliveries = claim_due(now)
-    if not deliveries:
-        return 0
-    own = client is None
-    client = client or httpx.Client(timeout=settings.BOSUN_WEBHOOK_TIMEOUT, follow_redirects=False)
-    try:
-        for delivery in deliveries:
-            send(delivery, client)
-    finally:
-        if own:
-            client.close()
+    for delivery in deliveries:
+        send(delivery)
     return len(deliveries)
 
 
+MAX_RECEIVERS_AT_ONCE = 8
+
+
 class Sender(threading.Thread):
-    """Sends deliveries beside the engine, so a slow receiver never delays a timer."""
+    """Sends deliveries beside the engine, so a slow receiver never delays a timer.
+
+    Each webhook's due deliveries go out in order on a worker thread of their own (at most
+    MAX_RECEIVERS_AT_ONCE at a time), so a receiver that takes its time holds up only its own deliveries.
+    """
 
     def __init__(self, max_sleep: float = 1.0):
         super().__init__(name="bosun-webhooks", daemon=True)
         self.max_sleep = max_sleep  # deliveries written by other processes, and retries, are seen this often
         self.stopping = threading.Event()
+        self.busy: dict[int, threading.Thread] = {}
 
     def stop(self):
         self.stopping.set()
         _written.set()
         self.join(timeout=settings.BOSUN_WEBHOOK_TIMEOUT + 5)
+        for worker in list(self.busy.values()):
+            worker.join(timeout=settings.BOSUN_WEBHOOK_TIMEOUT + 5)
+
+    def turn(self) -> int:
+        """Hand each webhook with due deliveries to a worker, unless one is sending to it; how many."""
+        self.busy = {hook: worker for hook, worker in self.busy.items() if worker.is_alive()}
+        room = MAX_RECEIVERS_AT_ONCE - len(self.busy)
+        if room <= 0:
+            return 0
+        claimed = claim_due(busy=set(self.busy))
+        by_hook: dict[int, list[Delivery]] = {}
+        for delivery in claimed:
+            by_hook.setdefault(delivery.webhook_id, []).append(delivery)
+        for hook, deliveries in by_hook.items():
+            worker = threading.Thread(target=self._send, args=(deliveries,), name=f"bosun-webhook-{hook}",
+                                      daemon=True)
+            self.busy[hook] = worker
+            worker.start()
+        return len(claimed)
+
+    def _send(self, deliveries: list[Delivery]):
+        from django.db import close_old_connections
+
+        try:
+            for delivery in deliveries:
+                send(delivery)
+        except Exception:
+            log.exception("webhooks: sending failed")
+        finally:
+            close_old_connections()
+            _written.set()  # a receiver is free again: its next deliveries may be due
 
     def run(self):
         from django.db import close_old_connections
@@ -338,7 +407,7 @@ class Sender(threading.Thread):
             while not self.stopping.is_set():
                 close_old_connections()
                 try:
-                    if send_due():
+                    if self.turn():
                         continue
                 except Exception:
                     log.exception("webhooks: sending failed; trying again in a second")

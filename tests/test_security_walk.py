@@ -33,7 +33,7 @@ def world(api, admin_api, sockshop):
     integration = api.post("/api/controlPlane/v1/uniform/registration", {
         "name": "helm", "metadata": {"hostname": "h"},
         "subscriptions": [{"id": "sub-1", "event": "sh.keptn.event.deployment.triggered"}]}).json()["id"]
-    hook = admin_api.post("/api/controlPlane/v1/project/sockshop/webhook", {"url": "http://127.0.0.1:9/hook"}).json()["id"]
+    hook = admin_api.post("/api/controlPlane/v1/project/sockshop/webhook", {"url": "https://hooks.example.com/hook"}).json()["id"]
     api.trigger(tag="2")  # an event for the webhook: one delivery
     delivery = Delivery.objects.get(webhook_id=hook, event__type__endswith=".delivery.triggered")
     return {"project": "sockshop", "keptnContext": context, "webhookId": str(hook), "deliveryId": str(delivery.id), "triggeredId": task.triggered_id, "service": "carts",

@@ -3,6 +3,7 @@ hanging receiver never slows intake, and bad webhooks are refused with nothing s
 
 import hashlib
 import hmac
+import ipaddress
 import io
 import json
 import threading
@@ -22,6 +23,12 @@ from tests.helpers import current_task
 
 pytestmark = pytest.mark.postgres
 SECRET = "a-shared-secret-of-some-length"
+
+
+@pytest.fixture(autouse=True)
+def receivers_on_this_machine(settings):
+    """The test receivers listen on loopback, which webhooks may reach only when an admin allows it."""
+    settings.BOSUN_WEBHOOK_ALLOWED = [ipaddress.ip_network("127.0.0.0/8")]
 
 
 class Receiver:
@@ -175,7 +182,7 @@ def test_a_hanging_receiver_never_slows_intake_and_times_out_in_the_sender(api, 
     assert sent >= 10
     tried = Delivery.objects.filter(webhook_id=hook["id"], attempts=1)
     assert tried.count() == sent
-    assert all("Timeout" in error for error in tried.values_list("last_error", flat=True))
+    assert set(tried.values_list("last_error", flat=True)) == {"the receiver did not answer within 0.3s"}
 
 
 def test_only_what_was_stored_and_applied_is_sent(api, admin_api, sockshop, receiver):
@@ -259,7 +266,7 @@ def test_admin_shows_the_delivery_log_and_sends_again(api, admin_api, admin_user
     browser.force_login(admin_user)
     page = browser.get(f"/admin/sequences/webhook/{hook['id']}/change/")
     assert page.status_code == 200
-    assert b"sh.keptn.event.dev.delivery.triggered" in page.content and b"ConnectError" in page.content
+    assert b"sh.keptn.event.dev.delivery.triggered" in page.content and b"the receiver could not be reached" in page.content
     listing = browser.get("/admin/sequences/delivery/", {"state__exact": "pending"})
     assert listing.status_code == 200 and str(delivery.id).encode() in listing.content
     done = browser.post("/admin/sequences/delivery/", {"action": "send_again", "_selected_action": [delivery.id]},

@@ -13,7 +13,7 @@ router = Router(tags=["Webhooks"])
 
 STRINGS = {"type": "array", "items": STRING}
 WEBHOOK = obj({"id": INTEGER, "project": STRING, "url": STRING, "events": STRINGS, "active": BOOLEAN,
-               "createdBy": STRING, "createdAt": STRING, "secretPrefix": STRING},
+               "createdBy": STRING, "createdAt": STRING},
               {"secret": {"type": "string", "description": "Only in the answer that created the webhook"}})
 DELIVERY = obj({"id": INTEGER, "webhookId": INTEGER, "eventId": STRING, "eventType": STRING,
                 "state": {"type": "string", "enum": [s for s, _ in webhooks.Delivery.STATES]},

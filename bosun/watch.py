@@ -1,7 +1,8 @@
 """`bosun watch`: a live terminal view of a project's running and waiting sequences.
 
-It redraws whenever Bosun says the project changed (the /ws/executor/ websocket, which any valid token
-may open), and at least every 2 seconds, so it also works where the socket cannot be opened.
+It redraws whenever Bosun says the project changed (the /ws/executor/ websocket, which a token that may
+operate sequences may open), and at least every 2 seconds, so it also works for a viewer's token and where the
+socket cannot be opened.
 """
 
 import threading

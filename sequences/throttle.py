@@ -101,9 +101,12 @@ def check_token_address(address: str):
 
 
 def token_failed(request):
-    address = client_address(request)
+    failed_token_at(client_address(request), f"{request.method} {request.path}")
+
+
+def failed_token_at(address: str, where: str):
     _add(_key("token", address))
-    log.warning("bad API token from %s on %s %s", address, request.method, request.path)
+    log.warning("bad API token from %s on %s", address, where)
 
 
 # --- logins (the Bridge's and admin's) -------------------------------------------------------

@@ -159,24 +159,3 @@ def test_check_deploy_names_what_is_missing_without_them(tmp_path):
     assert done.returncode != 0
     for warning in ("W004", "W008", "W012", "W016"):
         assert warning in done.stderr + done.stdout
-
-
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.asyncio
-async def test_the_executor_socket_needs_a_valid_token_and_carries_project_notices(viewer_user):
-    from bridge import live
-    from sequences.models import ApiToken
-
-    _, token = await sync_to_async(ApiToken.issue)(viewer_user, "watch")
-    anonymous = WebsocketCommunicator(application, "/ws/executor/?project=shop")
-    assert not (await anonymous.connect())[0]
-    wrong = WebsocketCommunicator(application, "/ws/executor/?project=shop", headers=[(b"x-token", b"bsn_nope")])
-    assert not (await wrong.connect())[0]
-    socket = WebsocketCommunicator(application, "/ws/executor/?project=shop",
-                                   headers=[(b"authorization", f"Bearer {token}".encode())])
-    assert (await socket.connect())[0]
-    await sync_to_async(live.wake_executors)("other")
-    assert await socket.receive_nothing(timeout=0.2)
-    await sync_to_async(live.wake_executors)("shop")
-    assert await socket.receive_from(timeout=2) == '{"event": "changed", "project": "shop"}'
-    await socket.disconnect()

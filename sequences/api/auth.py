@@ -32,7 +32,7 @@ def forget_tokens(**_):
         _known.clear()
 
 
-def _token(key: str | None) -> ApiToken | None:
+def cached_token(key: str | None) -> ApiToken | None:
     if not key:
         return None
     digest = hashlib.sha256(key.encode()).hexdigest()
@@ -63,7 +63,7 @@ def authenticate(request, key):
 def token_from(address: str, key: str | None) -> ApiToken | None:
     """The ApiToken of a key sent from an address, or None; Throttled when the key is unknown and the address
     sent too many unknown keys. A valid token is never refused for others' failures at its address."""
-    token = _token(key)
+    token = cached_token(key)
     if token is None:
         throttle.check_token_address(address)
         return None

@@ -8,6 +8,7 @@ an integration only the open tasks its subscriptions match (`GET .../event/trigg
 
 import fnmatch
 import hashlib
+import json
 import re
 import unicodedata
 import uuid
@@ -17,6 +18,9 @@ from django.utils import timezone
 
 MAX_SUBSCRIPTIONS = 100
 MAX_FILTER_ITEMS = 100
+MAX_SUBSCRIPTIONS_BYTES = 64 * 1024  # all of an integration's subscriptions, as JSON
+MAX_PER_USER = 50  # integrations one user's tokens may register
+MAX_INTEGRATIONS = 1000
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,199}")
 
 
@@ -31,6 +35,8 @@ class Integration(models.Model):
 
     integration_id = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
+    owner = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                              help_text="The user whose token registered it: only they change it")
     metadata = models.JSONField(default=dict, help_text="hostname, versions, location, kubernetesmetadata")
     subscriptions = models.JSONField(default=list, help_text="[{id, event, filter: {projects, stages, services}}]")
     registered_at = models.DateTimeField(default=timezone.now)
@@ -159,8 +165,24 @@ def integration_id(name: str, metadata: dict) -> str:
 # --- the actions ---------------------------------------------------------------------------------------
 
 
-def register(raw) -> tuple[Integration, bool]:
-    """Register an integration; returns it and whether it is new. A known one is seen again."""
+def _sized(subscriptions: list[dict]) -> list[dict]:
+    size = len(json.dumps(subscriptions))
+    if size > MAX_SUBSCRIPTIONS_BYTES:
+        raise UniformError(413, f"The subscriptions take {size} bytes as JSON; an integration's may take at most "
+                                f"{MAX_SUBSCRIPTIONS_BYTES}.")
+    return subscriptions
+
+
+def _owned(found: Integration, user) -> Integration:
+    """The integration, when `user` may change it: its owner (or anyone, for one registered before owners)."""
+    if found.owner_id is not None and found.owner_id != user.id and not user.is_superuser:
+        raise UniformError(403, f"Integration '{found.name}' on '{found.hostname or 'an unknown host'}' belongs to "
+                                "another user; register yours under another name or host.")
+    return found
+
+
+def register(raw, user) -> tuple[Integration, bool]:
+    """Register an integration for `user`; returns it and whether it is new. A known one is seen again."""
     if not isinstance(raw, dict):
         raise UniformError(400, "The registration must be a JSON object (Keptn's models.Integration).")
     name = _name(raw.get("name"))
@@ -176,14 +198,22 @@ def register(raw) -> tuple[Integration, bool]:
             subscriptions.append(subscription_from({"event": topic, "filter": {
                 "projects": filter_.get("project"), "stages": filter_.get("stage"),
                 "services": filter_.get("service")}}))
+    _sized(subscriptions)
     key = integration_id(name, metadata)
     now = timezone.now()
     found = Integration.objects.filter(integration_id=key).first()
     if found is not None:
-        found.metadata, found.last_seen = {**found.metadata, **metadata}, now
-        found.save(update_fields=["metadata", "last_seen"])
+        _owned(found, user)
+        found.metadata, found.last_seen, found.owner = {**found.metadata, **metadata}, now, found.owner or user
+        found.save(update_fields=["metadata", "last_seen", "owner"])
         return found, False
-    return Integration.objects.create(integration_id=key, name=name, metadata=metadata,
+    if Integration.objects.filter(owner=user).count() >= MAX_PER_USER:
+        raise UniformError(409, f"User '{user.get_username()}' has {MAX_PER_USER} integrations registered, the "
+                                "most one user may; unregister some first.")
+    if Integration.objects.count() >= MAX_INTEGRATIONS:
+        raise UniformError(409, f"Bosun holds {MAX_INTEGRATIONS} integrations, the most it keeps; unregister "
+                                "some first.")
+    return Integration.objects.create(integration_id=key, name=name, metadata=metadata, owner=user,
                                       subscriptions=subscriptions, registered_at=now, last_seen=now), True
 
 
@@ -194,29 +224,35 @@ def get(integration_id_: str) -> Integration:
     return found
 
 
-def ping(integration_id_: str) -> Integration:
-    found = get(integration_id_)
+def ping(integration_id_: str, user) -> Integration:
+    found = _owned(get(integration_id_), user)
     found.last_seen = timezone.now()
     found.save(update_fields=["last_seen"])
     return found
 
 
-def put_subscription(integration_id_: str, raw, subscription_id: str | None = None) -> dict:
+def put_subscription(integration_id_: str, user, raw, subscription_id: str | None = None) -> dict:
     """Add a subscription (POST) or replace the one with this id (PUT)."""
-    found = get(integration_id_)
+    found = _owned(get(integration_id_), user)
     subscription = subscription_from(raw, subscription_id)
     others = [s for s in found.subscriptions if s.get("id") != subscription["id"]]
     if len(others) >= MAX_SUBSCRIPTIONS:
         raise UniformError(400, f"An integration may have at most {MAX_SUBSCRIPTIONS} subscriptions.")
-    found.subscriptions = others + [subscription]
+    found.subscriptions = _sized(others + [subscription])
     found.save(update_fields=["subscriptions"])
     return subscription
 
 
-def delete_subscription(integration_id_: str, subscription_id: str):
-    found = get(integration_id_)
+def delete_subscription(integration_id_: str, user, subscription_id: str):
+    found = _owned(get(integration_id_), user)
     found.subscriptions = [s for s in found.subscriptions if s.get("id") != subscription_id]
     found.save(update_fields=["subscriptions"])
+
+
+def unregister(integration_id_: str, user):
+    found = Integration.objects.filter(integration_id=integration_id_).first()
+    if found is not None:
+        _owned(found, user).delete()
 
 
 def of_project(project: str) -> list[Integration]:

@@ -1,5 +1,7 @@
 """Keptn's uniform: remote integrations register, ping and subscribe; their filters decide what they are offered."""
 
+import json
+
 import pytest
 from django.test import Client
 
@@ -138,3 +140,61 @@ def test_the_environment_page_shows_the_projects_integrations(admin_user, api, s
     assert "helm-service" in section and "node-1" in section and "last seen" in section
     assert "sh.keptn.event.deployment.triggered" in section and "for sockshop in dev" in section
     assert "jmeter-service" not in section  # it subscribes to another project only
+
+
+# --- registrations belong to their user and are bounded --------------------------------------------
+
+
+@pytest.fixture
+def other_team(db):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    from sequences.models import ApiToken
+    from tests.conftest import Api
+
+    user = get_user_model().objects.create_user("other-team", "", "pw")
+    user.user_permissions.add(Permission.objects.get(codename="operate_sequences"))
+    return Api(ApiToken.issue(user, "theirs")[1])
+
+
+def test_another_user_cannot_take_over_or_change_a_registration(api, other_team, sockshop):
+    mine = api.post(REGISTRATION, helm()).json()["id"]
+    path = f"{REGISTRATION}/{mine}"
+    taken = other_team.post(REGISTRATION, helm())  # the same name and host
+    assert taken.status_code == 403
+    assert taken.json()["message"] == ("Integration 'helm-service' on 'node-1' belongs to another user; register "
+                                       "yours under another name or host.")
+    assert other_team.post(f"{path}/subscription", {"event": "sh.keptn.event.>"}).status_code == 403
+    assert other_team.put(f"{path}/ping", {}).status_code == 403
+    assert other_team.delete(path).status_code == 403
+    kept = Integration.objects.get(integration_id=mine)
+    assert [s["event"] for s in kept.subscriptions] == ["sh.keptn.event.deployment.triggered"]
+    assert kept.owner.username == "operator"
+    assert api.post(REGISTRATION, helm()).status_code == 200  # its owner registers again as before
+
+
+def test_a_registration_s_subscriptions_are_bounded_in_size(api, sockshop):
+    names = [f"service-{i:03d}-" + "x" * 80 for i in range(100)]
+    huge = helm()
+    huge["subscriptions"] = [{"event": "sh.keptn.event.deployment.triggered",
+                              "filter": {"projects": ["sockshop"], "stages": [], "services": names}}] * 10
+    refused = api.post(REGISTRATION, huge)
+    assert refused.status_code == 413
+    assert "an integration's may take at most 65536" in refused.json()["message"]
+    assert not Integration.objects.exists()
+    mine = api.post(REGISTRATION, helm()).json()["id"]
+    for _ in range(8):  # each about 9.5 KB
+        added = api.post(f"{REGISTRATION}/{mine}/subscription",
+                         {"event": "sh.keptn.event.test.triggered", "filter": {"services": names}})
+    assert added.status_code == 413
+    assert len(json.dumps(Integration.objects.get(integration_id=mine).subscriptions)) <= 65536
+
+
+def test_one_user_registers_a_bounded_number_of_integrations(api, sockshop, monkeypatch):
+    from sequences import uniform
+
+    monkeypatch.setattr(uniform, "MAX_PER_USER", 3)
+    answers = [api.post(REGISTRATION, helm(host=f"node-{i}")).status_code for i in range(4)]
+    assert answers == [201, 201, 201, 409]
+    assert Integration.objects.count() == 3

@@ -60,10 +60,10 @@ def _partial(subscription: dict, project, stage, service) -> bool:
 
 
 @router.post("/uniform/registration", summary="Register an integration (200 when it was known, 201 when new)",
-             **answers({200: REGISTERED, 201: REGISTERED}, 403))
+             **answers({200: REGISTERED, 201: REGISTERED}, 403, 409, 413))
 def register(request):
     require(request, OPERATE)
-    integration, created = _call(uniform.register, _body(request))
+    integration, created = _call(uniform.register, _body(request), request.user)
     return Status(201 if created else 200, {"id": integration.integration_id})
 
 
@@ -71,7 +71,7 @@ def register(request):
                **answers({200: EMPTY}, 403))
 def unregister(request, integrationID: str):
     require(request, OPERATE)
-    uniform.Integration.objects.filter(integration_id=integrationID).delete()
+    _call(uniform.unregister, integrationID, request.user)
     return {}
 
 
@@ -79,7 +79,7 @@ def unregister(request, integrationID: str):
             **answers({200: INTEGRATION}, 403, 404))
 def ping(request, integrationID: str):
     require(request, OPERATE)
-    return _call(uniform.ping, integrationID).as_keptn()
+    return _call(uniform.ping, integrationID, request.user).as_keptn()
 
 
 @router.get("/uniform/registration/{integrationID}/subscription", summary="An integration's subscriptions",
@@ -89,10 +89,10 @@ def subscriptions(request, integrationID: str):
 
 
 @router.post("/uniform/registration/{integrationID}/subscription", summary="Add a subscription",
-             **answers({201: REGISTERED}, 403, 404))
+             **answers({201: REGISTERED}, 403, 404, 413))
 def add_subscription(request, integrationID: str):
     require(request, OPERATE)
-    subscription = _call(uniform.put_subscription, integrationID, _body(request))
+    subscription = _call(uniform.put_subscription, integrationID, request.user, _body(request))
     return Status(201, {"id": subscription["id"]})
 
 
@@ -106,10 +106,10 @@ def subscription(request, integrationID: str, subscriptionID: str):
 
 
 @router.put("/uniform/registration/{integrationID}/subscription/{subscriptionID}",
-            summary="Replace (or create) a subscription", **answers({201: REGISTERED}, 403, 404))
+            summary="Replace (or create) a subscription", **answers({201: REGISTERED}, 403, 404, 413))
 def replace_subscription(request, integrationID: str, subscriptionID: str):
     require(request, OPERATE)
-    _call(uniform.put_subscription, integrationID, _body(request), subscriptionID[:64])
+    _call(uniform.put_subscription, integrationID, request.user, _body(request), subscriptionID[:64])
     return Status(201, {"id": subscriptionID[:64]})
 
 
@@ -117,5 +117,5 @@ def replace_subscription(request, integrationID: str, subscriptionID: str):
                summary="Delete a subscription", **answers({200: EMPTY}, 403, 404))
 def delete_subscription(request, integrationID: str, subscriptionID: str):
     require(request, OPERATE)
-    _call(uniform.delete_subscription, integrationID, subscriptionID)
+    _call(uniform.delete_subscription, integrationID, request.user, subscriptionID)
     return {}

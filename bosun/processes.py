@@ -47,6 +47,7 @@ class JobProcesses:
     def __init__(self, leader: int, triggered_id: str):
         self.leader = leader  # also the job's process group
         self.marker = f"BOSUN_TRIGGERED_ID={triggered_id}".encode()
+        self.seen: set[int] = set()  # every process of the job found so far, until it is gone for good
 
     def pids(self) -> set[int]:
         """The job's processes that are still alive (zombies do not count; ours are reaped, but for the leader,
@@ -63,13 +64,14 @@ class JobProcesses:
                     found.add(child)
                     stack.append(child)
         found |= {pid for pid in table if pid not in found and pid != os.getpid() and _carries(pid, self.marker)}
-        alive = set()
-        for pid in found:
-            state, parent, _ = table[pid]
-            if state != "Z":
-                alive.add(pid)
-            elif parent == os.getpid() and pid != self.leader:
-                _reap(pid)
+        alive = {pid for pid in found if table[pid][0] != "Z"}
+        self.seen |= alive
+        for pid in list(self.seen):
+            if pid not in table:
+                self.seen.discard(pid)
+            elif table[pid][0] == "Z" and table[pid][1] == os.getpid() and pid != self.leader:
+                _reap(pid)  # a zombie's environment is empty: it is known as ours from when it lived
+                self.seen.discard(pid)
         return alive
 
     def signal(self, sig: int) -> int:
@@ -87,7 +89,9 @@ class JobProcesses:
         return len(pids)
 
     def alive(self) -> bool:
-        return bool(self.pids())
+        """Whether anything of the job is left: a live process, or one that died but is not reaped yet."""
+        alive = self.pids()
+        return bool(alive or self.seen - {self.leader})
 
 
 def _reap(pid: int):

@@ -7,6 +7,7 @@ computation time, output files). Cancel, kill and suspend requests reach it thro
 """
 
 import logging
+import math
 import platform
 from dataclasses import dataclass
 
@@ -45,7 +46,8 @@ def _task(triggered_id: str):
         triggered_id=triggered_id).first()
 
 
-def claim(triggered_id: str, executor: str, *, kill_grace: float | None = None, machine: dict | None = None) -> Answer:
+def claim(triggered_id: str, executor: str, *, kill_grace: float | None = None, machine: dict | None = None,
+          user=None) -> Answer:
     """An executor claims an open task: it runs it, alone. Recorded as a `.started` event from it."""
     if not executor or len(executor) > 200:
         return _refused(400, "executor must name the executor (1-200 characters).")
@@ -62,6 +64,7 @@ def claim(triggered_id: str, executor: str, *, kill_grace: float | None = None, 
             return _refused(409, f"Task '{task.name}' is claimed by {task.claimed_by}.", claimedBy=task.claimed_by)
         now = timezone.now()
         task.claimed_by = executor
+        task.claimed_by_user = user
         task.kill_grace = kill_grace
         if task.heartbeat_timeout is None and not (run.task_spec(task.index) or {}).get("heartbeatTimeout"):
             task.heartbeat_timeout = DEFAULT_HEARTBEAT_TIMEOUT
@@ -71,7 +74,8 @@ def claim(triggered_id: str, executor: str, *, kill_grace: float | None = None, 
                                 gitcommitid=run.gitcommitid)
         payload["source"] = executor
         flow.store_event(payload, context=run.context)
-        flow.executor_started(task, run, executor, now, also=("claimed_by", "kill_grace", "heartbeat_timeout", "facts"))
+        flow.executor_started(task, run, executor, now, also=("claimed_by", "claimed_by_user", "kill_grace", "heartbeat_timeout",
+                                                                  "facts"))
         announce(run.project.name, run.context, stage=run.stage, service=run.service)
         return Answer(200, claim_body(task))
 
@@ -83,7 +87,21 @@ def claim_body(task) -> dict:
             "keptnContext": run.context, "heartbeatTimeoutSeconds": heartbeat}
 
 
-def append_log(triggered_id: str, text: str) -> Answer:
+RUNNING = (TaskExecution.STARTED, TaskExecution.KILLING)
+
+
+def _not_reporter(task, user) -> Answer | None:
+    """Why `user` may not add to this task's log or facts (None when they may): only while it runs, and
+    only the user whose token claimed it (anyone who may operate, for a task no executor claimed)."""
+    if task.state not in RUNNING:
+        return _refused(409, f"Task '{task.name}' is {task.state}: its log and facts are closed.", state=task.state)
+    if task.claimed_by_user_id is not None and user is not None and task.claimed_by_user_id != user.id:
+        return _refused(403, f"Task '{task.name}' is run by {task.claimed_by}; only its executor reports its log "
+                             "and facts.")
+    return None
+
+
+def append_log(triggered_id: str, text: str, user=None) -> Answer:
     """Append a job's output; at most MAX_LOG_CHARS characters are kept: its first LOG_HEAD_CHARS and its tail."""
     if not isinstance(text, str):
         return _refused(400, "text must be a string.")
@@ -94,6 +112,9 @@ def append_log(triggered_id: str, text: str) -> Answer:
         task = _task(triggered_id)
         if task is None:
             return _refused(404, f"No task was triggered with id {triggered_id}.")
+        refusal = _not_reporter(task, user)
+        if refusal is not None:
+            return refusal
         entry, _ = TaskLog.objects.get_or_create(task=task)
         combined = entry.text + text
         cut = max(0, len(combined) - MAX_LOG_CHARS)
@@ -128,7 +149,8 @@ def _clean_facts(facts: dict) -> dict:
         if value is None:
             continue
         if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-            clean[key] = float(value)
+            if math.isfinite(value):
+                clean[key] = float(value)
         elif kind is int and isinstance(value, int) and not isinstance(value, bool):
             clean[key] = value
         elif kind is str and isinstance(value, str):
@@ -138,18 +160,21 @@ def _clean_facts(facts: dict) -> dict:
     if "outputFiles" in clean:
         clean["outputFiles"] = [{"name": str(f.get("name"))[:300], "size": int(f.get("size") or 0)}
                                 for f in clean["outputFiles"] if isinstance(f, dict) and f.get("name")
-                                and isinstance(f.get("size", 0), (int, float))]
+                                and isinstance(f.get("size", 0), (int, float)) and math.isfinite(f.get("size", 0))]
         clean.setdefault("outputBytes", sum(f["size"] for f in clean["outputFiles"]))
     return clean
 
 
-def report_facts(triggered_id: str, facts: dict) -> Answer:
+def report_facts(triggered_id: str, facts: dict, user=None) -> Answer:
     if not isinstance(facts, dict):
         return _refused(400, "facts must be a JSON object.")
     with write_transaction():
         task = locks.lock_task(triggered_id)
         if task is None:
             return _refused(404, f"No task was triggered with id {triggered_id}.")
+        refusal = _not_reporter(task, user)
+        if refusal is not None:
+            return refusal
         task.facts = {**task.facts, **_clean_facts(facts)}
         task.save(update_fields=["facts"])
         run = task.sequence_execution

@@ -242,6 +242,9 @@ class TaskExecution(models.Model):
     kill_requested_at = models.DateTimeField(null=True, blank=True)
     suspend_requested = models.BooleanField(default=False)
     claimed_by = models.CharField(max_length=200, blank=True, help_text="The job executor that runs it")
+    claimed_by_user = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL,
+                                        related_name="+", help_text="Whose token claimed it: only they report "
+                                                                    "its log and facts")
     heartbeat_timeout = models.FloatField(null=True, blank=True, help_text="Seconds; set when an executor claims it")
     kill_grace = models.FloatField(null=True, blank=True, help_text="Seconds from SIGTERM to SIGKILL")
     facts = models.JSONField(default=dict, blank=True,

@@ -102,6 +102,7 @@ def test_one_claim_wins_and_is_recorded_as_started(api, sockshop):
 
 def test_the_log_keeps_its_head_and_tail_and_counts_what_was_cut(api, sockshop):
     task = current_task(api.trigger())
+    assert claim(api, task).status_code == 200
     for chunk in range(30):
         lines = "".join(f"chunk {chunk:02d} line {i:03d} " + "x" * 81 + "\n" for i in range(600))
         assert api.post(f"/api/controlPlane/v1/task/{task.triggered_id}/log", {"text": lines}).status_code == 200
@@ -119,6 +120,7 @@ def test_the_log_keeps_its_head_and_tail_and_counts_what_was_cut(api, sockshop):
 
 def test_facts_keep_known_fields_of_the_right_type(api, sockshop):
     task = current_task(api.trigger())
+    assert claim(api, task).status_code == 200
     response = api.post(f"/api/controlPlane/v1/task/{task.triggered_id}/facts", {
         "exitCode": 3, "computationSeconds": 2, "machine": "h1", "outputFiles": [{"name": "a.txt", "size": 10},
                                                                                  {"bogus": 1}],
@@ -127,6 +129,38 @@ def test_facts_keep_known_fields_of_the_right_type(api, sockshop):
     facts = api.get(f"/api/controlPlane/v1/task/{task.triggered_id}").json()["facts"]
     assert facts == {"exitCode": 3, "computationSeconds": 2.0, "machine": "h1",
                      "outputFiles": [{"name": "a.txt", "size": 10}], "outputBytes": 10}
+
+
+@pytest.mark.parametrize("body", ['{"computationSeconds": NaN}', '{"cpuSeconds": Infinity}',
+                                  '{"outputFiles": [{"name": "a", "size": -Infinity}]}'])
+def test_nan_or_infinity_in_facts_is_refused_and_changes_nothing(api, sockshop, body):
+    task = current_task(api.trigger())
+    assert claim(api, task, machine={"machine": "h1"}).status_code == 200
+    refused = api.client.post(f"/api/controlPlane/v1/task/{task.triggered_id}/facts", body,
+                              content_type="application/json", **api.headers)
+    assert refused.status_code == 400
+    assert refused.json()["message"] == "The body is not valid JSON (NaN and Infinity are not JSON numbers)."
+    assert api.get(f"/api/controlPlane/v1/task/{task.triggered_id}").json()["facts"] == {"machine": "h1"}
+
+
+def test_only_the_claiming_executor_reports_log_and_facts_and_only_while_the_task_runs(api, admin_api, sockshop):
+    task = current_task(api.trigger())
+    path = f"/api/controlPlane/v1/task/{task.triggered_id}"
+    assert api.post(f"{path}/log", {"text": "too early\n"}).status_code == 409  # nobody runs it yet
+    assert claim(api, task, machine={"machine": "h1"}).status_code == 200
+    other = admin_api.post(f"{path}/facts", {"exitCode": 0, "machine": "forged"})
+    assert other.status_code == 403
+    assert other.json()["message"] == ("Task 'deployment' is run by exec-a; only its executor reports its log and "
+                                       "facts.")
+    assert admin_api.post(f"{path}/log", {"text": "forged\n"}).status_code == 403
+    assert api.post(f"{path}/log", {"text": "deploying\n"}).status_code == 200
+    api.finish(task, source="exec-a")
+    late = api.post(f"{path}/facts", {"exitCode": 1})
+    assert late.status_code == 409
+    assert late.json()["message"] == "Task 'deployment' is finished: its log and facts are closed."
+    assert api.post(f"{path}/log", {"text": "after the end\n"}).status_code == 409
+    assert api.get(f"{path}/log").content == b"deploying\n"
+    assert api.get(path).json()["facts"] == {"machine": "h1"}
 
 
 def test_killing_a_task_no_executor_started_after_a_force_abort_is_killed_at_once(ctl, sockshop):

@@ -43,17 +43,17 @@ def _answer(answer: executors.Answer):
 def claim(request, triggeredId: str, payload: ClaimBody):
     require(request, OPERATE)
     return _answer(executors.claim(triggeredId, payload.executor, kill_grace=payload.killGrace,
-                                   machine=payload.machine))
+                                   machine=payload.machine, user=request.user))
 
 
-@router.post("/task/{triggeredId}/log", **answers({200: LOG_INFO}, 403, 404, 413),
+@router.post("/task/{triggeredId}/log", **answers({200: LOG_INFO}, 403, 404, 409, 413),
              summary="Append output of the task's job (its first 16 KiB and last 240 KiB are kept)")
 def append_log(request, triggeredId: str, payload: LogBody):
     require(request, OPERATE)
-    return _answer(executors.append_log(triggeredId, payload.text))
+    return _answer(executors.append_log(triggeredId, payload.text, request.user))
 
 
-@router.post("/task/{triggeredId}/facts", **answers({200: FACTS}, 403, 404, 413, extra={"requestBody": {
+@router.post("/task/{triggeredId}/facts", **answers({200: FACTS}, 403, 404, 409, 413, extra={"requestBody": {
                  "required": True, "content": {"application/json": {"schema": FACTS_BODY}}}}),
              summary="Report task facts: machine, platform, exit code, computation time, output files")
 def report_facts(request, triggeredId: str):
@@ -61,10 +61,14 @@ def report_facts(request, triggeredId: str):
     if len(request.body) > executors.MAX_CHUNK_CHARS:
         raise HttpError(413, f"Facts are at most {executors.MAX_CHUNK_CHARS} bytes.")
     try:
-        facts = json.loads(request.body or b"{}")
+        facts = json.loads(request.body or b"{}", parse_constant=_not_json)
     except (ValueError, RecursionError):
-        raise HttpError(400, "The body is not valid JSON.") from None
-    return _answer(executors.report_facts(triggeredId, facts))
+        raise HttpError(400, "The body is not valid JSON (NaN and Infinity are not JSON numbers).") from None
+    return _answer(executors.report_facts(triggeredId, facts, request.user))
+
+
+def _not_json(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 LOG_ANSWERS = answers({}, 404)

@@ -25,6 +25,9 @@ from .yamlsafe import Locator
 
 DEFAULT_KILL_GRACE = 5.0
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The longest a job may run, and the longest its processes get between SIGTERM and SIGKILL.
+LIMITS = {"timeout": 7 * 24 * 3600.0, "killGrace": 600.0}
+LIMIT_WORDS = {"timeout": "168h (a week)", "killGrace": "10m"}
 KEYS = {"name", "task", "stages", "services", "command", "workingDir", "env", "timeout", "killGrace"}
 
 
@@ -97,6 +100,8 @@ def parse(text: str) -> list[Job]:
                                     "string")
         if not isinstance(command, list) or not command or not all(isinstance(a, (str, int, float)) for a in command):
             fail(f"{path}.command", "must be a non-empty list of arguments, e.g. [python3, deploy.py]")
+        if any("\x00" in str(a) for a in command):
+            fail(f"{path}.command", "contains a NUL character, which no program can be given")
         lists = {}
         for key in ("stages", "services"):
             value = raw.get(key) or []
@@ -104,7 +109,7 @@ def parse(text: str) -> list[Job]:
                 fail(f"{path}.{key}", "must be a list of names")
             lists[key] = tuple(value)
         working_dir = raw.get("workingDir") or ""
-        if not isinstance(working_dir, str):
+        if not isinstance(working_dir, str) or "\x00" in working_dir:
             fail(f"{path}.workingDir", "must be a path")
         env = raw.get("env") or {}
         if not isinstance(env, dict):
@@ -114,6 +119,8 @@ def parse(text: str) -> list[Job]:
                 fail(f"{path}.env", f"{key!r} is not an environment variable name")
             if not isinstance(value, (str, int, float, bool)):
                 fail(f"{path}.env.{key}", "must be a string")
+            if "\x00" in str(value):
+                fail(f"{path}.env.{key}", "contains a NUL character, which no environment can hold")
         durations = {}
         for key in ("timeout", "killGrace"):
             if raw.get(key) is None:
@@ -122,6 +129,8 @@ def parse(text: str) -> list[Job]:
                 durations[key] = parse_duration(raw[key])
             except ValueError as exc:
                 fail(f"{path}.{key}", str(exc))
+            if durations[key] <= 0 or durations[key] > LIMITS[key]:
+                fail(f"{path}.{key}", f"must be more than 0s and at most {LIMIT_WORDS[key]}")
         jobs.append(Job(
             name=name, task=task, command=tuple(str(a) for a in command), stages=lists["stages"],
             services=lists["services"], working_dir=working_dir,

@@ -53,6 +53,11 @@ def test_job_definitions_are_read_with_their_defaults():
     ("jobs:\n  - task: t\n    command: [a]\n  - task: t\n    command: [b]", "line 4: jobs[1].name: 't' is used"),
     ("kind: Shipyard\njobs: []", "line 1: kind: must be Jobs"),
     ("jobs: [", "line 1: document: not valid YAML"),
+    ('jobs:\n  - task: t\n    command: ["a\\0b"]', "line 3: jobs[0].command: contains a NUL character"),
+    ('jobs:\n  - task: t\n    command: [a]\n    env: {X: "a\\0"}', "line 4: jobs[0].env.X: contains a NUL"),
+    ("jobs:\n  - task: t\n    command: [a]\n    killGrace: 2h", "line 4: jobs[0].killGrace: must be more than 0s "
+                                                              "and at most 10m"),
+    ("jobs:\n  - task: t\n    command: [a]\n    timeout: 0s", "line 4: jobs[0].timeout: must be more than 0s"),
 ])
 def test_bad_job_definitions_name_the_line_and_field(text, fragment):
     with pytest.raises(jobs.JobsError) as caught:

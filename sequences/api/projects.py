@@ -124,10 +124,15 @@ def update_project(request, project: str, payload: UpdateProject):
 
 
 @router.get("/project/{project}/jobs", summary="A project's job definitions, as the job executor reads them",
-            **answers({200: JOBS_ANSWER}, 404))
+            **answers({200: JOBS_ANSWER}, 404, 409))
 def get_jobs(request, project: str):
     found = project_or_404(project)
-    return {"project": found.name, "jobs": [job.as_json() for job in jobs_module.parse(found.jobs)]}
+    try:
+        parsed = jobs_module.parse(found.jobs)
+    except jobs_module.JobsError as exc:  # stored before a rule it breaks: fix it with a PUT
+        raise HttpError(409, f"Project {found.name}'s jobs no longer pass the checks ({exc}); replace them with "
+                             "PUT /api/controlPlane/v1/project/{project}.") from None
+    return {"project": found.name, "jobs": [job.as_json() for job in parsed]}
 
 
 @router.delete("/project/{project}", summary="Delete a project and everything in it",

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 import typer
 from rich.console import Console
 
-from .client import BosunError, Unreachable
+from .client import BadAnswer, BosunError, Unreachable
 from .config import ConfigError
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNCONFIRMED = 1, 2, 3, 4, 5, 6, 7
@@ -27,6 +27,9 @@ def errors():
         raise typer.Exit(EXIT_USAGE) from None
     except Unreachable as exc:
         err.print(f"[red]Error:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_UNREACHABLE) from None
+    except BadAnswer as exc:  # something that is not Bosun answered (a proxy's page): as good as unreachable
+        err.print(f"[red]Error:[/] {exc.message}", highlight=False)
         raise typer.Exit(EXIT_UNREACHABLE) from None
     except BosunError as exc:
         code = {401: EXIT_AUTH, 403: EXIT_AUTH, 404: EXIT_NOT_FOUND}.get(exc.code, EXIT_REFUSED)
@@ -55,7 +58,7 @@ def emit(data, output: str, table=None):
 
 
 def confirm(action: str, items: list[str], yes: bool):
-    """Inductiva's question before anything destructive; no terminal means no, unless --yes."""
+    """A question before anything destructive; no terminal means no, unless --yes."""
     if yes:
         return
     if not sys.stdin.isatty():

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from bosun import BosunError, Client
 from bosun.watch import view
+from tests.faultproxy import NOT_JSON, FaultProxy
 from tests.running import ROOT, bosun, executors, gone, python_job  # noqa: F401  (fixtures)
 
 SLOW = python_job("deployment", """
@@ -61,6 +62,29 @@ def context_of(output: str) -> str:
 
 
 # --- configuration and errors ---------------------------------------------------------------
+
+
+def test_a_page_that_is_not_json_is_a_one_line_error_not_a_traceback(cli, executors):
+    proxy = FaultProxy(executors.base)
+    try:
+        proxy.fail(r"sequence-execution", NOT_JSON)
+        done = cli("get", "sequences", "--project", "cli", env_extra={"BOSUN_URL": proxy.url})
+    finally:
+        proxy.close()
+    assert done.returncode == 3  # as good as unreachable: what answered is not Bosun
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().replace("\n", " ") == (
+        "Error: GET /api/controlPlane/v1/sequence-execution answered 200 with a body that is not JSON "
+        "(text/html, 46 bytes); is the URL Bosun's?")
+
+
+def test_auth_reads_the_token_from_standard_input_rather_than_the_command_line(cli, executors):
+    done = cli("auth", "--url", executors.base, stdin=executors.token + "\n", env_extra={"BOSUN_TOKEN": ""})
+    assert done.returncode == 0, done.stderr
+    assert "accepted the token" in done.stdout
+    assert "process list" not in done.stderr
+    warned = cli("auth", "--url", executors.base, "--token", executors.token, env_extra={"BOSUN_TOKEN": ""})
+    assert "visible to other users in the process list" in warned.stderr
 
 
 def test_auth_saves_url_and_token_privately_and_later_commands_use_them(cli, executors, tmp_path):

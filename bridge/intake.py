@@ -29,6 +29,7 @@ from sequences import throttle
 from sequences.api.auth import OPERATE, token_actor, token_from
 from sequences.api.control import ControlCommand, command_actor, control_command
 from sequences.api.events import BATCH_TYPE, receive
+from sequences.db import storage_trouble
 from sequences.events import MAX_EVENT_BYTES
 from sequences.intake import MAX_BATCH_BYTES
 
@@ -132,7 +133,11 @@ def _answer(path: str, work, match: dict, address: str, key: str, headers: dict,
         return work(token, headers, content_type, body, **match)
     except (HttpError, throttle.Throttled):
         return HAND_OVER
-    except Exception:
+    except Exception as exc:
+        trouble = storage_trouble(exc)
+        if trouble is not None:
+            log.error("POST %s: %s", path, exc)
+            return trouble[0], {"code": trouble[0], "message": trouble[1]}
         log.exception("POST %s failed", path)
         return 500, {"code": 500, "message": "Bosun failed to handle this request; the details are in its log."}
     finally:

@@ -108,6 +108,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "bridge.throttling.login_throttle",
+    "bridge.failures.StorageTrouble",
 ]
 
 ROOT_URLCONF = "bridge.urls"

@@ -27,3 +27,24 @@ def announce(project: str, context: str, **details):
     transaction.on_commit(
         lambda: context_changed.send(sender=None, project=project, context=context, **details)
     )
+
+
+# What the database says when it cannot write for want of space (SQLite, PostgreSQL, the OS).
+_FULL = ("database or disk is full", "no space left on device", "could not extend file", "disk full")
+
+
+def storage_trouble(exc: BaseException) -> tuple[int, str] | None:
+    """(status, message) when `exc` says the database cannot be written or reached, else None. Its transaction
+    was rolled back: nothing of the request was applied."""
+    from django.db import DatabaseError, InterfaceError, OperationalError
+
+    if not isinstance(exc, DatabaseError):
+        return None
+    text = str(exc).lower()
+    if any(words in text for words in _FULL):
+        return 507, ("Bosun's storage is full, so nothing of this request was applied; free disk space "
+                     "(or raise the database's quota) and send it again.")
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return 503, ("Bosun's database is unavailable right now, so nothing of this request was applied; "
+                     "send it again in a moment.")
+    return None

@@ -8,6 +8,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from .. import throttle
+from ..db import storage_trouble
 from .auth import BearerToken, XToken
 from .control import router as control_router
 from .events import router as events_router
@@ -127,6 +128,12 @@ def on_too_deep(request, exc):
 
 @api.exception_handler(Exception)
 def on_bug(request, exc):
+    trouble = storage_trouble(exc)
+    if trouble is not None:  # not a bug: the database cannot write (a full disk) or cannot be reached
+        logging.getLogger("bosun.api").error("%s %s: %s", request.method, request.path, exc)
+        response = error(request, *trouble)
+        response["Retry-After"] = "30"
+        return response
     # A bug, not bad input: keep the answer JSON, and the traceback in the log.
     logging.getLogger("bosun.api").exception("%s %s failed", request.method, request.path)
     return error(request, 500, "Bosun failed to handle this request; the details are in its log.")

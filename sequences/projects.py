@@ -9,7 +9,7 @@ from django.db.models import Max
 from . import jobs as jobs_module
 from . import shipyard as shipyard_module
 from .db import write_transaction
-from .models import Project, SequenceExecution, Service
+from .models import Event, Project, SequenceExecution, Service
 from .signals import jobs_changed
 from .shipyard import NAME_RE, ShipyardError
 
@@ -96,7 +96,10 @@ def update_jobs(project: Project, jobs: str) -> Project:
 
 
 def delete_project(project: Project):
+    """The project and all it holds: its sequences, their tasks and logs, its webhooks and its event log (a new
+    project of the same name starts with none of them). The audit trail of control commands is kept."""
     with write_transaction():
+        Event.objects.filter(project=project.name).delete()
         project.delete()
 
 

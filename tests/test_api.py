@@ -120,6 +120,17 @@ def test_a_project_is_deleted(admin_api, sockshop):
     assert response.json()["code"] == 404
 
 
+def test_a_new_project_of_a_deleted_one_s_name_starts_with_no_events(admin_api, api, sockshop):
+    from tests.conftest import KEPTN_SHIPYARD
+
+    api.trigger(tag="1")
+    assert admin_api.get("/api/v1/event", project="sockshop").json()["totalCount"] > 0
+    assert admin_api.delete("/api/controlPlane/v1/project/sockshop").status_code == 200
+    assert admin_api.post("/api/controlPlane/v1/project", {"name": "sockshop", "shipyard": KEPTN_SHIPYARD}
+                          ).status_code == 201
+    assert admin_api.get("/api/v1/event", project="sockshop").json()["totalCount"] == 0
+
+
 @pytest.mark.parametrize("path, params", [
     ("/api/controlPlane/v1/sequence-execution", {"project": "nope"}),
     ("/api/controlPlane/v1/sequence/nope", {}),

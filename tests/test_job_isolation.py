@@ -108,6 +108,7 @@ def test_a_job_runs_as_nobody_outside_the_data_directory_and_reads_no_secret(up_
 
     assert found["uid"] == 65534  # nobody
     assert not found["cwd"].startswith(str(data))
+    assert wait_until(lambda: not os.path.exists(found["cwd"]))  # its folder is removed once it has reported
     assert {"BOSUN_SECRET_KEY", "BOSUN_ADMIN_PASSWORD", "BOSUN_TOKEN", "BOSUN_TOKEN_FILE",
             "DATABASE_URL", "REDIS_URL"}.isdisjoint(found["env"])
     assert {name: found[name] for name in ("admin-token", "executor-token", "database", "data-dir",

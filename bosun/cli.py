@@ -21,7 +21,7 @@ from . import config
 from .cli_util import EXIT_FAILED, EXIT_USAGE, OUTPUT, confirm, emit, err, errors, out, pairs, short
 from .client import BosunError
 from .client import answer as read
-from .sdk import TERMINAL, Client, Sequence
+from .sdk import RESULTS, TERMINAL, Client, Sequence
 
 app = typer.Typer(help="Bosun from the command line. Exit codes: 0 done, 1 the followed sequence did not pass, "
                        "2 usage/configuration, 3 unreachable, 4 token refused, 5 not found, 6 refused, "
@@ -130,10 +130,9 @@ def follow(run: Sequence) -> int:
                 seen[execution["_id"]] = line
                 print(f"{time.strftime('%H:%M:%S')}  {where}: {line}", flush=True)
         if runs and all(r["status"]["state"] in TERMINAL for r in runs):
-            from .sdk import outcome
-
-            result = outcome(runs)
-            print(f"Outcome: {result}")
+            shown = run.outcome()
+            result = RESULTS.get(shown["key"], "fail")
+            print(f"Outcome: {result}" + (" (rolled back)" if "rolled back" in shown["label"] else ""))
             return 0 if result in ("pass", "warning") else EXIT_FAILED
         time.sleep(0.5)
 

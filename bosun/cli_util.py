@@ -90,9 +90,14 @@ def pairs(values: list[str], what: str) -> dict:
 
 
 def short(run: dict) -> str:
-    state = run["status"]["state"]
-    if state == "finished":
-        return {"pass": "succeeded", "warning": "succeeded with warnings"}.get(run["scope"]["result"], "failed")
-    return state
+    """An execution: its state while it runs or waits (Keptn's words), then how it ended as Bosun shows it
+    (its `outcome`), e.g. "failed (rolled back)"."""
+    shown = run.get("outcome") or {}
+    if run["status"]["state"] in ENDED and shown.get("label"):
+        return shown["label"][0].lower() + shown["label"][1:]
+    return run["status"]["state"]
+
+
+ENDED = ("finished", "aborted", "timedOut", "superseded")
 
 

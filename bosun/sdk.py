@@ -137,6 +137,16 @@ class Sequence:
                                 keptnContext=self.context, pageSize=100)["sequenceExecutions"]
         return list(reversed(found))
 
+    def outcome(self) -> dict:
+        """The context as Bosun shows it: {"key", "label"}, e.g. {"key": "failed", "label": "Failed (rolled
+        back)"} (the outcome of all its stages and chained sequences; a rollback does not undo a failure)."""
+        states = self.client.get(f"/api/controlPlane/v1/sequence/{self.project}", keptnContext=self.context)["states"]
+        return states[0]["outcome"] if states else {"key": "", "label": ""}
+
+    def result(self) -> str:
+        """pass, warning, fail, aborted or timedOut once nothing of the context runs or waits, else ''."""
+        return RESULTS.get(self.outcome()["key"], "")
+
     def status(self) -> dict:
         """{state, result, stage, sequence}: the running (or last) execution, and the outcome so far."""
         runs = self.executions()
@@ -144,7 +154,7 @@ class Sequence:
             return {"state": "unknown", "result": "", "stage": "", "sequence": ""}
         active = [r for r in runs if r["status"]["state"] not in TERMINAL]
         shown = (active or runs)[-1]
-        return {"state": shown["status"]["state"], "result": outcome(runs) if not active else "",
+        return {"state": shown["status"]["state"], "result": self.result() if not active else "",
                 "stage": shown["scope"]["stage"], "sequence": shown["sequence"]["name"]}
 
     def wait(self, timeout: float | None = None, poll: float = 0.5) -> str:
@@ -154,7 +164,7 @@ class Sequence:
         while True:
             runs = self.executions()
             if runs and all(r["status"]["state"] in TERMINAL for r in runs):
-                return outcome(runs)
+                return self.result()
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"Context {self.context} still runs after {timeout:g}s.")
             time.sleep(poll)
@@ -199,16 +209,9 @@ class Sequence:
             raise
 
 
-def outcome(runs: list[dict]) -> str:
-    """The outcome of a context's executions: the worst of them (a rollback does not undo a failure)."""
-    states = {r["status"]["state"] for r in runs}
-    results = {r["scope"]["result"] for r in runs}
-    for bad in ("timedOut", "aborted"):
-        if bad in states:
-            return bad
-    if "fail" in results:
-        return "fail"
-    return "warning" if "warning" in results else "pass"
+# Bosun's outcome keys (the API's `outcome.key`) as the results scripts test for.
+RESULTS = {"succeeded": "pass", "warning": "warning", "failed": "fail", "superseded": "fail",
+           "aborted": "aborted", "timedout": "timedOut"}
 
 
 class Client(_Http):

@@ -8,7 +8,10 @@ from django.utils import timezone
 from sequences import lanes
 from sequences.models import ControlAction, Event, Project, SequenceExecution as SE, TaskExecution as TE, TaskLog
 
-from .queries import badge, image_of, task_badge
+from sequences.outcomes import context_words, run_words
+from sequences.outcomes import shown as shown_run
+
+from .queries import image_of, task_badge
 
 LOG_LINES_SHOWN = 200
 BEHIND_SHOWN = 10
@@ -43,7 +46,7 @@ def context_detail(project: Project, context: str) -> dict | None:
                               "job": job_view(task, logs.get(task.id))})
         task_messages = {t.message for t in tasks_by_run[run.id] if t.message}
         stages.append({
-            "run": run, "badge": badge(run, queues.get(run.id)), "queue": queues.get(run.id), "tasks": run_tasks,
+            "run": run, "badge": run_words(run, queues.get(run.id), runs), "queue": queues.get(run.id), "tasks": run_tasks,
             "image": image_of(run),
             # a reason is shown once, where it happened: on the task when a task carries it
             "message": run.message if run.is_terminal and run.message not in task_messages else "",
@@ -52,12 +55,12 @@ def context_detail(project: Project, context: str) -> dict | None:
             "lane_went_to": _successor(run) if run.state in (SE.ABORTED, SE.TIMED_OUT) else None,
         })
     active = [r for r in runs if not r.is_terminal]
-    shown = (active or runs)[-1]
+    shown = shown_run(runs)
     audit = list(ControlAction.objects.filter(project=project.name, context=context).select_related(
         "task_execution").order_by("id"))
     behind = _behind(runs)
     return {"context": context, "runs": runs, "stages": stages, "shown": shown,
-            "badge": badge(shown, queues.get(shown.id)), "root": runs[0], "audit": audit, "events": events,
+            "badge": context_words(runs, queues), "root": runs[0], "audit": audit, "events": events,
             "can": _allowed(runs), "ahead": _stages_ahead(shipyard, runs) if active else [],
             "behind": behind[:BEHIND_SHOWN], "behind_count": len(behind),
             "head_message": shown.message if not shown.is_terminal else ""}

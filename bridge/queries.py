@@ -8,6 +8,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from sequences import lanes
+from sequences.outcomes import context_words, run_words
+from sequences.outcomes import shown as shown_run
 from sequences.projects import deployed_images
 from sequences.models import Project, SequenceExecution as SE, TaskExecution as TE
 
@@ -26,32 +28,6 @@ STATE_FILTERS = {
     "timedout": Q(state=SE.TIMED_OUT),
     "superseded": Q(state=SE.SUPERSEDED),
 }
-
-
-def badge(run: SE, queue: dict | None = None) -> dict:
-    """State as a person reads it: an icon and words (never colour alone), and a CSS class."""
-    state = run.state
-    if state == SE.WAITING or (state == SE.PAUSED and run.state_before_pause == SE.WAITING):
-        position = queue.get("position") if queue else None
-        words = f"Waiting #{position}" if position else "Waiting"
-        if state == SE.PAUSED:
-            return {"icon": "‖", "label": f"Paused ({words.lower()})", "css": "paused", "key": "paused"}
-        return {"icon": "◷", "label": words, "css": "waiting", "key": "waiting"}
-    if state == SE.FINISHED:
-        return {
-            "pass": {"icon": "✔", "label": "Succeeded", "css": "ok", "key": "succeeded"},
-            "warning": {"icon": "⚠", "label": "Succeeded with warnings", "css": "warn", "key": "warning"},
-        }.get(run.result, {"icon": "✖", "label": "Failed", "css": "bad", "key": "failed"})
-    return {
-        SE.TRIGGERED: {"icon": "•", "label": "Triggered", "css": "waiting", "key": "waiting"},
-        SE.STARTED: {"icon": "▶", "label": "Running", "css": "running", "key": "running"},
-        SE.PAUSED: {"icon": "‖", "label": "Paused", "css": "paused", "key": "paused"},
-        SE.WAITING_FOR_APPROVAL: {"icon": "⚑", "label": "Waiting for approval", "css": "paused", "key": "approval"},
-        SE.ABORTING: {"icon": "■", "label": "Aborting", "css": "warn", "key": "aborting"},
-        SE.ABORTED: {"icon": "⊘", "label": "Aborted", "css": "muted", "key": "aborted"},
-        SE.TIMED_OUT: {"icon": "◔", "label": "Timed out", "css": "bad", "key": "timedout"},
-        SE.SUPERSEDED: {"icon": "⤼", "label": "Superseded", "css": "muted", "key": "superseded"},
-    }[state]
 
 
 def task_badge(task: TE) -> dict:
@@ -114,6 +90,7 @@ def environment(project: Project) -> dict:
     latest_ids = [r["last"] for r in SE.objects.filter(project=project, state__in=SE.TERMINAL).values(
         "stage", "service").annotate(last=Max("id")) if r["last"]]
     latest = {(r.stage, r.service): r for r in SE.objects.filter(id__in=latest_ids)}
+    latest_words = _latest_words(project, latest.values())
     notes = _queue_notes(SE.objects.filter(project=project)) if waiting else {}
     deployed = deployed_images(project)
     lane_map = {}
@@ -121,12 +98,12 @@ def environment(project: Project) -> dict:
         for service in services:
             lane_map[(stage, service)] = _lane(stage, service, None, None, waiting.get((stage, service), 0),
                                                latest.get((stage, service)), notes.get((stage, service)),
-                                               deployed.get((stage, service), ""))
+                                               deployed.get((stage, service), ""), latest_words.get((stage, service)))
     for holder in holders:
         lane = lane_map.get((holder.stage, holder.service))
         if lane and lane["holder"] is None:
             lane.update(_lane(holder.stage, holder.service, holder, current.get(holder.id), lane["waiting"],
-                              lane["latest"], lane["queue_note"], lane["deployed"]))
+                              lane["latest"], lane["queue_note"], lane["deployed"], lane["latest_badge"]))
     columns = stage_columns(project)
     rows = [{"service": service, "columns": [[lane_map[(stage, service)] for stage in column] for column in columns]}
             for service in services]
@@ -143,12 +120,26 @@ def _queue_notes(runs) -> dict[tuple, str]:
     return notes
 
 
-def _lane(stage, service, holder, task, waiting, latest, queue_note="", deployed="") -> dict:
+def _latest_words(project: Project, latest_runs) -> dict[tuple, dict]:
+    """(stage, service) -> how its last ended context reads in that lane: a delivery that failed there reads
+    "Failed (rolled back)" even when the rollback after it, the lane's last run, passed."""
+    latest_runs = list(latest_runs)
+    if not latest_runs:
+        return {}
+    same = defaultdict(list)
+    for run in sorted(SE.objects.filter(project=project, context__in={r.context for r in latest_runs}).order_by(),
+                      key=lambda r: r.id):
+        same[(run.context, run.stage, run.service)].append(run)
+    return {(r.stage, r.service): context_words(same[(r.context, r.stage, r.service)]) for r in latest_runs}
+
+
+def _lane(stage, service, holder, task, waiting, latest, queue_note="", deployed="", latest_words=None) -> dict:
     """A lane: who holds it and with which version, how many wait, the last result, what is deployed."""
     return {"stage": stage, "service": service, "holder": holder, "task": task, "waiting": waiting,
             "queue_note": queue_note or "", "deployed": deployed, "holder_version": image_of(holder) if holder else "",
-            "latest": latest, "badge": badge(holder) if holder else None,
-            "latest_badge": badge(latest) if latest else None, "version": image_of(latest) if latest else ""}
+            "latest": latest, "badge": run_words(holder) if holder else None,
+            "latest_badge": latest_words or (run_words(latest) if latest else None),
+            "version": image_of(latest) if latest else ""}
 
 
 def lane(project: Project, stage: str, service: str) -> dict:
@@ -160,7 +151,8 @@ def lane(project: Project, stage: str, service: str) -> dict:
     waiting = runs.filter(state=SE.WAITING).count()
     note = _queue_notes(runs).get((stage, service), "") if waiting else ""
     deployed = runs.filter(state=SE.FINISHED, result__in=("pass", "warning")).order_by("-id").first()
-    return _lane(stage, service, holder, task, waiting, latest, note, image_of(deployed) if deployed else "")
+    words = _latest_words(project, [latest]).get((stage, service)) if latest else None
+    return _lane(stage, service, holder, task, waiting, latest, note, image_of(deployed) if deployed else "", words)
 
 
 def _current_tasks(runs) -> dict[int, TE]:
@@ -212,15 +204,16 @@ def rows_for(project: Project, roots: list[SE]) -> list[dict]:
     for root in roots:
         runs = runs_by_context[root.context]
         active = [r for r in runs if not r.is_terminal]
-        shown = (active or runs)[-1]
+        shown = shown_run(runs)
         ended = None if active else max((r.ended_at for r in runs if r.ended_at), default=None)
         rows.append({
             "root": root,
             "context": root.context,
             "run": shown,
-            "badge": badge(shown, queues.get(shown.id)),
+            "badge": context_words(runs, queues),
             "queue": queues.get(shown.id),
-            "stages": sorted({r.stage: {"name": r.stage, "badge": badge(r, queues.get(r.id))} for r in runs}.values(),
+            "stages": sorted({r.stage: {"name": r.stage, "badge": context_words(
+                [o for o in runs if o.stage == r.stage], queues)} for r in runs}.values(),
                              key=lambda s: order.get(s["name"], 99)),
             "task": current.get(shown.id),
             "image": image_of(root),

@@ -325,3 +325,33 @@ def test_trigger_sequence_get_sequence_approve_and_decline(cli, executors):
     assert declined.stdout.strip() == "Declined; the sequence is finished."
     assert executors.execution("gated", second)["scope"]["result"] == "fail"
     assert cli("get", "sequence", "00000000-0000-0000-0000-000000000000").returncode == 5
+
+
+def test_get_sequences_says_a_delivery_that_failed_in_production_was_rolled_back(cli, executors):
+    from sequences.demo import DEMO_SHIPYARD
+
+    http = executors.http
+    assert http.post("/api/controlPlane/v1/project", json={
+        "name": "rolled", "shipyard": DEMO_SHIPYARD.replace("shipyard-sockshop", "rolled")}).status_code == 201
+    assert http.post("/api/controlPlane/v1/project/rolled/service", json={"serviceName": "carts"}).status_code == 201
+    context = executors.trigger("rolled")
+
+    def open_task():
+        runs = http.get("/api/controlPlane/v1/sequence-execution",
+                        params={"project": "rolled", "keptnContext": context}).json()["sequenceExecutions"]
+        return next(((run, run["status"]["currentTask"]) for run in runs if run["status"]["currentTask"]), None)
+
+    while (found := open_task()) is not None:  # an executor of our own: production's test fails
+        run, task = found
+        failing = run["scope"]["stage"] == "production" and task["name"] == "test"
+        assert http.post("/api/v1/event", json={
+            "type": f"sh.keptn.event.{task['name']}.finished", "source": "test", "shkeptncontext": context,
+            "triggeredid": task["triggeredID"], "data": {
+                "project": "rolled", "stage": run["scope"]["stage"], "service": "carts",
+                "result": "fail" if failing else "pass", "status": "succeeded"}}).status_code == 202
+
+    done = cli("get", "sequences", "--project", "rolled", "--stage", "production")
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[2]: line for line in done.stdout.splitlines() if line.strip().startswith(context)}
+    assert "failed (rolled back)" in rows["delivery"]
+    assert "succeeded" in rows["rollback"] and "failed" not in rows["rollback"]

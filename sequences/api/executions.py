@@ -6,7 +6,7 @@ from typing import Literal
 from ninja import Router
 from ninja.errors import HttpError
 
-from .. import lanes, uniform
+from .. import lanes, outcomes, uniform
 from ..events import now_iso, parse_type, sequence_type
 from ..models import Event, SequenceExecution, TaskExecution
 from .params import PAGE_KEY, PAGE_SIZE, moment, page_key, page_size, project_or_404
@@ -32,7 +32,7 @@ def _task_events(task: TaskExecution) -> list[dict]:
     return rows
 
 
-def execution_json(execution: SequenceExecution, queue: dict | None) -> dict:
+def execution_json(execution: SequenceExecution, queue: dict | None, context_runs=()) -> dict:
     tasks = list(execution.task_executions.all())  # prefetched
     previous = [
         {"name": t.name, "triggeredID": t.triggered_id, "result": t.result, "status": t.status,
@@ -83,6 +83,7 @@ def execution_json(execution: SequenceExecution, queue: dict | None) -> dict:
         "endedAt": _iso(execution.ended_at),
         "queue": queue or {**lanes.policy_info(execution), "position": None, "blockedBy": None},
         "supersededBy": _superseded_by(execution),
+        "outcome": outcomes.as_json(outcomes.run_words(execution, queue, context_runs)),
     }
 
 
@@ -122,8 +123,14 @@ def sequence_executions(
         .order_by("-id")[offset: offset + size]
     )
     queues = lanes.queue_info(page)
+    # a failed run reads "Failed (rolled back)" when a later run of its context put it right
+    failed = {e.context for e in page if e.state == SequenceExecution.FINISHED and e.result not in ("pass", "warning")}
+    of_context: dict[str, list] = {}
+    if failed:
+        for run in SequenceExecution.objects.filter(project=found, context__in=failed).order_by("id"):
+            of_context.setdefault(run.context, []).append(run)
     return {
-        "sequenceExecutions": [execution_json(e, queues.get(e.id)) for e in page],
+        "sequenceExecutions": [execution_json(e, queues.get(e.id), of_context.get(e.context, ())) for e in page],
         "nextPageKey": str(offset + size) if offset + size < total else "",
         "pageSize": len(page),
         "totalCount": total,
@@ -150,8 +157,7 @@ def _latest_events(project, contexts: list[str]) -> dict[tuple[str, str], dict]:
 
 
 def _context_state(runs: list[SequenceExecution]) -> str:
-    active = [r for r in runs if not r.is_terminal]
-    return (active or runs)[-1].state
+    return outcomes.shown(runs).state
 
 
 @router.get("/sequence/{project}", summary="Per-context state across stages (Keptn's SequenceStates)",
@@ -211,6 +217,7 @@ def sequence_states(
             "service": first.service,
             "shkeptncontext": context,
             "state": _context_state(context_runs),
+            "outcome": outcomes.as_json(outcomes.context_words(context_runs)),
             "time": _iso(first.triggered_at),
             "stages": sorted(stages.values(), key=lambda s: stage_order.get(s["name"], 99)),
         })

@@ -56,6 +56,11 @@ QUEUE = {"type": ["object", "null"], "properties": {
     "willBeSkipped": {"type": "boolean"},
 }}
 SUPERSEDED_BY = {"anyOf": [obj({"keptnContext": STRING, "_id": STRING, "sequence": STRING}), {"type": "null"}]}
+# What a person is shown (sequences/outcomes.py): a key for scripts, a label for people, e.g.
+# {"key": "failed", "label": "Failed (rolled back)"}
+OUTCOME = obj({"key": {"type": "string", "enum": ["waiting", "running", "paused", "approval", "aborting",
+                                                  "succeeded", "warning", "failed", "aborted", "timedout",
+                                                  "superseded"]}, "label": STRING})
 SEQUENCE_EXECUTION = obj({
     "_id": STRING,
     "schemaVersion": STRING,
@@ -75,13 +80,14 @@ SEQUENCE_EXECUTION = obj({
                   {"stateBeforePause": STRING, "message": STRING}),
     "inputProperties": OBJECT,
     "triggeredAt": TIME,
-}, {"startedAt": TIME, "endedAt": TIME, "queue": QUEUE, "supersededBy": SUPERSEDED_BY})
+}, {"startedAt": TIME, "endedAt": TIME, "queue": QUEUE, "supersededBy": SUPERSEDED_BY, "outcome": OUTCOME})
 
 CONTEXT_STATE = obj({"name": STRING, "project": STRING, "service": STRING, "shkeptncontext": STRING,
                      "state": {"type": "string", "enum": SEQUENCE_STATES}, "time": TIME,
                      "stages": {"type": "array", "items": obj(
                          {"name": STRING, "state": {"type": "string", "enum": SEQUENCE_STATES}},
-                         {"result": STRING, "image": STRING, "latestEvent": OBJECT})}})
+                         {"result": STRING, "image": STRING, "latestEvent": OBJECT})}},
+                    {"outcome": OUTCOME})
 
 EVENT_CONTEXT_INFO = obj({"eventId": STRING, "keptnContext": STRING, "time": TIME})
 PROJECT = obj({"projectName": STRING, "shipyard": STRING, "stages": {"type": "array", "items": obj(

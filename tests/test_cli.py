@@ -23,8 +23,8 @@ SLOW = python_job("deployment", """
     import os, time
     print("working", os.getpid(), flush=True)
     open(os.path.join(os.environ["BOSUN_OUTPUT_DIR"], "report.txt"), "w").write("x" * 2048)
-    time.sleep(float(os.environ.get("SECONDS_TO_RUN", "1.5")))
-""", env={"SECONDS_TO_RUN": "1.5"})
+    time.sleep(float(os.environ.get("SECONDS_TO_RUN", "4")))
+""", env={"SECONDS_TO_RUN": "4"})
 TEST = python_job("test", """
     import json, os, sys
     labels = json.load(open(os.environ["BOSUN_EVENT_FILE"]))["data"].get("labels") or {}
@@ -49,7 +49,7 @@ def cli(executors, tmp_path):
 
 @pytest.fixture
 def shop(executors, tmp_path):
-    """A project `cli` whose deployment takes 1.5 s and whose test fails on label fail=true."""
+    """A project `cli` whose deployment takes 4 s (time enough for a few commands on a busy machine) and whose test fails on label fail=true."""
     if executors.http.get("/api/controlPlane/v1/project/cli").status_code == 404:
         executors.project("cli", [{"name": "deployment"}, {"name": "test"}], [SLOW, TEST], services=("carts", "orders"))
     executors.executor("cli", "exec-cli", tmp_path)
@@ -117,7 +117,7 @@ def test_seed_001_story_with_bosun_in_place_of_keptn(cli, shop):
                  "--tag=0.11.2")
     assert first.returncode == 0 and second.returncode == 0
     one, two = context_of(first.stdout), context_of(second.stdout)
-    paused = cli("pause", "sequence", f"--keptn-context={one}")  # its 1.5s deployment goes on
+    paused = cli("pause", "sequence", f"--keptn-context={one}")  # its 4s deployment goes on
     assert paused.stdout.splitlines() == [
         "The current sequence execution is paused.",
         f"To resume the sequence execution, execute: bosun resume sequence --context={one}"], paused.stderr
@@ -281,7 +281,9 @@ def test_the_sdk_triggers_waits_and_reports_task_facts(shop):
     deployment = run.tasks()[0]
     assert deployment.get_status() == "finished"
     assert deployment.get_machine_type().startswith(os.uname().nodename)
-    assert deployment.get_computation_time() in ("00:00:01", "00:00:02")
+    seconds = round(deployment.info()["facts"]["computationSeconds"])
+    assert seconds >= 4  # the job slept 4 s
+    assert deployment.get_computation_time() == f"00:00:{seconds:02d}"
     files = deployment.get_output_files_info()
     assert [f["name"] for f in files] == ["report.txt"]
     assert "2.00 KB      report.txt" in str(files)

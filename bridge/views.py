@@ -14,7 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sequences import control, intake, throttle, uniform
-from sequences.api.auth import authenticate
+from sequences.api.auth import OPERATE, authenticate
 from sequences.models import ApiToken, Event, Project, TaskExecution
 from sequences.observe import REGISTRY
 from sequences.shipyard import NAME_RE
@@ -22,7 +22,6 @@ from sequences.shipyard import NAME_RE
 from . import queries
 from .detail import context_detail
 
-OPERATE = "sequences.operate_sequences"
 
 
 def _project(name) -> Project:

@@ -4,7 +4,6 @@ from django.apps import AppConfig
 class SequencesConfig(AppConfig):
     name = "sequences"
     verbose_name = "Sequences"
-    default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
         from django.contrib.auth import get_user_model

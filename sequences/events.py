@@ -89,7 +89,7 @@ class IncomingEvent:
 
 
 def validate_incoming(raw) -> IncomingEvent:
-    """Check one client event against DESIGN.md "Events"; raise EventError(4xx) with the reason."""
+    """Check one client event against the intake rules; raise EventError(4xx) with the reason."""
     if not isinstance(raw, dict):
         raise EventError(400, "An event must be a JSON object (a CloudEvent).")
     depth = nesting_depth(raw, MAX_DEPTH)
@@ -287,6 +287,10 @@ def deep_merge(base: dict, update: dict) -> dict:
 def now_iso(moment: datetime | None = None) -> str:
     moment = moment or datetime.now(timezone.utc)
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def iso_or_none(moment: datetime | None) -> str | None:
+    return now_iso(moment) if moment else None
 
 
 def make_event(event_type: str, data: dict, context: str, triggered_id: str | None = None,

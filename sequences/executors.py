@@ -8,7 +8,6 @@ computation time, output files). Cancel, kill and suspend requests reach it thro
 
 import logging
 import math
-import platform
 from dataclasses import dataclass
 
 from django.utils import timezone
@@ -181,6 +180,3 @@ def report_facts(triggered_id: str, facts: dict, user=None) -> Answer:
         announce(run.project.name, run.context)
         return Answer(200, {"triggeredId": task.triggered_id, "facts": task.facts})
 
-
-def this_machine() -> dict:
-    return {"machine": platform.node(), "platform": platform.platform(terse=True)}

@@ -1,4 +1,4 @@
-"""Event intake: validate a client's CloudEvent, apply it once, store it, and answer (DESIGN.md "Events").
+"""Event intake: validate a client's CloudEvent, apply it once, store it, and answer.
 
 What an event changes is done by sequences/flow.py; this module decides whether and to what it applies.
 """
@@ -53,7 +53,7 @@ class Receipt:
 
 
 def receive_event(raw) -> Receipt:
-    """Validate, store and apply one client event (DESIGN.md "Events")."""
+    """Validate, store and apply one client event."""
     try:
         incoming = ev.validate_incoming(raw)
     except EventError as exc:

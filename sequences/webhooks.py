@@ -67,9 +67,6 @@ class Webhook(models.Model):
     def __str__(self):
         return f"{self.project.name} → {self.url}"
 
-    def wants(self, event_type: str) -> bool:
-        return not self.events or any(_event_matches(p, event_type) for p in self.events)
-
     def as_json(self, secret: bool = False) -> dict:
         body = {"id": self.id, "project": self.project.name, "url": self.url, "events": self.events,
                 "active": self.active, "createdBy": self.created_by,

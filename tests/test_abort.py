@@ -1,4 +1,4 @@
-"""Rule 6, the abort ladder: graceful keeps the lane, force releases it, kill terminates the task."""
+"""The abort ladder: graceful keeps the lane, force releases it, kill terminates the task."""
 
 import uuid
 
@@ -7,10 +7,9 @@ import pytest
 from sequences.models import ControlAction, Event, SequenceExecution as SE, TaskExecution as TE
 from tests.helpers import current_task, run_of
 
-pytestmark = pytest.mark.postgres
 
 
-def test_seed_000_abort_curl_works_verbatim(ctl, sockshop):
+def test_keptns_abort_curl_works_verbatim(ctl, sockshop):
     context = ctl.trigger()
     response = ctl.post(f"/api/controlPlane/v1/sequence/sockshop/{context}/control", '{\n  "state": "abort"\n}')
     assert response.status_code == 200

@@ -10,7 +10,6 @@ from sequences.demo import DEMO_SHIPYARD
 from tests.conftest import KEPTN_SHIPYARD, Api
 from sequences.models import ApiToken, Project, SequenceExecution
 
-pytestmark = pytest.mark.postgres
 
 
 def test_a_missing_or_bad_token_gets_401_json(sockshop):

@@ -1,11 +1,9 @@
 """The built-in approval task: automatic or manual per the previous result; it holds the lane."""
 
-import pytest
 
 from sequences.models import ControlAction, SequenceExecution as SE, TaskExecution as TE
 from tests.helpers import current_task, run_of
 
-pytestmark = pytest.mark.postgres
 
 
 def deliver_dev(ctl, result="pass", tag="1"):

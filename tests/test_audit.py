@@ -1,14 +1,12 @@
-"""Rule 9: every control command is recorded: who, from where, why, when, state before and after."""
+"""Every control command is recorded: who, from where, why, when, state before and after."""
 
 import uuid
 
-import pytest
 from django.test import Client
 
 from sequences.models import ControlAction, SequenceExecution as SE
 from tests.helpers import current_task, run_of
 
-pytestmark = pytest.mark.postgres
 
 
 def test_control_commands_are_audited_and_readable_per_context(ctl, sockshop):

@@ -12,7 +12,6 @@ from sequences.uniform import Integration
 from sequences.webhooks import Delivery, Webhook
 from tests.helpers import current_task
 
-pytestmark = pytest.mark.postgres
 TRIGGERED = "sh.keptn.event.dev.delivery.triggered"
 
 BODIES = {  # raw request bodies that no endpoint can take

@@ -107,10 +107,10 @@ def test_errors_are_one_line_with_documented_exit_codes(cli):
     assert "Traceback" not in unreachable.stderr + unset.stderr
 
 
-# --- seed 001: two triggers, pause, resume, abort -------------------------------------------
+# --- a Keptn user's story: two triggers, pause, resume, abort -------------------------------------------
 
 
-def test_seed_001_story_with_bosun_in_place_of_keptn(cli, shop):
+def test_a_keptn_users_story_with_bosun_in_place_of_keptn(cli, shop):
     first = cli("trigger", "delivery", "--project=cli", "--service=carts", "--image=docker.io/keptnexamples/carts",
                 "--tag=0.11.1")
     second = cli("trigger", "delivery", "--project=cli", "--service=carts", "--image=docker.io/keptnexamples/carts",

@@ -8,7 +8,6 @@ import pytest
 from sequences.models import Event, SequenceExecution
 from tests.helpers import current_task, run_of
 
-pytestmark = pytest.mark.postgres
 
 
 def event(type_, **fields):

@@ -1,4 +1,4 @@
-"""Rule 8: an operator finishes or kills a task; what executors send later is fenced off."""
+"""An operator finishes or kills a task; what executors send later is fenced off."""
 
 import json
 
@@ -7,10 +7,9 @@ import pytest
 from sequences.models import ControlAction, Event, SequenceExecution as SE, TaskExecution as TE
 from tests.helpers import current_task, run_of
 
-pytestmark = pytest.mark.postgres
 
 
-def test_seed_000_fake_finished_event_fails_the_task_and_the_sequence(ctl, sockshop):
+def test_a_fake_finished_event_fails_the_task_and_the_sequence(ctl, sockshop):
     """Copy the task's .started event, make it .finished with status errored and result fail, POST it."""
     context = ctl.trigger()
     task = current_task(context)

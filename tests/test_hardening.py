@@ -15,7 +15,6 @@ from sequences.models import ControlAction, Event, Project, SequenceExecution as
 from tests.conftest import ControlApi
 from tests.helpers import current_task, run_of
 
-pytestmark = pytest.mark.postgres
 
 
 def nested(levels: int) -> dict:

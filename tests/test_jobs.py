@@ -11,7 +11,6 @@ from sequences.engine import Engine
 from sequences.models import Event, Project, TaskExecution as TE, TaskLog
 from tests.helpers import current_task, run_of
 
-pytestmark = pytest.mark.postgres
 
 JOBS = """\
 kind: Jobs

@@ -4,12 +4,10 @@ against Keptn's own API descriptions (../shared/keptn/), types included."""
 import base64
 import uuid
 
-import pytest
 
 from sequences.demo import DEMO_SHIPYARD
 from tests.keptn_contract import check
 
-pytestmark = pytest.mark.postgres
 
 
 class KeptnClient:

@@ -1,14 +1,12 @@
-"""Rule 1: one sequence per lane, strict FIFO, position and blocker, release in the same request."""
+"""One sequence per lane, strict FIFO, position and blocker, release in the same request."""
 
-import pytest
 
 from sequences.models import Event, SequenceExecution
 from tests.helpers import current_task, run_of
 
-pytestmark = pytest.mark.postgres
 
 
-def test_seed_001_story_second_delivery_waits_behind_the_first(api, sockshop):
+def test_a_second_delivery_waits_behind_the_first(api, sockshop):
     first = api.trigger(tag="0.11.1")
     second = api.trigger(tag="0.11.2")
     assert run_of(first).state == SequenceExecution.STARTED
@@ -20,7 +18,7 @@ def test_seed_001_story_second_delivery_waits_behind_the_first(api, sockshop):
     assert waiting["queue"]["position"] == 1
     assert waiting["queue"]["blockedBy"]["keptnContext"] == first
 
-    # seed 000: the blocking sequence of dev/carts is the only one started there
+    # Keptn's recipe: the blocking sequence of dev/carts is the only one started there
     blocking = api.executions(stage="dev", service="carts", status="started")
     assert blocking["totalCount"] == 1
     assert [e["scope"]["keptnContext"] for e in blocking["sequenceExecutions"]] == [first]

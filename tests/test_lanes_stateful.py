@@ -226,7 +226,6 @@ class LaneMachine(RuleBasedStateMachine):
             assert run.started_at is not None, (run.state, run.context)
 
 
-@pytest.mark.postgres
 @pytest.mark.django_db
 def test_random_interleavings_keep_the_lane_rules():
     run_state_machine_as_test(

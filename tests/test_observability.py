@@ -3,13 +3,11 @@
 import json
 import logging
 
-import pytest
 from django.test import Client
 
 from sequences.observe import JsonFormatter
 from tests.helpers import current_task
 
-pytestmark = pytest.mark.postgres
 
 
 def scrape(headers) -> dict[str, float]:

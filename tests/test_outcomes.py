@@ -15,7 +15,6 @@ from sequences.projects import create_project
 from tests.helpers import current_task, one_stage_shipyard, run_of
 from tests.test_task_flow import finish_all
 
-pytestmark = pytest.mark.postgres
 
 
 def failed_then_rolled_back(api):

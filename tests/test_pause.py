@@ -5,10 +5,9 @@ import pytest
 from sequences.models import Event, SequenceExecution as SE
 from tests.helpers import current_task, run_of
 
-pytestmark = pytest.mark.postgres
 
 
-def test_seed_001_pause_while_test_runs_then_resume(ctl, sockshop):
+def test_pause_while_test_runs_then_resume(ctl, sockshop):
     context = ctl.trigger()
     ctl.finish(current_task(context))                    # deployment done, test triggered
     test = current_task(context)

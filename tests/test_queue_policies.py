@@ -11,7 +11,6 @@ from sequences.models import ControlAction, Event, SequenceExecution
 from sequences.projects import create_project
 from tests.helpers import current_task, run_of
 
-pytestmark = pytest.mark.postgres
 SE = SequenceExecution
 
 QUEUES_SHIPYARD = """\

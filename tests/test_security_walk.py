@@ -13,7 +13,6 @@ from sequences.uniform import Integration
 from sequences.webhooks import Delivery, Webhook
 from tests.helpers import current_task
 
-pytestmark = pytest.mark.postgres
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 # Endpoints a viewer may POST to, and why: they change nothing.
 VIEWER_MAY = {("POST", "/api/v1/auth"): "Keptn's token check; it answers who the token belongs to"}

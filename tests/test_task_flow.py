@@ -5,7 +5,6 @@ import pytest
 from sequences.models import Event, SequenceExecution, TaskExecution
 from tests.helpers import current_task, run_of
 
-pytestmark = pytest.mark.postgres
 
 
 def finish_all(api, context, stage="dev", name="delivery", result="pass"):

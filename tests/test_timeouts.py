@@ -1,4 +1,4 @@
-"""Rule 7: start, total and heartbeat timeouts; triggeredAfter delays; the engine fires them on time."""
+"""Start, total and heartbeat timeouts; triggeredAfter delays; the engine fires them on time."""
 
 from datetime import timedelta
 
@@ -12,7 +12,6 @@ from sequences.engine import Engine
 from sequences.models import ControlAction, Event, SequenceExecution as SE, TaskExecution as TE
 from tests.helpers import current_task, run_of
 
-pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture

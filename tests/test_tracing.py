@@ -11,7 +11,6 @@ from opentelemetry.trace import StatusCode
 from sequences import tracing
 from tests.helpers import current_task, run_of
 
-pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from sequences.uniform import Integration
 from tests import keptn_contract
 from tests.helpers import current_task
 
-pytestmark = pytest.mark.postgres
 REGISTRATION = "/api/controlPlane/v1/uniform/registration"
 
 

@@ -12,7 +12,6 @@ from sequences import webhooks
 from sequences.webhooks import Delivery, Webhook
 from tests.test_webhooks import SECRET, Receiver, add_webhook
 
-pytestmark = pytest.mark.postgres
 
 LOOPBACK = [ipaddress.ip_network("127.0.0.0/8")]
 

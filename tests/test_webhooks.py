@@ -21,7 +21,6 @@ from sequences import webhooks
 from sequences.webhooks import Delivery, Webhook
 from tests.helpers import current_task
 
-pytestmark = pytest.mark.postgres
 SECRET = "a-shared-secret-of-some-length"
 
 

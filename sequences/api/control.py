@@ -6,7 +6,7 @@ from ninja import Field, Header, Router, Schema, Status
 
 from .. import control
 from ..models import ControlAction, TaskExecution
-from ..events import now_iso
+from ..events import iso_or_none
 from .params import project_or_404, task_or_404
 from .auth import OPERATE, actor, require
 from .tasks import task_facts_json
@@ -42,10 +42,6 @@ def _actor(request, source_header: str | None) -> control.Actor:
 def command_actor(name: str, source_header: str | None) -> control.Actor:
     """Who gave a command through the API: the user and token, from the CLI when its header says so."""
     return control.Actor(name, source_header if source_header in ("api", "cli") else "api")
-
-
-def _iso(moment):
-    return now_iso(moment) if moment else None
 
 
 def _answer(outcome: control.Outcome):
@@ -93,8 +89,8 @@ def task(request, triggeredId: str):
     run = found.sequence_execution
     return {**control.task_requests(found), "result": found.result, "status": found.status,
             "message": found.message, "finishedBy": found.finished_by or None, "keptnContext": run.context,
-            "stage": run.stage, "service": run.service, "triggeredAt": _iso(found.triggered_at),
-            "startedAt": _iso(found.started_at), "finishedAt": _iso(found.finished_at),
+            "stage": run.stage, "service": run.service, "triggeredAt": iso_or_none(found.triggered_at),
+            "startedAt": iso_or_none(found.started_at), "finishedAt": iso_or_none(found.finished_at),
             **task_facts_json(found)}
 
 

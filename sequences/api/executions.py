@@ -7,17 +7,13 @@ from ninja import Router
 from ninja.errors import HttpError
 
 from .. import lanes, outcomes, uniform
-from ..events import now_iso, parse_type, sequence_type
+from ..events import iso_or_none, parse_type, sequence_type
 from ..models import Event, SequenceExecution, TaskExecution
 from .params import PAGE_KEY, PAGE_SIZE, moment, page_key, page_size, project_or_404
 from .schemas import CONTEXT_STATE, EVENT, SEQUENCE_EXECUTION, answers, page
 
 router = Router(tags=["Sequences"])
 STATES = {s for s, _ in SequenceExecution.STATES}
-
-
-def _iso(moment):
-    return now_iso(moment) if moment else None
 
 
 def _task_events(task: TaskExecution) -> list[dict]:
@@ -48,10 +44,10 @@ def execution_json(execution: SequenceExecution, queue: dict | None, context_run
             "state": current.state,
             "events": _task_events(current),
             "timeouts": {
-                "dueAt": _iso(current.due_at),
-                "startDeadline": _iso(current.start_deadline),
-                "deadline": _iso(current.deadline),
-                "heartbeatDeadline": _iso(current.heartbeat_deadline),
+                "dueAt": iso_or_none(current.due_at),
+                "startDeadline": iso_or_none(current.start_deadline),
+                "deadline": iso_or_none(current.deadline),
+                "heartbeatDeadline": iso_or_none(current.heartbeat_deadline),
             },
         }
     return {
@@ -78,9 +74,9 @@ def execution_json(execution: SequenceExecution, queue: dict | None, context_run
             "message": execution.message,
         },
         "inputProperties": execution.input_data,
-        "triggeredAt": _iso(execution.triggered_at),
-        "startedAt": _iso(execution.started_at),
-        "endedAt": _iso(execution.ended_at),
+        "triggeredAt": iso_or_none(execution.triggered_at),
+        "startedAt": iso_or_none(execution.started_at),
+        "endedAt": iso_or_none(execution.ended_at),
         "queue": queue or {**lanes.policy_info(execution), "position": None, "blockedBy": None},
         "supersededBy": _superseded_by(execution),
         "outcome": outcomes.as_json(outcomes.run_words(execution, queue, context_runs)),
@@ -152,7 +148,7 @@ def _latest_events(project, contexts: list[str]) -> dict[tuple[str, str], dict]:
     found = {}
     for event in Event.objects.filter(id__in=[row["last"] for row in last]).only("context", "stage", "type",
                                                                                    "time", "event_id"):
-        found[(event.context, event.stage)] = {"type": event.type, "time": _iso(event.time), "id": event.event_id}
+        found[(event.context, event.stage)] = {"type": event.type, "time": iso_or_none(event.time), "id": event.event_id}
     return found
 
 
@@ -209,7 +205,7 @@ def sequence_states(
                 "image": _image(run.input_data),
                 "latestEvent": latest.get((context, run.stage)) or {
                     "type": sequence_type(run.stage, run.name, "finished" if run.is_terminal else "triggered"),
-                    "time": _iso(run.ended_at or run.triggered_at), "id": run.triggered_id},
+                    "time": iso_or_none(run.ended_at or run.triggered_at), "id": run.triggered_id},
             }
         states.append({
             "name": first.name,
@@ -218,7 +214,7 @@ def sequence_states(
             "shkeptncontext": context,
             "state": _context_state(context_runs),
             "outcome": outcomes.as_json(outcomes.context_words(context_runs)),
-            "time": _iso(first.triggered_at),
+            "time": iso_or_none(first.triggered_at),
             "stages": sorted(stages.values(), key=lambda s: stage_order.get(s["name"], 99)),
         })
     # Keptn's models.SequenceStates: nextPageKey is an integer, 0 when there is no further page

@@ -71,6 +71,7 @@ def test_the_api_says_how_the_context_and_its_executions_ended(api, ended):
     project, context, stage, label = ended
     states = api.get(f"/api/controlPlane/v1/sequence/{project}", keptnContext=context).json()["states"]
     assert states[0]["outcome"]["label"] == label
+    assert next(s for s in states[0]["stages"] if s["name"] == stage)["outcome"]["label"] == label
     executions = api.get("/api/controlPlane/v1/sequence-execution", project=project, keptnContext=context,
                          stage=stage).json()["sequenceExecutions"]
     shown = executions[-1]  # the oldest in the stage: the delivery, not the rollback after it

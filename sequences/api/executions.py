@@ -207,6 +207,9 @@ def sequence_states(
                     "type": sequence_type(run.stage, run.name, "finished" if run.is_terminal else "triggered"),
                     "time": iso_or_none(run.ended_at or run.triggered_at), "id": run.triggered_id},
             }
+        for stage in stages.values():  # how the stage reads: a rollback there does not undo its failure
+            stage["outcome"] = outcomes.as_json(outcomes.context_words(
+                [r for r in context_runs if r.stage == stage["name"]]))
         states.append({
             "name": first.name,
             "project": found.name,

@@ -86,7 +86,7 @@ CONTEXT_STATE = obj({"name": STRING, "project": STRING, "service": STRING, "shke
                      "state": {"type": "string", "enum": SEQUENCE_STATES}, "time": TIME,
                      "stages": {"type": "array", "items": obj(
                          {"name": STRING, "state": {"type": "string", "enum": SEQUENCE_STATES}},
-                         {"result": STRING, "image": STRING, "latestEvent": OBJECT})}},
+                         {"result": STRING, "image": STRING, "latestEvent": OBJECT, "outcome": OUTCOME})}},
                     {"outcome": OUTCOME})
 
 EVENT_CONTEXT_INFO = obj({"eventId": STRING, "keptnContext": STRING, "time": TIME})

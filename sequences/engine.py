@@ -11,7 +11,7 @@ import threading
 from django.db import close_old_connections
 from django.utils import timezone
 
-from . import repair, timeouts, webhooks
+from . import delivering, repair, timeouts
 from .signals import context_changed
 
 log = logging.getLogger("bosun.engine")
@@ -59,7 +59,7 @@ class Engine:
 
     def run(self):
         context_changed.connect(self.wake, dispatch_uid=f"engine-{id(self)}")
-        sender = webhooks.Sender(max_sleep=min(self.max_sleep, 1.0))
+        sender = delivering.Sender(max_sleep=min(self.max_sleep, 1.0))
         sender.start()
         log.info("engine: running")
         try:

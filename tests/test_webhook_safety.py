@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from sequences import webhooks
+from sequences import delivering
 from sequences.webhooks import Delivery, Webhook
 from tests.test_webhooks import SECRET, Receiver, add_webhook
 
@@ -44,7 +44,7 @@ def test_the_address_is_checked_again_before_each_attempt(api, admin_api, socksh
         hook = add_webhook(admin_api, listening.url, ["sh.keptn.event.dev.delivery.triggered"])
         settings.BOSUN_WEBHOOK_ALLOWED = []  # as if the name now pointed somewhere internal
         api.trigger(tag="1")
-        assert webhooks.send_due() == 1
+        assert delivering.send_due() == 1
     finally:
         listening.close()
     delivery = Delivery.objects.get(webhook_id=hook["id"])
@@ -62,7 +62,7 @@ def test_what_a_receiver_answers_is_never_shown_and_failures_look_alike(api, adm
         talkative = add_webhook(admin_api, failing.url, ["sh.keptn.event.dev.delivery.triggered"])
         closed = add_webhook(admin_api, f"http://127.0.0.1:{closed_port()}/", ["sh.keptn.event.dev.delivery.triggered"])
         api.trigger(tag="1")
-        assert webhooks.send_due() == 2
+        assert delivering.send_due() == 2
     finally:
         failing.close()
     path = "/api/controlPlane/v1/project/sockshop/webhook/{}/delivery"
@@ -120,7 +120,7 @@ def test_an_attempt_has_one_deadline_for_all_of_it(api, admin_api, sockshop, set
     try:
         hook = add_webhook(admin_api, drip.url, ["sh.keptn.event.dev.delivery.triggered"])
         api.trigger(tag="1")
-        assert webhooks.send_due() == 1
+        assert delivering.send_due() == 1
     finally:
         drip.close()
     delivery = Delivery.objects.get(webhook_id=hook["id"])
@@ -132,7 +132,7 @@ def test_a_slow_receiver_holds_up_no_other_receiver(api, admin_api, sockshop, se
     settings.BOSUN_WEBHOOK_ALLOWED = LOOPBACK
     settings.BOSUN_WEBHOOK_TIMEOUT = 30.0
     drip, fast = Dripping(), Receiver()
-    sender = webhooks.Sender()
+    sender = delivering.Sender()
     try:
         slow_hook = add_webhook(admin_api, drip.url, ["sh.keptn.event.dev.delivery.triggered"])
         add_webhook(admin_api, fast.url, ["sh.keptn.event.dev.delivery.triggered"])

@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from sequences import webhooks
+from sequences import delivering
 from sequences.webhooks import Delivery, Webhook
 from tests.helpers import current_task
 
@@ -97,7 +97,7 @@ def test_finished_events_reach_the_receiver_signed_and_as_stored(api, admin_api,
     assert types and all(t.endswith(".finished") for t in types)
     assert "sh.keptn.event.dev.delivery.finished" in types
 
-    assert webhooks.send_due() == len(types)
+    assert delivering.send_due() == len(types)
     assert len(listening.requests) == len(types)
     for request, delivery in zip(listening.requests, wanted.order_by("id")):
         headers, body = request["headers"], request["body"]
@@ -122,19 +122,19 @@ def test_a_failing_receiver_is_tried_again_later_with_backoff(api, admin_api, so
     delivery = Delivery.objects.get(webhook_id=hook["id"])
     start = timezone.now()
     with time_machine.travel(start, tick=False) as clock:
-        assert webhooks.send_due() == 1
+        assert delivering.send_due() == 1
         delivery.refresh_from_db()
         assert (delivery.state, delivery.attempts, delivery.last_status) == ("pending", 1, 500)
         assert "the receiver answered 500" in delivery.last_error
         assert delivery.next_attempt_at == start + timedelta(seconds=10)
-        assert webhooks.send_due() == 0  # not due yet
+        assert delivering.send_due() == 0  # not due yet
         clock.shift(timedelta(seconds=10))
-        assert webhooks.send_due() == 1
+        assert delivering.send_due() == 1
         delivery.refresh_from_db()
         assert (delivery.attempts, delivery.last_status) == (2, 503)
         assert delivery.next_attempt_at == start + timedelta(seconds=30)  # 10 s, then 20 s
         clock.shift(timedelta(seconds=20))
-        assert webhooks.send_due() == 1
+        assert delivering.send_due() == 1
     delivery.refresh_from_db()
     assert (delivery.state, delivery.attempts, delivery.last_status, delivery.last_error) == ("delivered", 3, 200, "")
     assert len(flaky.requests) == 3
@@ -142,17 +142,17 @@ def test_a_failing_receiver_is_tried_again_later_with_backoff(api, admin_api, so
 
 
 def test_a_receiver_that_never_answers_well_is_given_up_and_can_be_sent_again(api, admin_api, sockshop, receiver):
-    down = receiver(answers=[500] * webhooks.MAX_ATTEMPTS)
+    down = receiver(answers=[500] * delivering.MAX_ATTEMPTS)
     hook = add_webhook(admin_api, down.url, ["sh.keptn.event.dev.delivery.triggered"])
     api.trigger(tag="1")
     delivery = Delivery.objects.get(webhook_id=hook["id"])
     with time_machine.travel(timezone.now(), tick=False) as clock:
-        for _ in range(webhooks.MAX_ATTEMPTS):
-            assert webhooks.send_due() == 1
+        for _ in range(delivering.MAX_ATTEMPTS):
+            assert delivering.send_due() == 1
             clock.shift(timedelta(hours=1))
-        assert webhooks.send_due() == 0
+        assert delivering.send_due() == 0
     delivery.refresh_from_db()
-    assert (delivery.state, delivery.attempts) == ("failed", webhooks.MAX_ATTEMPTS)
+    assert (delivery.state, delivery.attempts) == ("failed", delivering.MAX_ATTEMPTS)
 
     path = f"/api/controlPlane/v1/project/sockshop/webhook/{hook['id']}/delivery"
     failed = api.get(path, state="failed").json()["deliveries"]
@@ -160,7 +160,7 @@ def test_a_receiver_that_never_answers_well_is_given_up_and_can_be_sent_again(ap
     assert api.post(f"{path}/{delivery.id}/retry").status_code == 403  # an operator may not; an admin may
     again = admin_api.post(f"{path}/{delivery.id}/retry")
     assert again.status_code == 200 and again.json()["state"] == "pending"
-    assert webhooks.send_due() == 1
+    assert delivering.send_due() == 1
     delivery.refresh_from_db()
     assert delivery.state == "delivered"
     assert admin_api.post(f"{path}/{delivery.id}/retry").status_code == 409
@@ -177,7 +177,7 @@ def test_a_hanging_receiver_never_slows_intake_and_times_out_in_the_sender(api, 
     pending = Delivery.objects.filter(webhook_id=hook["id"], state="pending")
     assert pending.count() >= 10
 
-    sent = webhooks.send_due()  # the sender's turn: each attempt gives up after the timeout
+    sent = delivering.send_due()  # the sender's turn: each attempt gives up after the timeout
     assert sent >= 10
     tried = Delivery.objects.filter(webhook_id=hook["id"], attempts=1)
     assert tried.count() == sent
@@ -258,7 +258,7 @@ def test_the_engine_sends_due_deliveries(api, admin_api, sockshop, receiver):
 def test_admin_shows_the_delivery_log_and_sends_again(api, admin_api, admin_user, sockshop, receiver):
     hook = add_webhook(admin_api, "http://127.0.0.1:9/unreachable", ["sh.keptn.event.dev.delivery.triggered"])
     api.trigger(tag="1")
-    webhooks.send_due()
+    delivering.send_due()
     delivery = Delivery.objects.get(webhook_id=hook["id"])
     assert delivery.attempts == 1 and delivery.last_error
     browser = Client()

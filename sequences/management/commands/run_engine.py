@@ -2,7 +2,7 @@ import signal
 
 from django.core.management.base import BaseCommand
 
-from sequences import webhooks
+from sequences import delivering
 from sequences.engine import Engine
 
 
@@ -18,7 +18,7 @@ class Command(BaseCommand):
         engine = Engine(max_sleep=max_sleep, repair_every=0 if once else 30.0)
         if once:
             did = engine.step()
-            did = webhooks.send_due() > 0 or did
+            did = delivering.send_due() > 0 or did
             self.stdout.write("did work" if did else "nothing to do")
             return
         signal.signal(signal.SIGINT, engine.stop)

@@ -153,9 +153,12 @@ def test_kill_reaches_a_child_that_left_the_job_s_session(executors, tmp_path):
     pids = shared_dir() / "pids.json"
     bosun.project("escape", [{"name": "deployment"}], [python_job("deployment", f"""
         import json, os, subprocess, sys, time
-        child = subprocess.Popen([sys.executable, "-c", "import os, signal, time; os.setsid(); "
-                                  "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
-        time.sleep(0.2)  # it has left the job's process group
+        left = {str(pids) + ".left"!r}
+        child = subprocess.Popen([sys.executable, "-c", "import os, signal, sys, time; os.setsid(); "
+                                  "signal.signal(signal.SIGTERM, signal.SIG_IGN); open(sys.argv[1], 'w').close(); "
+                                  "time.sleep(600)", left])
+        while not os.path.exists(left):  # it has left the job's process group
+            time.sleep(0.01)
         json.dump({{"job": os.getpid(), "child": child.pid}}, open({str(pids)!r}, "w"))
         print("working", flush=True)
         time.sleep(600)

@@ -1,7 +1,6 @@
 """Attacks and careless clients, over HTTP: each gets a clear 4xx, nothing stored changes, nothing stalls."""
 
 import json
-import time
 from datetime import timedelta
 
 import pytest
@@ -264,11 +263,10 @@ def test_a_yaml_alias_bomb_is_refused_at_once(admin_api, db):
     for i in range(1, 12):
         lines.append(f"x{i}: &x{i} [" + ", ".join([f"*x{i - 1}"] * 4) + "]")  # 4^12 nodes when walked
     lines.append("spec: {stages: [{name: dev, sequences: [{name: s, tasks: [{name: t, properties: *x11}]}]}]}")
-    started = time.monotonic()
+    # refused while the nodes are counted, before anything is built (a test run that hangs here has the bug)
     response = admin_api.post("/api/controlPlane/v1/project", {"name": "bomb", "shipyard": "\n".join(lines)})
     assert response.status_code == 400
     assert "expands to more than" in response.json()["message"]
-    assert time.monotonic() - started < 5  # refused before anything was built (it took 37 s)
     assert not Project.objects.filter(name="bomb").exists()
 
 

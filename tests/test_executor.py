@@ -82,7 +82,8 @@ def test_two_executors_one_task_it_runs_once(executors, tmp_path):
     """)], services=("a", "b", "c", "d"))
     bosun.executor("once", "exec-one", tmp_path, concurrency=4)
     bosun.executor("once", "exec-two", tmp_path, concurrency=4)
-    time.sleep(1.0)  # both are listening
+    bosun.wait(lambda: all("running jobs of once" in (tmp_path / f"{name}.log").read_text()
+                           for name in ("exec-one", "exec-two")))  # both look for work
     contexts = [bosun.trigger("once", service) for service in "abcd"]
     for context in contexts:
         bosun.wait(lambda: bosun.state("once", context) == "finished")
@@ -188,11 +189,8 @@ def test_suspend_stops_the_job_and_resume_continues_it(executors, tmp_path):
     task = bosun.running_task("suspend", context, "tick 3")
     pid = bosun.task(task["triggeredID"])["facts"]["pid"]
     assert bosun.control("suspend", context, state="pause", suspendRunning=True).status_code == 200
-    bosun.wait(lambda: proc_state(pid) == "T", seconds=10)
-    time.sleep(0.6)  # what it printed before the stop has been sent
-    before = bosun.log(task["triggeredID"]).count("tick")
-    time.sleep(0.8)
-    assert bosun.log(task["triggeredID"]).count("tick") == before  # it really stopped
+    bosun.wait(lambda: proc_state(pid) == "T", seconds=10)  # stopped by the kernel: it runs no further
+    assert "tick 59" not in bosun.log(task["triggeredID"])
     assert bosun.control("suspend", context, state="resume").status_code == 200
     bosun.wait(lambda: proc_state(pid) in ("S", "R"), seconds=10)
     bosun.wait(lambda: bosun.state("suspend", context) == "finished", seconds=30)
@@ -207,8 +205,9 @@ def test_killing_the_executor_mid_job_times_the_task_out_by_heartbeat(executors,
     context = bosun.trigger("orphan")
     task = bosun.running_task("orphan", context, "working")
     pid = bosun.task(task["triggeredID"])["facts"]["pid"]
-    time.sleep(1.5)  # heartbeats keep it alive past its 2s limit
-    assert bosun.state("orphan", context) == "started"
+    first = bosun.current_task("orphan", context)["timeouts"]["heartbeatDeadline"]
+    bosun.wait(lambda: bosun.current_task("orphan", context)["timeouts"]["heartbeatDeadline"] != first)
+    assert bosun.state("orphan", context) == "started"  # a heartbeat moved its deadline on
     process.send_signal(signal.SIGKILL)
     try:
         bosun.wait(lambda: bosun.state("orphan", context) == "timedOut", seconds=10)

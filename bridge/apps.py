@@ -9,7 +9,7 @@ class BridgeConfig(AppConfig):
     verbose_name = "Bridge"
 
     def ready(self):
-        from . import throttling  # noqa: F401  (connects the login signals)
+        from . import logins  # noqa: F401  (connects the login signals)
 
         # Live pushes only where pages can be connected: the server (manage.py up, daphne), not tests or
         # management commands that merely touch the database.

@@ -112,7 +112,7 @@ class ExecutorConsumer(GroupConsumer):
 
 def _check_token(key: str, peer: str, forwarded: str) -> tuple[int, int | None]:
     """(close code or 0, the token's id): 4401 unknown, 4429 throttled, 4403 may not operate."""
-    from sequences import throttle
+    from sequences.store import throttle
     from sequences.api.auth import OPERATE, token_from
 
     if not key:

@@ -5,11 +5,12 @@ from collections import defaultdict
 from django.db.models import Q
 from django.utils import timezone
 
-from sequences import lanes
+from sequences.store import lanes
 from sequences.models import ControlAction, Event, Project, SequenceExecution as SE, TaskExecution as TE, TaskLog
 
-from sequences.outcomes import context_words, run_words
-from sequences.outcomes import shown as shown_run
+from sequences.rules import machine, timers
+from sequences.rules.outcomes import context_words, run_words
+from sequences.rules.outcomes import shown as shown_run
 
 from .queries import image_of, task_badge
 
@@ -41,6 +42,7 @@ def context_detail(project: Project, context: str) -> dict | None:
         run_tasks = []
         for task in tasks_by_run[run.id]:
             run_tasks.append({"task": task, "badge": task_badge(task),
+                              "can": machine.task_commands(task.state, run.state, task.name),
                               "events": by_triggered.get(task.triggered_id, []),
                               "executors": _executors(task), "deadlines": _deadlines(task, now),
                               "job": job_view(task, logs.get(task.id))})
@@ -142,26 +144,26 @@ def job_for(triggered_id: str) -> dict | None:
 def _deadlines(task: TE, now) -> list[dict]:
     """Countdowns in words that say what happens at the end: "times out in 9m 59s unless an executor starts it"."""
     found = []
-    for before, after, moment in (
-            ("times out in", "unless an executor starts it", task.start_deadline),
-            ("times out in", "", task.deadline),
-            ("times out in", "unless an executor sends a heartbeat", task.heartbeat_deadline),
-            ("is triggered in", "", task.due_at)):
-        if moment and task.state in (TE.TRIGGERED, TE.STARTED, TE.SCHEDULED):
-            found.append({"before": before, "after": after, "at": moment,
+    for timer in timers.of_state(task.state):
+        moment = getattr(task, timer.field)
+        if moment and timer.before:
+            found.append({"before": timer.before, "after": timer.after, "at": moment,
                           "seconds": max(0, int((moment - now).total_seconds()))})
     return found
 
 
 def _allowed(runs) -> dict:
-    """Which controls apply now; a control that does not apply is not offered."""
-    states = {r.state for r in runs}
-    killable = TE.objects.filter(sequence_execution__in=[r.id for r in runs if r.state == SE.ABORTED],
-                                 state=TE.ABANDONED, kill_requested_at__isnull=True).exclude(executors={}).exists()
+    """Which controls the state machine allows now (sequences/rules/machine.py); one that does not apply is
+    not offered. `escalate`: force or kill, where a graceful abort is under way; `kill`: the task a force
+    abort abandoned while an executor ran it."""
+    aborted = [r.id for r in runs if r.state == SE.ABORTED]
+    killable = bool(aborted) and TE.objects.filter(sequence_execution__in=aborted, state=TE.ABANDONED,
+                                                   kill_requested_at__isnull=True).exclude(executors={}).exists()
+    allowed = [set(machine.run_commands(r.state, abandoned_with_executor=killable)) for r in runs]
     return {
-        "pause": bool(states & {SE.STARTED, SE.WAITING}),
-        "resume": SE.PAUSED in states,
-        "abort": bool(states & {SE.STARTED, SE.PAUSED, SE.WAITING_FOR_APPROVAL, SE.WAITING}),
-        "escalate": SE.ABORTING in states,
-        "kill": killable,
+        "pause": any("pause" in a for a in allowed),
+        "resume": any("resume" in a for a in allowed),
+        "abort": any("abort:graceful" in a for a in allowed),
+        "escalate": any("abort:force" in a and "abort:graceful" not in a for a in allowed),
+        "kill": any(a == {"abort:kill"} for a in allowed),
     }

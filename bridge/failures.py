@@ -5,7 +5,7 @@ import logging
 
 from django.http import HttpResponse
 
-from sequences.db import storage_trouble
+from sequences.store.db import storage_trouble
 
 log = logging.getLogger("bosun.bridge")
 

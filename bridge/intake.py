@@ -28,13 +28,13 @@ from django.http.request import split_domain_port, validate_host
 from ninja.errors import HttpError
 from pydantic import ValidationError
 
-from sequences import throttle
+from sequences.store import throttle
 from sequences.api.auth import OPERATE, token_actor, token_from
 from sequences.api.control import ControlCommand, command_actor, control_command
 from sequences.api.events import BATCH_TYPE, receive
-from sequences.db import storage_trouble
-from sequences.events import MAX_EVENT_BYTES
-from sequences.intake import MAX_BATCH_BYTES
+from sequences.store.db import storage_trouble
+from sequences.rules.cloudevents import MAX_EVENT_BYTES
+from sequences.transitions.arrivals import MAX_BATCH_BYTES
 
 log = logging.getLogger("bosun.api")
 
@@ -52,7 +52,7 @@ MIDDLEWARE_ACCOUNTED_FOR = {
     "django.contrib.messages.middleware.MessageMiddleware": "not needed: no pages",
     "django.middleware.clickjacking.XFrameOptionsMiddleware": "_headers (X-Frame-Options)",
     "django_htmx.middleware.HtmxMiddleware": "not needed: no htmx requests",
-    "bridge.throttling.login_throttle": "not needed: logins only; unknown tokens go to Django (its throttle)",
+    "bridge.logins.login_throttle": "not needed: logins only; unknown tokens go to Django (its throttle)",
     "bridge.failures.StorageTrouble": "_answer (storage_trouble: 507 or 503)",
 }
 

@@ -160,7 +160,7 @@ _lock = threading.Lock()
 def start():
     """Listen for changes in this process (called once by bridge's AppConfig.ready)."""
     global _pusher
-    from sequences.signals import context_changed, jobs_changed, task_log_changed
+    from sequences.store.signals import context_changed, jobs_changed, task_log_changed
 
     with _lock:
         if _pusher is None:

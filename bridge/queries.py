@@ -7,9 +7,9 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from sequences import lanes
-from sequences.outcomes import context_words, run_words
-from sequences.outcomes import shown as shown_run
+from sequences.store import lanes
+from sequences.rules.outcomes import context_words, run_words
+from sequences.rules.outcomes import shown as shown_run
 from sequences.projects import deployed_images
 from sequences.models import Project, SequenceExecution as SE, TaskExecution as TE
 

@@ -40,7 +40,7 @@ def env_networks(name: str, default: str = "") -> list:
 
 
 def env_duration(name: str, default: str) -> float:
-    from sequences.shipyard import parse_duration
+    from sequences.rules.shipyard import parse_duration
 
     value = os.environ.get(name) or default
     try:
@@ -107,7 +107,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "bridge.throttling.login_throttle",
+    "bridge.logins.login_throttle",
     "bridge.failures.StorageTrouble",
 ]
 
@@ -203,9 +203,9 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = True  # serve straight from the apps' static folders; no collectstatic step
 
 # One event is at most 64 KiB; a CloudEvents batch may carry many.
-DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024  # sequences/intake.py MAX_BATCH_BYTES
+DATA_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024  # sequences/transitions/arrivals.py MAX_BATCH_BYTES
 
-# Failed credentials (sequences/throttle.py): per client address within the window, and per user.
+# Failed credentials (sequences/store/throttle.py): per client address within the window, and per user.
 BOSUN_THROTTLE_FAILURES = int(env_str("BOSUN_THROTTLE_FAILURES", "20"))
 BOSUN_THROTTLE_USER_FAILURES = int(env_str("BOSUN_THROTTLE_USER_FAILURES", "50"))
 BOSUN_THROTTLE_WINDOW = env_duration("BOSUN_THROTTLE_WINDOW", "5m")
@@ -228,7 +228,7 @@ METRICS_PUBLIC = env_bool("BOSUN_METRICS_PUBLIC", False)  # /metrics without a t
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "sequences.observe.JsonFormatter"}},
+    "formatters": {"json": {"()": "sequences.notices.metrics.JsonFormatter"}},
     "handlers": {"console": {"class": "logging.StreamHandler",
                              **({"formatter": "json"} if LOG_FORMAT == "json" else {})}},
     "root": {"handlers": ["console"], "level": env_str("BOSUN_LOG_LEVEL", "INFO")},

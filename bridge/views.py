@@ -13,11 +13,15 @@ from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from sequences import control, intake, throttle, uniform
+from sequences.transitions import commands as control, arrivals as intake
+
+from sequences.store import throttle
+
+from sequences import registrations as uniform
 from sequences.api.auth import OPERATE, authenticate
 from sequences.models import ApiToken, Event, Project, TaskExecution
-from sequences.observe import REGISTRY
-from sequences.shipyard import NAME_RE
+from sequences.notices.metrics import REGISTRY
+from sequences.rules.shipyard import NAME_RE
 
 from . import queries
 from .detail import context_detail

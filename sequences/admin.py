@@ -9,10 +9,12 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from . import control, webhooks
-from .db import write_transaction
-from .models import ApiToken, ControlAction, Event, Project, SequenceExecution, Service, TaskExecution, TaskLog
-from .uniform import Integration
+from sequences.transitions import commands as control
+
+from sequences.notices import outbox as webhooks
+from sequences.store.db import write_transaction
+from sequences.models import ApiToken, ControlAction, Event, Project, SequenceExecution, Service, TaskExecution, TaskLog
+from sequences.registrations import Integration
 
 
 def pretty(field: str, label: str | None = None):
@@ -107,7 +109,7 @@ class ProjectAdmin(ManagedAdmin):
         def clean(form_self):
             from django.core.exceptions import ValidationError
 
-            from .projects import ProjectError, validated_jobs, validated_shipyard
+            from sequences.projects import ProjectError, validated_jobs, validated_shipyard
 
             data = original_clean(form_self)
             if data.get("shipyard"):

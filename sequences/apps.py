@@ -10,9 +10,9 @@ class SequencesConfig(AppConfig):
         from django.contrib.auth.models import Group
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
-        from .api.auth import forget_tokens
-        from . import webhooks
-        from .models import ApiToken
+        from sequences.api.auth import forget_tokens
+        from sequences.notices import outbox as webhooks
+        from sequences.models import ApiToken
 
         # A token's cached lookup goes as soon as the token, its user or their permissions change.
         user = get_user_model()

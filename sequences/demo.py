@@ -2,8 +2,8 @@
 
 import json
 
-from .models import Project
-from .projects import create_project, update_jobs
+from sequences.models import Project
+from sequences.projects import create_project, update_jobs
 
 DEMO_SHIPYARD = """\
 apiVersion: spec.keptn.sh/0.2.3

@@ -11,8 +11,10 @@ import threading
 from django.db import close_old_connections
 from django.utils import timezone
 
-from . import delivering, repair, timeouts
-from .signals import context_changed
+from sequences.notices import sending as delivering
+
+from sequences.transitions import repair, timeouts
+from sequences.store.signals import context_changed
 
 log = logging.getLogger("bosun.engine")
 

@@ -50,7 +50,7 @@ def _fresh_throttle_counters():
 @pytest.fixture(autouse=True)
 def _fresh_webhook_cache():
     """Which projects have webhooks is cached per process: a rolled-back test's webhook must not linger."""
-    from sequences import webhooks
+    from sequences.notices import outbox as webhooks
 
     webhooks.forget()
 

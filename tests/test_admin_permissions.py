@@ -6,9 +6,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from sequences import webhooks
+from sequences.notices import outbox as webhooks
 from sequences.models import Project
-from sequences.webhooks import Delivery, Webhook
+from sequences.notices.outbox import Delivery, Webhook
 
 JOBS = "kind: Jobs\njobs:\n  - task: deployment\n    command: [id]\n"
 

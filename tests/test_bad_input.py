@@ -8,8 +8,8 @@ import uuid
 import pytest
 
 from sequences.models import (ApiToken, ControlAction, Event, Project, SequenceExecution, Service, TaskExecution)
-from sequences.uniform import Integration
-from sequences.webhooks import Delivery, Webhook
+from sequences.registrations import Integration
+from sequences.notices.outbox import Delivery, Webhook
 from tests.helpers import current_task
 
 TRIGGERED = "sh.keptn.event.dev.delivery.triggered"

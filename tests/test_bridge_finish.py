@@ -10,7 +10,7 @@ from django.template.loader import render_to_string
 from django.test import Client
 from django.utils import timezone
 
-from sequences import control, timeouts
+from sequences.transitions import commands as control, timeouts
 from sequences.models import Event, SequenceExecution as SE
 from tests.helpers import current_task, run_of
 

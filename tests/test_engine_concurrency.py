@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from sequences import timeouts
+from sequences.transitions import timeouts
 from sequences.models import ControlAction, SequenceExecution as SE
 
 pytestmark = pytest.mark.django_db(transaction=True)

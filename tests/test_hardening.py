@@ -9,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from sequences.engine import Engine
-from sequences.events import MAX_DEPTH
+from sequences.rules.cloudevents import MAX_DEPTH
 from sequences.models import ControlAction, Event, Project, SequenceExecution as SE, TaskExecution as TE
 from tests.conftest import ControlApi
 from tests.helpers import current_task, run_of
@@ -161,19 +161,19 @@ def test_a_big_batch_is_applied_in_one_transaction_with_one_exact_answer_per_eve
 
 def test_a_batch_that_fails_half_way_leaves_nothing_behind(api, sockshop, monkeypatch):
     """One transaction: a batch the server cannot finish is not half applied."""
-    from sequences import flow
+    from sequences.transitions import tasks
 
     context = api.trigger()
     task = current_task(context)
     before = Snapshot()
-    started = flow.executor_started
+    started = tasks.executor_started
 
     def breaks_on_the_third(task, sequence, source, now, also=()):
         if source == "s2":
             raise RuntimeError("the disk is full")
         return started(task, sequence, source, now, also)
 
-    monkeypatch.setattr(flow, "executor_started", breaks_on_the_third)
+    monkeypatch.setattr(tasks, "executor_started", breaks_on_the_third)
     events = [task_started(task, source=f"s{i}", id=f"half-{i}") for i in range(5)]
     response = api.post("/api/v1/event", events, content_type="application/cloudevents-batch+json")
     assert response.status_code == 500

@@ -6,7 +6,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from sequences import executors, jobs
+from sequences.transitions import claims as executors
+
+from sequences.rules import jobs
 from sequences.engine import Engine
 from sequences.models import Event, Project, TaskExecution as TE, TaskLog
 from tests.helpers import current_task, run_of

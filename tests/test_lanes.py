@@ -105,7 +105,7 @@ def test_the_next_in_line_is_read_off_an_index_without_sorting_the_queue(socksho
     index in start order (priority, then trigger order) and never sorts the queue."""
     from django.db import connection
 
-    from sequences import lanes
+    from sequences.store import lanes
 
     sql, params = lanes.line(sockshop, "dev", "carts")[:2].query.sql_with_params()
     with connection.cursor() as cursor:
@@ -124,7 +124,7 @@ def test_who_holds_a_lane_is_read_off_the_holders_index_not_the_lane_s_history(a
     """A trigger and a release ask who holds the lane; a lane's finished history must not cost them."""
     from django.db import connection
 
-    from sequences import lanes
+    from sequences.store import lanes
 
     holder = api.trigger()
     assert lanes.holder_contexts(sockshop.id, "dev", "carts") == [holder]

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, settings, strategies as st
 from django.utils import timezone
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from sequences import control, intake, timeouts
+from sequences.transitions import commands as control, arrivals as intake, timeouts
 from sequences.models import Event, Lane, Project, SequenceExecution, TaskExecution
 from sequences.projects import create_project
 

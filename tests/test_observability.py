@@ -5,7 +5,7 @@ import logging
 
 from django.test import Client
 
-from sequences.observe import JsonFormatter
+from sequences.notices.metrics import JsonFormatter
 from tests.helpers import current_task
 
 

@@ -1,4 +1,4 @@
-"""How a context reads, decided once (sequences/outcomes.py) and the same in the API, every Bridge page and the
+"""How a context reads, decided once (sequences/rules/outcomes.py) and the same in the API, every Bridge page and the
 CLI: a delivery that failed in production reads "Failed (rolled back)" even when the rollback after it passed;
 aborted, timed out, superseded and warnings read as such."""
 

@@ -1,13 +1,13 @@
-"""Prepared queries (sequences/prepared.py) give what Django's own QuerySet gives, for any arguments."""
+"""Prepared queries (sequences/store/prepared.py) give what Django's own QuerySet gives, for any arguments."""
 
 import threading
 
 import pytest
 from django.db import connection, transaction
 
-from sequences import lanes, locks
+from sequences.store import lanes, locks
 from sequences.models import SequenceExecution as SE, TaskExecution as TE
-from sequences.prepared import Prepared
+from sequences.store.prepared import Prepared
 
 from .helpers import current_task
 
@@ -80,7 +80,7 @@ def test_save_writes_what_django_s_save_writes(sockshop):
     from django.db import DatabaseError
     from django.utils import timezone
 
-    from sequences.prepared import save
+    from sequences.store.prepared import save
 
     mine = SE(project=sockshop, stage="dev", service="carts", name="delivery", context="c-1", triggered_id="t-1",
               input_data={"deep": {"list": [1, "two", None]}, "ü": "ß"}, tasks=[{"name": "x"}], holds_lane=True)
@@ -119,7 +119,7 @@ def test_save_stores_odd_values_and_fields_not_loaded_as_django_does(sockshop):
     from django.utils import timezone
     from django.utils.functional import lazy
 
-    from sequences.prepared import save
+    from sequences.store.prepared import save
 
     run = SE.objects.create(project=sockshop, stage="dev", service="carts", name="delivery", context="c-odd",
                             triggered_id="t-odd", message="kept", input_data={"k": 1})

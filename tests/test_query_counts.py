@@ -6,7 +6,7 @@ Counted through the whole API request (token check included; its lookup is kept 
 import pytest
 from django.db import connection
 
-from sequences import control
+from sequences.transitions import commands as control
 from tests.helpers import current_task, run_of
 
 OPERATOR = control.Actor("tests", "api")

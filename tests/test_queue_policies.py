@@ -6,7 +6,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from sequences import timeouts
+from sequences.transitions import timeouts
 from sequences.models import ControlAction, Event, SequenceExecution
 from sequences.projects import create_project
 from tests.helpers import current_task, run_of

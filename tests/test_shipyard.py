@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from sequences.demo import DEMO_SHIPYARD
-from sequences.shipyard import ShipyardError, format_duration, parse, parse_duration
+from sequences.rules.shipyard import ShipyardError, format_duration, parse, parse_duration
 
 EXAMPLE = Path(__file__).resolve().parent / "data" / "example-shipyard.yaml"  # every feature of the format
 

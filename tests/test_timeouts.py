@@ -7,7 +7,7 @@ import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
-from sequences import timeouts
+from sequences.transitions import timeouts
 from sequences.engine import Engine
 from sequences.models import ControlAction, Event, SequenceExecution as SE, TaskExecution as TE
 from tests.helpers import current_task, run_of
@@ -147,8 +147,8 @@ def test_the_engine_finds_due_timers_through_their_indexes_not_the_task_history(
     from django.db import connection
 
     names = ["task_start_deadline", "task_deadline", "task_heartbeat", "task_due", "task_kill_deadline"]
-    for (field, timer), index in zip(timeouts._timers(timezone.now()), names):
-        sql, params = TE.objects.filter(timer).order_by(field).values("id")[:50].query.sql_with_params()
+    for (timer, due), index in zip(timeouts._timers(timezone.now()), names):
+        sql, params = TE.objects.filter(due).order_by(timer.field).values("id")[:50].query.sql_with_params()
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":  # a test table of a few rows is cheaper to scan than anything
                 cursor.execute("SET LOCAL enable_seqscan = off")

@@ -5,7 +5,7 @@ import json
 import pytest
 from django.test import Client
 
-from sequences.uniform import Integration
+from sequences.registrations import Integration
 from tests import keptn_contract
 from tests.helpers import current_task
 
@@ -191,7 +191,7 @@ def test_a_registration_s_subscriptions_are_bounded_in_size(api, sockshop):
 
 
 def test_one_user_registers_a_bounded_number_of_integrations(api, sockshop, monkeypatch):
-    from sequences import uniform
+    from sequences import registrations as uniform
 
     monkeypatch.setattr(uniform, "MAX_PER_USER", 3)
     answers = [api.post(REGISTRATION, helm(host=f"node-{i}")).status_code for i in range(4)]

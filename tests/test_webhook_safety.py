@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from sequences import delivering
-from sequences.webhooks import Delivery, Webhook
+from sequences.notices import sending as delivering
+from sequences.notices.outbox import Delivery, Webhook
 from tests.test_webhooks import SECRET, Receiver, add_webhook
 
 

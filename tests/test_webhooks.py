@@ -17,8 +17,8 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from sequences import delivering
-from sequences.webhooks import Delivery, Webhook
+from sequences.notices import sending as delivering
+from sequences.notices.outbox import Delivery, Webhook
 from tests.helpers import current_task
 
 SECRET = "a-shared-secret-of-some-length"

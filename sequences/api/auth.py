@@ -8,8 +8,8 @@ from django.utils import timezone
 from ninja.errors import HttpError
 from ninja.security import APIKeyHeader, HttpBearer
 
-from .. import throttle
-from ..models import ApiToken
+from sequences.store import throttle
+from sequences.models import ApiToken
 
 OPERATE = "sequences.operate_sequences"
 MANAGE = "sequences.manage_projects"
@@ -21,7 +21,7 @@ WHAT = {OPERATE: "trigger and control sequences", MANAGE: "manage projects",
 
 # A token's lookup (and its user's permissions) is kept for a few seconds, keyed by the token's SHA-256:
 # three queries fewer per request. Revoking a token or changing a user or their permissions clears it in
-# this process at once (sequences/signals.py); other processes see the change within TOKEN_CACHE_SECONDS.
+# this process at once (sequences/store/signals.py); other processes see the change within TOKEN_CACHE_SECONDS.
 TOKEN_CACHE_SECONDS = 10.0
 _known: dict[str, tuple[float, ApiToken]] = {}
 _known_lock = threading.Lock()

@@ -8,12 +8,12 @@ from django.core.exceptions import RequestDataTooBig
 from ninja import Router, Status
 from ninja.errors import HttpError
 
-from .. import intake
-from ..events import MAX_DEPTH, MAX_EVENT_BYTES
-from ..models import Event
-from .auth import OPERATE, require
-from .params import PAGE_KEY, PAGE_SIZE, moment, page_key, page_size
-from .schemas import BATCH_ANSWER, EVENT, RECEIPT, answers, page
+from sequences.transitions import arrivals as intake
+from sequences.rules.cloudevents import MAX_DEPTH, MAX_EVENT_BYTES
+from sequences.models import Event
+from sequences.api.auth import OPERATE, require
+from sequences.api.params import PAGE_KEY, PAGE_SIZE, moment, page_key, page_size
+from sequences.api.schemas import BATCH_ANSWER, EVENT, RECEIPT, answers, page
 
 router = Router(tags=["Events"])
 

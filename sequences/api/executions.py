@@ -6,11 +6,15 @@ from typing import Literal
 from ninja import Router
 from ninja.errors import HttpError
 
-from .. import lanes, outcomes, uniform
-from ..events import iso_or_none, parse_type, sequence_type
-from ..models import Event, SequenceExecution, TaskExecution
-from .params import PAGE_KEY, PAGE_SIZE, moment, page_key, page_size, project_or_404
-from .schemas import CONTEXT_STATE, EVENT, SEQUENCE_EXECUTION, answers, page
+from sequences.store import lanes
+
+from sequences.rules import outcomes, timers
+
+from sequences import registrations as uniform
+from sequences.rules.cloudevents import iso_or_none, parse_type, sequence_type
+from sequences.models import Event, SequenceExecution, TaskExecution
+from sequences.api.params import PAGE_KEY, PAGE_SIZE, moment, page_key, page_size, project_or_404
+from sequences.api.schemas import CONTEXT_STATE, EVENT, SEQUENCE_EXECUTION, answers, page
 
 router = Router(tags=["Sequences"])
 STATES = {s for s, _ in SequenceExecution.STATES}
@@ -33,9 +37,9 @@ def execution_json(execution: SequenceExecution, queue: dict | None, context_run
     previous = [
         {"name": t.name, "triggeredID": t.triggered_id, "result": t.result, "status": t.status,
          "state": t.state, "properties": t.finished_data or None, "finishedBy": t.finished_by or None}
-        for t in tasks if t.state not in TaskExecution.OPEN + (TaskExecution.SCHEDULED,)
+        for t in tasks if t.state not in TaskExecution.UNFINISHED
     ]
-    current = next((t for t in tasks if t.state in TaskExecution.OPEN + (TaskExecution.SCHEDULED,)), None)
+    current = next((t for t in tasks if t.state in TaskExecution.UNFINISHED), None)
     current_json = None
     if current is not None:
         current_json = {
@@ -43,12 +47,7 @@ def execution_json(execution: SequenceExecution, queue: dict | None, context_run
             "triggeredID": current.triggered_id,
             "state": current.state,
             "events": _task_events(current),
-            "timeouts": {
-                "dueAt": iso_or_none(current.due_at),
-                "startDeadline": iso_or_none(current.start_deadline),
-                "deadline": iso_or_none(current.deadline),
-                "heartbeatDeadline": iso_or_none(current.heartbeat_deadline),
-            },
+            "timeouts": {key: iso_or_none(getattr(current, field)) for field, key in timers.API_KEYS.items()},
         }
     return {
         "_id": str(execution.execution_id),

@@ -3,7 +3,7 @@
 from ninja import Query
 from ninja.errors import HttpError
 
-from ..events import EventError, check_time
+from sequences.rules.cloudevents import EventError, check_time
 
 PAGE_SIZE = Query(None, ge=1, le=100, description="Items per page (1-100, default 20)")
 PAGE_KEY = Query(None, pattern=r"^[0-9]{0,19}$", description="The nextPageKey of the previous page")
@@ -39,7 +39,7 @@ def moment(value: str | None, name: str):
 
 def project_or_404(name: str, queryset=None):
     """The project of that name, or a 404 that names it."""
-    from ..models import Project
+    from sequences.models import Project
 
     found = (queryset if queryset is not None else Project.objects).filter(name=name).first()
     if found is None:
@@ -49,7 +49,7 @@ def project_or_404(name: str, queryset=None):
 
 def task_or_404(triggered_id: str, queryset=None):
     """The task execution with that triggered id, or a 404 that names it."""
-    from ..models import TaskExecution
+    from sequences.models import TaskExecution
 
     found = (queryset if queryset is not None else TaskExecution.objects).filter(triggered_id=triggered_id).first()
     if found is None:

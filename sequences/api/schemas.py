@@ -5,7 +5,7 @@ those dicts hold, so clients and conformance checks (schemathesis in the suite) 
 `answers()` turns {status: schema} into the `response=` and `openapi_extra=` arguments of a route.
 """
 
-from ..models import SequenceExecution, TaskExecution
+from sequences.models import SequenceExecution, TaskExecution
 
 STRING = {"type": "string"}
 OPT_STRING = {"type": ["string", "null"]}
@@ -56,7 +56,7 @@ QUEUE = {"type": ["object", "null"], "properties": {
     "willBeSkipped": {"type": "boolean"},
 }}
 SUPERSEDED_BY = {"anyOf": [obj({"keptnContext": STRING, "_id": STRING, "sequence": STRING}), {"type": "null"}]}
-# What a person is shown (sequences/outcomes.py): a key for scripts, a label for people, e.g.
+# What a person is shown (sequences/rules/outcomes.py): a key for scripts, a label for people, e.g.
 # {"key": "failed", "label": "Failed (rolled back)"}
 OUTCOME = obj({"key": {"type": "string", "enum": ["waiting", "running", "paused", "approval", "aborting",
                                                   "succeeded", "warning", "failed", "aborted", "timedout",

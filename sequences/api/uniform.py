@@ -1,4 +1,4 @@
-"""Keptn's uniform registration paths, as the distributor and go-sdk call them (sequences/uniform.py)."""
+"""Keptn's uniform registration paths, as the distributor and go-sdk call them (sequences/registrations.py)."""
 
 import json
 
@@ -6,9 +6,9 @@ from ninja import Router
 from ninja.errors import HttpError
 from ninja.responses import Status
 
-from .. import uniform
-from .auth import OPERATE, require
-from .schemas import OBJECT, STRING, answers, obj
+from sequences import registrations as uniform
+from sequences.api.auth import OPERATE, require
+from sequences.api.schemas import OBJECT, STRING, answers, obj
 
 router = Router(tags=["Uniform (Keptn integrations)"])
 

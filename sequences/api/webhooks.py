@@ -1,13 +1,13 @@
-"""A project's webhooks and their delivery log (sequences/webhooks.py)."""
+"""A project's webhooks and their delivery log (sequences/notices/outbox.py)."""
 
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import StrictBool
 
-from .. import webhooks
-from .auth import MANAGE, actor, require
-from .params import PAGE_KEY, PAGE_SIZE, page_key, page_size, project_or_404
-from .schemas import BOOLEAN, INTEGER, OPT_STRING, STRING, TIME, answers, obj
+from sequences.notices import outbox as webhooks
+from sequences.api.auth import MANAGE, actor, require
+from sequences.api.params import PAGE_KEY, PAGE_SIZE, page_key, page_size, project_or_404
+from sequences.api.schemas import BOOLEAN, INTEGER, OPT_STRING, STRING, TIME, answers, obj
 
 router = Router(tags=["Webhooks"])
 

@@ -2,7 +2,7 @@ import signal
 
 from django.core.management.base import BaseCommand
 
-from sequences import delivering
+from sequences.notices import sending as delivering
 from sequences.engine import Engine
 
 

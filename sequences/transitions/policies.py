@@ -8,26 +8,20 @@
 - parallel: takes no lane at all (e.g. an evaluation that only reads).
 
 Follow-ups chained from the lane's holder in the same context (a rollback after a failed delivery) never
-wait behind the backlog: they are triggered while the holder still holds the lane (sequences/flow.py).
-These run inside the caller's transaction, under the lane's lock; the audit trail gets one row per
-sequence a policy ends or aborts, by the actor "queue policy".
+wait behind the backlog: they are triggered while the holder still holds the lane (sequences/transitions/flow.py).
+This module decides who; sequences/transitions/flow.py moves them, inside the caller's transaction under
+the lane's lock, and the audit trail gets one row per sequence a policy ends or aborts, by the actor "queue
+policy".
 """
 
 from django.db import connection
-from django.utils import timezone
 
-from . import flow, locks
-from .models import ControlAction, SequenceExecution, TaskExecution
+from sequences.models import SequenceExecution, TaskExecution
+from sequences.store import locks
 
 SE = SequenceExecution
 ACTOR = "queue policy"
 JUMPS_THE_QUEUE = 1  # queue_priority of a cancel-in-progress trigger that took the place of its own kind
-
-
-def _audit(run, command: str, reason: str, before: str):
-    ControlAction.objects.create(
-        sequence_execution=run, project=run.project.name, context=run.context, command=command, actor=ACTOR,
-        source="engine", reason=reason, state_before=before, state_after=run.state)
 
 
 def _older_waiting(execution, newer):
@@ -36,17 +30,6 @@ def _older_waiting(execution, newer):
         SE.objects.in_lane(execution.project_id, execution.stage, execution.service)
         .waiting().filter(name=execution.name, id__lt=newer.id).exclude(context=newer.context)
         .select_related("project"))
-
-
-def supersede(run, by, policy: str):
-    """End a waiting execution `superseded`: a newer one of the same sequence took its turn."""
-    before = run.state
-    run.superseded_by = by
-    run.save(update_fields=["superseded_by", "updated_at"])
-    message = (f"Superseded by a newer {by.name} (context {by.context}) under the lane's "
-               f"'{policy}' queue policy; it never started.")
-    flow.end_sequence(run, SE.SUPERSEDED, "fail", "aborted", message)
-    _audit(run, "supersede", message, before)
 
 
 def newest_of(candidate):
@@ -63,6 +46,15 @@ def newest_of(candidate):
     return newest, _older_waiting(candidate, newest)
 
 
+def cancelled_by(execution) -> tuple[list, list]:
+    """Under `cancel-in-progress`, what a new trigger takes the place of: the running executions of its
+    sequence in its lane (aborted gracefully), and the older waiting ones (superseded)."""
+    lane = SE.objects.in_lane(execution.project_id, execution.stage, execution.service)
+    running = list(lane.holding().filter(name=execution.name).exclude(context=execution.context)
+                   .select_related("project"))
+    return running, _older_waiting(execution, execution)
+
+
 def lock_running(project, stage: str, service: str, name: str) -> None:
     """Before a cancel-in-progress trigger locks the lane: lock the running executions it may abort, and
     their open tasks. Everywhere else these rows are locked before the lane (a task's .finished locks its
@@ -74,30 +66,3 @@ def lock_running(project, stage: str, service: str, name: str) -> None:
     if ids:
         open_tasks = TaskExecution.objects.filter(sequence_execution_id__in=ids, state__in=TaskExecution.OPEN)
         locks.lock_tasks(list(open_tasks.values_list("triggered_id", flat=True)))
-
-
-def cancel_in_progress(execution):
-    """A new trigger under `cancel-in-progress`: it takes the place of the running and waiting ones
-    of its sequence in this lane. Call with `execution` waiting and the lane locked."""
-    from . import aborts  # aborts builds on flow, as this module does; imported here to keep flow's imports one-way
-
-    lane = SE.objects.in_lane(execution.project_id, execution.stage, execution.service)
-    running = list(lane.holding().filter(name=execution.name).exclude(context=execution.context)
-                   .select_related("project"))
-    older = _older_waiting(execution, execution)
-    if not running and not older:
-        return
-    # First in line before anything is let go, so the lane an abort frees passes to this one.
-    execution.queue_priority = JUMPS_THE_QUEUE
-    execution.save(update_fields=["queue_priority", "updated_at"])
-    for run in older:
-        supersede(run, execution, SE.CANCEL_IN_PROGRESS)
-    for holder in running:
-        if holder.state == SE.ABORTING:
-            continue  # already on its way out
-        before = holder.state
-        reason = (f"A newer {execution.name} (context {execution.context}) was triggered; the lane's "
-                  "'cancel-in-progress' queue policy aborts this one gracefully.")
-        if aborts.abort_run(holder, "graceful", f"Aborted by the lane's queue policy: {reason}", timezone.now()):
-            holder.refresh_from_db(fields=["state"])
-            _audit(holder, "abort:graceful", reason, before)

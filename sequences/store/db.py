@@ -5,7 +5,7 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
-from .signals import context_changed
+from sequences.store.signals import context_changed
 
 # SQLite has one writer at a time; writers that collide back off by sleeping (p99 > 1 s). One lock per
 # process serialises them here instead, so the database lock is never contended within a process.

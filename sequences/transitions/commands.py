@@ -1,7 +1,7 @@
 """The operator's commands: pause, resume, abort (graceful / force / kill), force-finish, kill, approve.
 
 Each command is one atomic function that locks what it decides on, checks the state, changes it through
-sequences/flow.py's helpers, and writes its audit row. A repeated Idempotency-Key returns the first answer;
+sequences/transitions/flow.py's helpers, and writes its audit row. A repeated Idempotency-Key returns the first answer;
 a command that does not apply answers 409 with the current state. The API, the Bridge, admin actions and
 the engine call these; nobody else.
 """
@@ -13,11 +13,15 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
-from . import aborts, deadlines, flow, locks, observe
-from . import events as ev
-from .db import announce, write_transaction
-from .models import ControlAction, Project, SequenceExecution, TaskExecution
-from .prepared import Prepared, save
+from sequences.models import ControlAction, Project, SequenceExecution, TaskExecution
+from sequences.notices import metrics as observe
+from sequences.rules import cloudevents as ev
+from sequences.rules import machine
+from sequences.store import locks
+from sequences.store.db import announce, write_transaction
+from sequences.store.prepared import Prepared, save
+from sequences.transitions import deadlines, flow, tasks as task_moves
+from sequences.transitions.moves import audit, enter
 
 SE = SequenceExecution
 TE = TaskExecution
@@ -90,13 +94,11 @@ def _run(command: str, actor: Actor, key: str, reason: str, work, request: dict)
             if key and mine.exists():
                 raise IntegrityError("idempotency key taken")
             try:
-                outcome, audit = work()
+                outcome, row = work()
             except _Refused as refused:
                 return refused.outcome
-            save(ControlAction(
-                command=command, actor=actor.name, source=actor.source, reason=reason, idempotency_key=key,
-                request_digest=digest, response={"code": outcome.code, "body": outcome.body}, **audit,
-            ))
+            audit(command=command, actor=actor.name, source=actor.source, reason=reason, idempotency_key=key,
+                  request_digest=digest, response={"code": outcome.code, "body": outcome.body}, **row)
             return outcome
     except IntegrityError:
         # the same key, committed by a concurrent request a moment ago: answer as it did
@@ -145,10 +147,10 @@ def control_sequence(project_name: str, context: str, state: str, *, actor: Acto
                 raise _Refused(404, f"Context {context} has no sequence in stage '{stage}'.")
         before = context_state(runs)
         handler = {"pause": _pause, "resume": _resume, "abort": _abort}[state]
-        changed = handler(runs, mode=mode, suspend_running=suspend_running, reason=reason, actor=actor)
+        changed = handler(runs, mode=mode, suspend_running=suspend_running, reason=reason, actor=actor,
+                          command=command)
         if not changed:
-            verb = {"pause": "paused", "resume": "resumed", "abort": f"aborted ({mode})"}[state]
-            raise _Refused(409, f"Nothing in context {context} can be {verb}: it is {before}.", state=before,
+            raise _Refused(409, machine.refusal(command, f"context {context}", before, whole=True), state=before,
                            sequenceExecutions=_summary(runs))
         # A pause changes only the rows in hand. An abort or a resume into the queue may start a sequence
         # through a lane release, on another copy of the same row: read them again then.
@@ -160,8 +162,7 @@ def control_sequence(project_name: str, context: str, state: str, *, actor: Acto
         body = {"keptnContext": context, "state": after, "previousState": before,
                 "sequenceExecutions": _summary(runs)}
         first = changed[0]
-        return Outcome(200, body), {"sequence_execution": first, "project": project.name, "context": context,
-                                    "state_before": before, "state_after": after}
+        return Outcome(200, body), {"run": first, "before": before, "after": after}
 
     return _run(command, actor, idempotency_key, reason, work,
                 {"project": project_name, "context": context, "stage": stage or "", "mode": mode,
@@ -175,10 +176,9 @@ _runs_of = Prepared(lambda project, context: _locked(SE.objects.filter(project__
 def _pause(runs, *, suspend_running, **_):
     changed = []
     for run in runs:
-        if run.state not in (SE.STARTED, SE.WAITING):
+        if not machine.run_allows("pause", run.state):
             continue
-        run.state_before_pause = run.state
-        run.state = SE.PAUSED
+        run.state_before_pause = enter(run, "pause")
         save(run, ["state", "state_before_pause", "updated_at"])
         observe.transition("sequence.paused", run)
         if suspend_running:
@@ -190,13 +190,14 @@ def _pause(runs, *, suspend_running, **_):
 def _resume(runs, **_):
     changed = []
     for run in runs:
-        if run.state != SE.PAUSED:
+        if not machine.run_allows("resume", run.state):
             continue
         previous = run.state_before_pause or SE.STARTED
-        run.state, run.state_before_pause = previous, ""
+        enter(run, "resume", previous)
+        run.state_before_pause = ""
         save(run, ["state", "state_before_pause", "updated_at"])
         observe.transition("sequence.resumed", run)
-        tasks = flow.tasks_of(run.id)
+        tasks = task_moves.tasks_of(run.id)
         for task in tasks:
             task.sequence_execution = run
             if task.suspend_requested:
@@ -206,7 +207,7 @@ def _resume(runs, **_):
         if previous == SE.WAITING:
             flow.release_lane(run.project, run.stage, run.service)  # it may be first in a free lane
             continue
-        current = next((t for t in reversed(tasks) if t.state in aborts.UNFINISHED), None)
+        current = next((t for t in reversed(tasks) if t.state in TE.UNFINISHED), None)
         if current is None:
             last = tasks[-1] if tasks else None
             if last is None:
@@ -218,22 +219,30 @@ def _resume(runs, **_):
     return changed
 
 
-def _abort(runs, *, mode, reason, actor, **_):
+def _abort(runs, *, mode, reason, actor, command, **_):
     message = f"Aborted ({mode}) by {actor.name}" + (f": {reason}" if reason else ".")
     now = timezone.now()
-    return [run for run in runs if aborts.abort_run(run, mode, message, now)]
+    return [run for run in runs if machine.run_allows(command, run.state, abandoned_with_executor=True)
+            and flow.abort_run(run, mode, message, now)]
 
 
 # --- tasks -----------------------------------------------------------------------------------
 
 
-def _task_work(triggered_id: str, allowed_states, verb: str):
+def _task_work(triggered_id: str, command: str):
     task = locks.lock_task(triggered_id)
     if task is None:
         raise _Refused(404, f"No task was triggered with id {triggered_id}.")
-    if task.state not in allowed_states:
-        raise _Refused(409, f"Task '{task.name}' is {task.state}; it cannot be {verb}.", state=task.state)
-    return task, task.sequence_execution
+    run = task.sequence_execution
+    if not machine.task_allows(command, task.state, run.state, task.name):
+        if task.state in TE.OPEN and run.state in machine.COMMANDS[command].run_states:
+            hint = ("it waits for a decision: approve or decline it" if task.name == "approval"
+                    and run.state == SE.WAITING_FOR_APPROVAL else "it does not wait for an approval")
+            raise _Refused(409, f"Task '{task.name}' cannot be {machine.COMMANDS[command].done}: {hint}.",
+                           state=run.state)
+        state = task.state if task.state not in TE.OPEN else f"{task.state} in a sequence that is {run.state}"
+        raise _Refused(409, machine.refusal(command, f"Task '{task.name}'", state), state=task.state)
+    return task, run
 
 
 def _task_body(task, run) -> dict:
@@ -242,8 +251,7 @@ def _task_body(task, run) -> dict:
 
 
 def _task_audit(task, run, before) -> dict:
-    return {"sequence_execution": run, "task_execution": task, "project": run.project.name,
-            "context": run.context, "state_before": before, "state_after": task.state}
+    return {"run": run, "task": task, "before": before, "after": task.state}
 
 
 def finish_task(triggered_id: str, result: str, status: str, reason: str, *, actor: Actor,
@@ -257,12 +265,12 @@ def finish_task(triggered_id: str, result: str, status: str, reason: str, *, act
         return Outcome(400, {"code": 400, "message": "reason is required: say why the task is finished by hand."})
 
     def work():
-        task, run = _task_work(triggered_id, TE.OPEN, "force-finished")
+        task, run = _task_work(triggered_id, "finish")
         before = task.state
         now = timezone.now()
         task.finished_by = actor.name
         message = f"Finished by {actor.name} ({result}, {status}): {reason}"
-        flow.finish_task(task, run, TE.FINISHED, result, status, message, now)
+        flow.finish_task(task, run, "finish", TE.FINISHED, result, status, message, now)
         announce(run.project.name, run.context)
         run.refresh_from_db()
         return Outcome(200, _task_body(task, run)), _task_audit(task, run, before)
@@ -275,17 +283,14 @@ def kill_task(triggered_id: str, reason: str, *, actor: Actor, idempotency_key: 
     """Kill one task: it ends failed now (the sequence goes on as for a failure); executors are asked to kill."""
 
     def work():
-        task, run = _task_work(triggered_id, TE.OPEN, "killed")
+        task, run = _task_work(triggered_id, "kill")
         before = task.state
         now = timezone.now()
         task.finished_by = actor.name
         task.kill_requested_at = now
         state = TE.KILLING if task.executors else TE.KILLED
         message = f"Killed by {actor.name}" + (f": {reason}" if reason else ".")
-        flow.finish_task(task, run, state, "fail", "aborted", message, now)
-        if task.state == TE.KILLING:
-            deadlines.await_kill_confirmation(task, now)
-            task.save(update_fields=["deadline"])
+        flow.finish_task(task, run, "kill", state, "fail", "aborted", message, now)
         announce(run.project.name, run.context)
         run.refresh_from_db()
         return Outcome(200, _task_body(task, run)), _task_audit(task, run, before)
@@ -300,10 +305,7 @@ def decide_approval(triggered_id: str, approve: bool, reason: str, *, actor: Act
         return Outcome(400, {"code": 400, "message": "reason is required to decline."})
 
     def work():
-        task, run = _task_work(triggered_id, TE.OPEN, "approved or declined")
-        if task.name != "approval" or run.state != SE.WAITING_FOR_APPROVAL:
-            raise _Refused(409, f"Task '{task.name}' does not wait for an approval (its sequence is {run.state}).",
-                           state=run.state)
+        task, run = _task_work(triggered_id, "approve" if approve else "decline")
         before = task.state
         now = timezone.now()
         result = "pass" if approve else "fail"
@@ -312,7 +314,7 @@ def decide_approval(triggered_id: str, approve: bool, reason: str, *, actor: Act
         task.finished_by = actor.name
         task.executors = {actor.name: {"started": ev.now_iso(now), "finished": ev.now_iso(now), "result": result,
                                        "status": "succeeded", "message": message}}
-        flow.finish_task(task, run, TE.FINISHED, result, "succeeded", message, now)
+        flow.finish_task(task, run, "finish", TE.FINISHED, result, "succeeded", message, now)
         announce(run.project.name, run.context)
         run.refresh_from_db()
         return Outcome(200, _task_body(task, run)), _task_audit(task, run, before)
@@ -324,10 +326,14 @@ def confirm_killed(triggered_id: str, *, actor: Actor) -> Outcome:
     """An executor confirms it terminated a task's processes: killing -> killed."""
 
     def work():
-        task, run = _task_work(triggered_id, (TE.KILLING,), "confirmed killed")
-        task.state = TE.KILLED
-        task.deadline = None
-        task.save(update_fields=["state", "deadline"])
+        task = locks.lock_task(triggered_id)
+        if task is None:
+            raise _Refused(404, f"No task was triggered with id {triggered_id}.")
+        run = task.sequence_execution
+        if task.state != TE.KILLING:
+            raise _Refused(409, f"Task '{task.name}' is {task.state}; only a task being killed is confirmed "
+                                "killed.", state=task.state)
+        task_moves.confirm_killed(task)
         announce(run.project.name, run.context)
         return Outcome(200, _task_body(task, run)), _task_audit(task, run, TE.KILLING)
 

@@ -1,6 +1,6 @@
 """Sending webhook deliveries: the engine's sender claims due deliveries in a short transaction and POSTs them
 outside any transaction, each receiver on a worker of its own, each attempt within one deadline, to the
-address it checked (sequences/destinations.py); a failed attempt is tried again after 10 s, 20 s, 40 s ...
+address it checked (sequences/rules/destinations.py); a failed attempt is tried again after 10 s, 20 s, 40 s ...
 (at most an hour apart), MAX_ATTEMPTS times.
 
 The receiver gets the CloudEvent as stored, with `X-Bosun-Signature: sha256=<hex>`, the HMAC-SHA256 of
@@ -19,9 +19,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from . import destinations
-from .db import write_transaction
-from .webhooks import Delivery, _written
+from sequences.rules import destinations
+from sequences.store.db import write_transaction
+from sequences.notices.outbox import Delivery, _written
 
 log = logging.getLogger("bosun.webhooks")
 

@@ -5,7 +5,7 @@
 2. When an event is stored, a delivery row is written in the same transaction (`outbox`), so nothing
    accepted is lost and nothing rolled back is sent. Which projects have webhooks is known from a cache
    kept for a few seconds, so an event of a project without webhooks costs no query at all.
-3. The engine's sender sends them (sequences/delivering.py): a slow or failing receiver never holds a lock,
+3. The engine's sender sends them (sequences/notices/sending.py): a slow or failing receiver never holds a lock,
    slows intake or holds up another receiver.
 """
 
@@ -15,12 +15,13 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from . import destinations
-from .db import write_transaction
-from .uniform import _event_matches
+from sequences.rules import destinations
+from sequences.models import Delivery, Webhook
+from sequences.store.db import write_transaction
+from sequences.rules.cloudevents import event_matches
 
 log = logging.getLogger("bosun.webhooks")
 
@@ -33,69 +34,6 @@ class WebhookError(Exception):
         super().__init__(message)
         self.code, self.message = code, message
 
-
-class Webhook(models.Model):
-    project = models.ForeignKey("sequences.Project", on_delete=models.CASCADE, related_name="webhooks")
-    url = models.CharField("URL", max_length=500, help_text="Where the events are POSTed (http or https)")
-    events = models.JSONField(default=list, blank=True,
-                              help_text="Event types, Keptn's wildcards allowed, e.g. sh.keptn.event.*.finished; "
-                                        "empty: every event of the project")
-    secret = models.CharField(max_length=200, help_text="Signs each delivery (HMAC-SHA256)")
-    active = models.BooleanField(default=True)
-    created_by = models.CharField(max_length=150, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        app_label = "sequences"
-        ordering = ["project__name", "id"]
-
-    def __str__(self):
-        return f"{self.project.name} → {self.url}"
-
-    def as_json(self, secret: bool = False) -> dict:
-        body = {"id": self.id, "project": self.project.name, "url": self.url, "events": self.events,
-                "active": self.active, "createdBy": self.created_by,
-                "createdAt": self.created_at.isoformat().replace("+00:00", "Z")}
-        if secret:
-            body["secret"] = self.secret
-        return body
-
-
-class Delivery(models.Model):
-    PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
-    STATES = [(PENDING, "pending"), (DELIVERED, "delivered"), (FAILED, "failed")]
-
-    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
-    event = models.ForeignKey("sequences.Event", on_delete=models.CASCADE, related_name="+")
-    state = models.CharField(max_length=10, choices=STATES, default=PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now)
-    last_status = models.PositiveIntegerField(null=True, blank=True, help_text="The receiver's HTTP status")
-    last_error = models.TextField(blank=True)
-    last_duration_ms = models.FloatField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        app_label = "sequences"
-        ordering = ["-id"]
-        verbose_name_plural = "deliveries"
-        indexes = [
-            # the sender's claim: due pending deliveries, oldest first
-            models.Index(fields=["state", "next_attempt_at"], name="delivery_due"),
-        ]
-
-    def __str__(self):
-        return f"delivery {self.id} of event {self.event_id} ({self.state})"
-
-    def as_json(self) -> dict:
-        iso = lambda t: t.isoformat().replace("+00:00", "Z") if t else None  # noqa: E731
-        return {"id": self.id, "webhookId": self.webhook_id, "eventId": self.event.event_id,
-                "eventType": self.event.type, "state": self.state, "attempts": self.attempts,
-                "nextAttemptAt": iso(self.next_attempt_at) if self.state == self.PENDING else None,
-                "lastStatus": self.last_status, "lastError": self.last_error,
-                "lastDurationMs": self.last_duration_ms, "createdAt": iso(self.created_at),
-                "deliveredAt": iso(self.delivered_at)}
 
 
 # --- who wants what: a per-process cache, so intake costs nothing for projects without webhooks --------
@@ -131,7 +69,7 @@ def outbox(event) -> None:
     if not event.project or event.outcome == "rejected":
         return
     wanted = [hook_id for hook_id, patterns in _hooks_of(event.project)
-              if not patterns or any(_event_matches(p, event.type) for p in patterns)]
+              if not patterns or any(event_matches(p, event.type) for p in patterns)]
     if not wanted:
         return
     now = connection.ops.adapt_datetimefield_value(timezone.now())

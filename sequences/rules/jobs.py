@@ -19,9 +19,9 @@ Every error names the line and the field, as for shipyards. The first job that m
 import re
 from dataclasses import dataclass, field
 
-from .shipyard import TASK_NAME_RE, parse_duration
-from . import yamlsafe
-from .yamlsafe import Locator
+from sequences.rules.shipyard import TASK_NAME_RE, parse_duration
+from sequences.rules import yamlsafe
+from sequences.rules.yamlsafe import Locator
 
 DEFAULT_KILL_GRACE = 5.0
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -1,6 +1,6 @@
 """Event intake: validate a client's CloudEvent, apply it once, store it, and answer.
 
-What an event changes is done by sequences/flow.py; this module decides whether and to what it applies.
+What an event changes is done by sequences/transitions/flow.py; this module decides whether and to what it applies.
 """
 
 import time
@@ -9,12 +9,15 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
-from . import events as ev
-from . import deadlines, flow, locks, observe
-from .db import announce, write_transaction
-from .events import EventError
-from .models import Event, Project, Service, SequenceExecution, TaskExecution
-from .prepared import Prepared
+from sequences.rules import cloudevents as ev
+from sequences.transitions import deadlines, flow, tasks as task_moves
+from sequences.transitions.eventlog import emit, store_event
+from sequences.store import locks
+from sequences.notices import metrics as observe
+from sequences.store.db import announce, write_transaction
+from sequences.rules.cloudevents import EventError
+from sequences.models import Event, Project, Service, SequenceExecution, TaskExecution
+from sequences.store.prepared import Prepared
 
 SE = SequenceExecution
 TE = TaskExecution
@@ -161,8 +164,8 @@ def _apply_sequence_trigger(incoming: ev.IncomingEvent) -> Receipt:
         # As Keptn does: accepted, stored, and ended at once with a .finished that says what exists, so a
         # script waiting for the .finished ends too.
         payload = {**incoming.raw, "id": incoming.id, "shkeptncontext": context, "time": _arrival(incoming)}
-        flow.store_event(payload, context=context, note=missing)
-        flow.emit(ev.sequence_type(stage, name, "finished"),
+        store_event(payload, context=context, note=missing)
+        emit(ev.sequence_type(stage, name, "finished"),
                   {**data, "result": "fail", "status": "errored", "message": missing}, context, incoming.id,
                   incoming.raw.get("gitcommitid") or "")
         announce(project.name, context)
@@ -176,7 +179,7 @@ def _apply_sequence_trigger(incoming: ev.IncomingEvent) -> Receipt:
             message=f"Sequence '{name}' already runs in stage '{stage}' for context {context}.",
         )
     payload = {**incoming.raw, "id": incoming.id, "shkeptncontext": context, "time": _arrival(incoming)}
-    flow.store_event(payload, context=context)
+    store_event(payload, context=context)
     flow.trigger_sequence(project, stage, sequence, data["service"], data, context, incoming.id,
                           incoming.raw.get("gitcommitid") or "", new_context=new_context)
     return Receipt(202, incoming.id, context)
@@ -206,7 +209,7 @@ def _apply_task_event(incoming: ev.IncomingEvent, known: Known | None = None) ->
     task = known.task(incoming.triggered_id) if known else _task(incoming.triggered_id)
     if task is None:
         reason = f"No task was triggered with id {incoming.triggered_id}; the event is stored and changes nothing."
-        flow.store_event(incoming.raw | {"id": incoming.id, "time": _arrival(incoming)}, outcome=Event.REJECTED,
+        store_event(incoming.raw | {"id": incoming.id, "time": _arrival(incoming)}, outcome=Event.REJECTED,
                          note=reason)
         return Receipt(409, incoming.id, incoming.context, message=reason)
     sequence = task.sequence_execution
@@ -214,7 +217,7 @@ def _apply_task_event(incoming: ev.IncomingEvent, known: Known | None = None) ->
     if incoming.context and incoming.context != context:
         reason = (f"Task {task.triggered_id} belongs to context {context}, not {incoming.context}; "
                   "the event is stored and changes nothing.")
-        flow.store_event(incoming.raw | {"id": incoming.id, "time": _arrival(incoming)}, outcome=Event.REJECTED,
+        store_event(incoming.raw | {"id": incoming.id, "time": _arrival(incoming)}, outcome=Event.REJECTED,
                          note=reason, context=incoming.context)
         return Receipt(409, incoming.id, incoming.context, message=reason)
     data = {**incoming.data}
@@ -225,13 +228,13 @@ def _apply_task_event(incoming: ev.IncomingEvent, known: Known | None = None) ->
     counted, oddities = ev.executor_verdict(data)
     if not task.is_open:
         reason = _closed_reason(task)
-        flow.store_event(payload, outcome=Event.REJECTED, note=reason, context=context)
+        store_event(payload, outcome=Event.REJECTED, note=reason, context=context)
         return Receipt(409, incoming.id, context, message=reason)
     kind = incoming.parsed.kind
-    flow.store_event(payload, context=context, note=oddities if kind == "finished" else "")
+    store_event(payload, context=context, note=oddities if kind == "finished" else "")
     now = timezone.now()
     if kind == "started":
-        flow.executor_started(task, sequence, incoming.source, now)
+        task_moves.executor_started(task, sequence, incoming.source, now)
     elif kind == "status.changed":
         deadlines.heard_from(task, sequence, now)
     else:  # finished

@@ -1,14 +1,14 @@
 """Row locks, always taken in one order: sequence executions first and then tasks, each by id.
 
 Every transition that changes a task locks through here, so two transactions never wait for each other's
-rows (no deadlock). A lane's row is locked after these (sequences/lanes.py).
+rows (no deadlock). A lane's row is locked after these (sequences/store/lanes.py).
 """
 
 from django.db import connection
 
-from .models import SequenceExecution as SE
-from .models import TaskExecution as TE
-from .prepared import Prepared
+from sequences.models import SequenceExecution as SE
+from sequences.models import TaskExecution as TE
+from sequences.store.prepared import Prepared
 
 
 def lock_tasks(triggered_ids) -> dict:

@@ -1,6 +1,6 @@
 """Projects, services, lanes, sequence and task executions, the event log, audit rows and API tokens.
 
-Nothing outside sequences/flow.py and sequences/lanes.py assigns a `state`.
+No module outside sequences.transitions assigns a `state` (sequences/transitions/moves.py does, as sequences/rules/machine.py allows).
 """
 
 import hashlib
@@ -12,7 +12,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from . import shipyard as shipyard_module
+from sequences.rules import shipyard as shipyard_module
+from sequences.rules.machine import Run, Task
+from sequences.rules.timers import TIMERS
 
 
 class Project(models.Model):
@@ -96,30 +98,14 @@ class SequenceQuerySet(models.QuerySet):
 
 
 class SequenceExecution(models.Model):
-    TRIGGERED = "triggered"
-    WAITING = "waiting"
-    STARTED = "started"
-    PAUSED = "paused"
-    WAITING_FOR_APPROVAL = "waitingForApproval"
-    ABORTING = "aborting"
-    FINISHED = "finished"
-    ABORTED = "aborted"
-    TIMED_OUT = "timedOut"
-    SUPERSEDED = "superseded"
-    STATES = [
-        (TRIGGERED, "triggered"),
-        (WAITING, "waiting"),
-        (STARTED, "started"),
-        (PAUSED, "paused"),
-        (WAITING_FOR_APPROVAL, "waiting for approval"),
-        (ABORTING, "aborting"),
-        (FINISHED, "finished"),
-        (ABORTED, "aborted"),
-        (TIMED_OUT, "timed out"),
-        (SUPERSEDED, "superseded"),
-    ]
-    TERMINAL = (FINISHED, ABORTED, TIMED_OUT, SUPERSEDED)
-    # Queue policies (the shipyard's `queue` on a sequence): see sequences/policies.py
+    # The states, and which move is allowed from where: sequences/rules/machine.py
+    TRIGGERED, WAITING, STARTED, PAUSED = Run.TRIGGERED, Run.WAITING, Run.STARTED, Run.PAUSED
+    WAITING_FOR_APPROVAL, ABORTING = Run.WAITING_FOR_APPROVAL, Run.ABORTING
+    FINISHED, ABORTED, TIMED_OUT, SUPERSEDED = Run.FINISHED, Run.ABORTED, Run.TIMED_OUT, Run.SUPERSEDED
+    STATES = Run.CHOICES
+    TERMINAL = Run.TERMINAL
+    ACTIVE = Run.ACTIVE
+    # Queue policies (the shipyard's `queue` on a sequence): see sequences/transitions/policies.py
     FIFO, NEWEST, CANCEL_IN_PROGRESS, PARALLEL = "fifo", "newest", "cancel-in-progress", "parallel"
     QUEUE_POLICIES = [(p, p) for p in (FIFO, NEWEST, CANCEL_IN_PROGRESS, PARALLEL)]
 
@@ -198,25 +184,12 @@ class TaskQuerySet(models.QuerySet):
 
 
 class TaskExecution(models.Model):
-    SCHEDULED = "scheduled"  # waiting for its triggeredAfter delay
-    TRIGGERED = "triggered"
-    STARTED = "started"
-    FINISHED = "finished"
-    ABANDONED = "abandoned"
-    KILLING = "killing"
-    KILLED = "killed"
-    TIMED_OUT = "timedOut"
-    STATES = [
-        (SCHEDULED, "scheduled"),
-        (TRIGGERED, "triggered"),
-        (STARTED, "started"),
-        (FINISHED, "finished"),
-        (ABANDONED, "abandoned"),
-        (KILLING, "killing"),
-        (KILLED, "killed"),
-        (TIMED_OUT, "timed out"),
-    ]
-    OPEN = (TRIGGERED, STARTED)
+    # The states, and which move is allowed from where: sequences/rules/machine.py
+    SCHEDULED, TRIGGERED, STARTED, FINISHED = Task.SCHEDULED, Task.TRIGGERED, Task.STARTED, Task.FINISHED
+    ABANDONED, KILLING, KILLED, TIMED_OUT = Task.ABANDONED, Task.KILLING, Task.KILLED, Task.TIMED_OUT
+    STATES = Task.CHOICES
+    OPEN = Task.OPEN
+    UNFINISHED = Task.UNFINISHED
 
     sequence_execution = models.ForeignKey(SequenceExecution, on_delete=models.CASCADE, related_name="task_executions")
     index = models.PositiveIntegerField()
@@ -257,13 +230,9 @@ class TaskExecution(models.Model):
     class Meta:
         ordering = ["sequence_execution_id", "index"]
         indexes = [
-            # engine: the next deadline among open tasks. Partial, so that a task's change of state writes
-            # only the entries of the timers it leaves and enters, not one entry per kind of timer.
-            models.Index(fields=["start_deadline"], condition=Q(state="triggered"), name="task_start_deadline"),
-            models.Index(fields=["deadline"], condition=Q(state="started"), name="task_deadline"),
-            models.Index(fields=["heartbeat_deadline"], condition=Q(state="started"), name="task_heartbeat"),
-            models.Index(fields=["due_at"], condition=Q(state="scheduled"), name="task_due"),
-            models.Index(fields=["deadline"], condition=Q(state="killing"), name="task_kill_deadline"),
+            # engine: the next moment of each kind of timer (sequences/rules/timers.py). Partial, so that a
+            # task's change of state writes only the entries of the timers it leaves and enters.
+            *[models.Index(fields=[t.field], condition=Q(state=t.state), name=t.index) for t in TIMERS],
             # /event/triggered/{eventType}: open tasks by name
             models.Index(fields=["name", "state"], name="task_name_state"),
         ]
@@ -415,6 +384,3 @@ class ApiToken(models.Model):
         )
         return token
 
-
-from .uniform import Integration  # noqa: E402,F401  (Keptn's uniform integrations live with their rules)
-from .webhooks import Delivery, Webhook  # noqa: E402,F401  (so do webhooks)

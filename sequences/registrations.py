@@ -6,15 +6,16 @@ services. Bosun stores them as Keptn does, shows them on the Bridge as a project
 an integration only the open tasks its subscriptions match (`GET .../event/triggered/{type}?integrationId=`).
 """
 
-import fnmatch
 import hashlib
 import json
 import re
 import unicodedata
 import uuid
 
-from django.db import models
 from django.utils import timezone
+
+from sequences.models import Integration
+from sequences.rules.cloudevents import event_matches  # noqa: F401  (what a subscription wants)
 
 MAX_SUBSCRIPTIONS = 100
 MAX_FILTER_ITEMS = 100
@@ -28,63 +29,6 @@ class UniformError(Exception):
     def __init__(self, code: int, message: str):
         super().__init__(message)
         self.code, self.message = code, message
-
-
-class Integration(models.Model):
-    """A registered execution-plane service (Keptn's models.Integration)."""
-
-    integration_id = models.CharField(max_length=64, unique=True)
-    name = models.CharField(max_length=200)
-    owner = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                              help_text="The user whose token registered it: only they change it")
-    metadata = models.JSONField(default=dict, help_text="hostname, versions, location, kubernetesmetadata")
-    subscriptions = models.JSONField(default=list, help_text="[{id, event, filter: {projects, stages, services}}]")
-    registered_at = models.DateTimeField(default=timezone.now)
-    last_seen = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        app_label = "sequences"
-        ordering = ["name", "id"]
-
-    def __str__(self):
-        return f"{self.name} ({self.metadata.get('hostname') or 'unknown host'})"
-
-    @property
-    def hostname(self) -> str:
-        return str(self.metadata.get("hostname") or "")
-
-    def as_keptn(self) -> dict:
-        metadata = {**self.metadata, "lastseen": self.last_seen.isoformat().replace("+00:00", "Z")}
-        return {"id": self.integration_id, "name": self.name, "metadata": metadata,
-                "subscriptions": self.subscriptions}
-
-    def subscribed_to(self, event_type: str) -> list[dict]:
-        """Subscriptions whose event matches (Keptn's wildcards: `sh.keptn.event.>` or a `*` part)."""
-        return [s for s in self.subscriptions if _event_matches(s.get("event", ""), event_type)]
-
-    def offers(self, event_type: str, project: str, stage: str, service: str) -> bool:
-        """Whether a task event of this type and scope goes to this integration."""
-        return any(_filter_matches(s.get("filter") or {}, project, stage, service)
-                   for s in self.subscribed_to(event_type))
-
-    def concerns(self, project: str) -> bool:
-        """Whether any subscription can match an event of `project` (an empty filter matches every project)."""
-        return any(not (s.get("filter") or {}).get("projects") or project in s["filter"]["projects"]
-                   for s in self.subscriptions)
-
-
-def _event_matches(pattern: str, event_type: str) -> bool:
-    if pattern.endswith(".>"):
-        return event_type.startswith(pattern[:-1])
-    return fnmatch.fnmatchcase(event_type, pattern) if "*" in pattern else pattern == event_type
-
-
-def _filter_matches(filter_: dict, project: str, stage: str, service: str) -> bool:
-    for key, value in (("projects", project), ("stages", stage), ("services", service)):
-        allowed = filter_.get(key) or []
-        if allowed and value not in allowed:
-            return False
-    return True
 
 
 # --- reading what a client sent: liberal in what it accepts, strict in what it stores --------------

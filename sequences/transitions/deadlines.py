@@ -1,6 +1,6 @@
-"""A task's deadlines: start, running and heartbeat timeouts, and the wait for a kill's confirmation.
-
-sequences/flow.py sets them as a task moves; sequences/timeouts.py (the engine) fires them when due.
+"""Arming a task's timers (declared in sequences/rules/timers.py): start, running and heartbeat timeouts,
+and the wait for a kill's confirmation. The transitions arm them as a task moves;
+sequences/transitions/timeouts.py (the engine) fires them when due.
 """
 
 from datetime import timedelta
@@ -8,7 +8,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 
-from .observe import HEARTBEATS
+from sequences.notices.metrics import HEARTBEATS
+from sequences.rules.timers import FIELDS
 
 
 def task_limit(sequence, task, key):
@@ -44,5 +45,7 @@ def heard_from(task, sequence, now):
     transaction.on_commit(HEARTBEATS.inc)
 
 
-def clear_deadlines(task):
-    task.start_deadline = task.deadline = task.heartbeat_deadline = task.due_at = None
+def clear(task):
+    """A task that ended has no timer left."""
+    for field in FIELDS:
+        setattr(task, field, None)

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from . import events as ev
-from . import flow, locks
-from .db import announce, write_transaction
-from .models import TaskExecution, TaskLog
-from .signals import task_log_changed
+from sequences.rules import cloudevents as ev
+from sequences.transitions import tasks as task_moves
+from sequences.transitions.eventlog import store_event
+from sequences.store import locks
+from sequences.store.db import announce, write_transaction
+from sequences.models import TaskExecution, TaskLog
+from sequences.store.signals import task_log_changed
 
 TE = TaskExecution
 log = logging.getLogger("bosun.executors")
@@ -72,8 +74,8 @@ def claim(triggered_id: str, executor: str, *, kill_grace: float | None = None, 
         payload = ev.make_event(ev.task_type(task.name, "started"), data, run.context, task.triggered_id, now,
                                 gitcommitid=run.gitcommitid)
         payload["source"] = executor
-        flow.store_event(payload, context=run.context)
-        flow.executor_started(task, run, executor, now, also=("claimed_by", "claimed_by_user", "kill_grace", "heartbeat_timeout",
+        store_event(payload, context=run.context)
+        task_moves.executor_started(task, run, executor, now, also=("claimed_by", "claimed_by_user", "kill_grace", "heartbeat_timeout",
                                                                   "facts"))
         announce(run.project.name, run.context, stage=run.stage, service=run.service)
         return Answer(200, claim_body(task))

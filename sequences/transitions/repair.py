@@ -12,9 +12,9 @@ import logging
 
 from django.db import connection
 
-from . import flow
-from .db import announce, write_transaction
-from .models import Project, SequenceExecution, TaskExecution
+from sequences.transitions import flow
+from sequences.store.db import announce, write_transaction
+from sequences.models import Project, SequenceExecution, TaskExecution
 
 SE = SequenceExecution
 TE = TaskExecution
@@ -54,7 +54,7 @@ def _mend_run(run_id: int, busy) -> bool:
             return False
         last = run.task_executions.order_by("-index").first()
         if run.state == SE.ABORTING:
-            flow.end_sequence(run, SE.ABORTED, "fail", "aborted", "Aborted; no task was running.")
+            flow.end_sequence(run, "abort", SE.ABORTED, "fail", "aborted", "Aborted; no task was running.")
         elif last is None:
             flow.trigger_task(run, 0)
         else:

@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass, field
 
 
-from . import yamlsafe
-from .yamlsafe import Locator
+from sequences.rules import yamlsafe
+from sequences.rules.yamlsafe import Locator
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 TASK_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")

@@ -1,6 +1,6 @@
 """Lanes: (project, stage, service). Who holds one, who waits in it, at which position, behind whom.
 
-Taking and releasing a lane happens in sequences/flow.py, under the lane's lock taken here.
+Taking and releasing a lane happens in sequences/transitions/flow.py, under the lane's lock taken here.
 """
 
 from collections import defaultdict
@@ -8,8 +8,8 @@ from collections import defaultdict
 from django.db import connection
 from django.db.models import Q
 
-from .models import Lane, SequenceExecution
-from .prepared import Prepared
+from sequences.models import Lane, SequenceExecution
+from sequences.store.prepared import Prepared
 
 
 def lock_lane(project, stage: str, service: str) -> None:

@@ -1,4 +1,5 @@
-"""Timers: start, total and heartbeat timeouts, and triggeredAfter delays. The engine calls these.
+"""Firing the timers declared in sequences/rules/timers.py: start, total and heartbeat timeouts, triggeredAfter
+delays and unconfirmed kills. The engine calls these.
 
 Each expired item is handled in its own short transaction that re-checks the state under lock, so two
 engines (or an engine and a request) never apply the same timeout twice.
@@ -13,10 +14,14 @@ from django.db import connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from . import flow, observe
-from .db import announce, write_transaction
-from .models import ControlAction, SequenceExecution, TaskExecution
-from .shipyard import format_duration
+from sequences.models import SequenceExecution, TaskExecution
+from sequences.notices import metrics as observe
+from sequences.rules import timers
+from sequences.rules.shipyard import format_duration
+from sequences.rules.timers import FIELDS, TIMERS, Timer
+from sequences.store.db import announce, write_transaction
+from sequences.transitions import flow, tasks as task_moves
+from sequences.transitions.moves import audit
 
 SE = SequenceExecution
 TE = TaskExecution
@@ -24,40 +29,39 @@ BATCH = 50
 log = logging.getLogger("bosun.engine")
 
 
-def _timers(now) -> list[tuple[str, Q]]:
-    """(the field its index is ordered by, its condition) per kind of timer, each matching one of the
-    partial indexes on TaskExecution."""
-    return [
-        ("start_deadline", Q(state=TE.TRIGGERED, start_deadline__lte=now)),
-        ("deadline", Q(state=TE.STARTED, deadline__lte=now)),
-        ("heartbeat_deadline", Q(state=TE.STARTED, heartbeat_deadline__lte=now)),
-        ("due_at", Q(state=TE.SCHEDULED, due_at__lte=now, sequence_execution__state=SE.STARTED)),
-        ("deadline", Q(state=TE.KILLING, deadline__lte=now)),
-    ]
+def _timers(now) -> list[tuple[Timer, Q]]:
+    """Each kind of timer (sequences/rules/timers.py) with the condition of its due tasks; each condition
+    matches that kind's partial index on TaskExecution."""
+    found = []
+    for timer in TIMERS:
+        due = Q(state=timer.state, **{f"{timer.field}__lte": now})
+        if timer.run_state:
+            due &= Q(sequence_execution__state=timer.run_state)
+        found.append((timer, due))
+    return found
 
 
 def _expired(now) -> Q:
-    return reduce(operator.or_, (timer for _, timer in _timers(now)))
+    return reduce(operator.or_, (due for _, due in _timers(now)))
 
 
 def _expired_ids(now) -> list[int]:
     """Up to BATCH tasks with a timer due, the longest overdue of each kind first. One query per kind, in the
     order of its index: SQLite uses a partial index for a plain condition, not for one arm of an OR."""
     ids = set()
-    for field, timer in _timers(now):
-        ids.update(TE.objects.filter(timer).order_by(field).values_list("id", flat=True)[:BATCH])
+    for timer, due in _timers(now):
+        ids.update(TE.objects.filter(due).order_by(timer.field).values_list("id", flat=True)[:BATCH])
     return sorted(ids)[:BATCH]
 
 
 def next_deadline() -> datetime | None:
     """The earliest moment any timer fires (one indexed query per kind)."""
-    found = [
-        TE.objects.filter(state=TE.TRIGGERED).aggregate(m=Min("start_deadline"))["m"],
-        TE.objects.filter(state=TE.STARTED).aggregate(m=Min("deadline"))["m"],
-        TE.objects.filter(state=TE.STARTED).aggregate(m=Min("heartbeat_deadline"))["m"],
-        TE.objects.filter(state=TE.SCHEDULED, sequence_execution__state=SE.STARTED).aggregate(m=Min("due_at"))["m"],
-        TE.objects.filter(state=TE.KILLING).aggregate(m=Min("deadline"))["m"],
-    ]
+    found = []
+    for timer in TIMERS:
+        counting = TE.objects.filter(state=timer.state)
+        if timer.run_state:
+            counting = counting.filter(sequence_execution__state=timer.run_state)
+        found.append(counting.aggregate(m=Min(timer.field))["m"])
     found = [f for f in found if f is not None]
     return min(found) if found else None
 
@@ -98,7 +102,7 @@ def _set_aside(task_id: int, now, exc: Exception):
     with write_transaction():
         row = TE.objects.filter(id=task_id)
         row.update(**updates)
-        for field in ("start_deadline", "deadline", "heartbeat_deadline", "due_at"):
+        for field in FIELDS:
             row.filter(**{f"{field}__lte": now}).update(**{field: later})
 
 
@@ -117,44 +121,28 @@ def _fire_one(task_id: int, now) -> bool:
         if task is None:
             return False
         run = task.sequence_execution
-        if task.state == TE.SCHEDULED:
+        due = [t for t in timers.of_state(task.state) if getattr(task, t.field) and getattr(task, t.field) <= now]
+        if not due:
+            return False
+        timer = min(due, key=lambda t: getattr(task, t.field))
+        if timer.fires == "trigger":
             flow.emit_task_triggered(run, task, now)
-            announce(run.project.name, run.context)
-            return True
-        if task.state == TE.KILLING:
-            _unconfirmed_kill(task, run, now)
-            return True
-        message = timeout_message(task, run, now)
-        before = run.state
-        due = [d for d in (task.start_deadline, task.deadline, task.heartbeat_deadline) if d and d <= now]
-        kind = ("start" if task.start_deadline in due else "heartbeat" if task.heartbeat_deadline in due
-                else "deadline")
-        lag = (now - min(due)).total_seconds() if due else 0.0
-        flow.time_out_task(task, run, message, now)
-        transaction.on_commit(lambda: observe.timeout_fired(kind, lag))
-        ControlAction.objects.create(
-            sequence_execution=run, task_execution=task, project=run.project.name, context=run.context,
-            command="timeout", actor="engine", source="engine", reason=message, state_before=before,
-            state_after=run.state, response={"code": 200, "body": {"message": message}},
-        )
+        elif timer.fires == "killed":
+            task_moves.kill_unconfirmed(task, run, now)
+        else:
+            _time_out(task, run, timer, now)
         announce(run.project.name, run.context)
         return True
 
 
-def _unconfirmed_kill(task, run, now):
-    """No executor confirmed a kill in time: the task is taken as killed, and says so."""
-    waited = format_duration((now - task.kill_requested_at).total_seconds()) if task.kill_requested_at else "?"
-    note = f"No executor confirmed the kill within {waited}; it is taken as killed."
-    task.state = TE.KILLED
-    task.deadline = None
-    task.message = f"{task.message} {note}".strip()
-    task.save(update_fields=["state", "deadline", "message"])
-    ControlAction.objects.create(
-        sequence_execution=run, task_execution=task, project=run.project.name, context=run.context,
-        command="kill-unconfirmed", actor="engine", source="engine", reason=note, state_before=TE.KILLING,
-        state_after=TE.KILLED, response={"code": 200, "body": {"message": note}},
-    )
-    announce(run.project.name, run.context)
+def _time_out(task, run, timer, now):
+    message = timeout_message(task, run, now)
+    before = run.state
+    lag = (now - getattr(task, timer.field)).total_seconds()
+    flow.time_out_task(task, run, message, now)
+    transaction.on_commit(lambda: observe.timeout_fired(timer.kind, lag))
+    audit(run, "timeout", actor="engine", source="engine", reason=message, before=before, after=run.state,
+          task=task, response={"code": 200, "body": {"message": message}})
 
 
 def _limit(run, task, key):

@@ -4,11 +4,11 @@ from django.db import IntegrityError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from . import events as ev
-from . import webhooks
-from .events import EventError
-from .models import Event
-from .prepared import save
+from sequences.rules import cloudevents as ev
+from sequences.notices import outbox as webhooks
+from sequences.rules.cloudevents import EventError
+from sequences.models import Event
+from sequences.store.prepared import save
 
 
 def _event_time(raw: dict):

@@ -13,7 +13,7 @@ from django.db import transaction
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
-from . import tracing
+from sequences.notices import tracing
 
 log = logging.getLogger("bosun.transitions")
 SEQUENCE_ENDS = {"sequence.finished", "sequence.aborted", "sequence.timedOut", "sequence.superseded"}
@@ -39,7 +39,7 @@ class SequencesByState:
     def collect(self):
         from django.db.models import Count
 
-        from .models import SequenceExecution
+        from sequences.models import SequenceExecution
 
         family = GaugeMetricFamily("bosun_sequences", "Sequence executions by project and state",
                                    labels=["project", "state"])

@@ -1,5 +1,6 @@
 """CloudEvents in Keptn's dialect: type names, intake validation, payload merge. No ORM here."""
 
+import fnmatch
 import json
 import re
 import uuid
@@ -312,3 +313,20 @@ def make_event(event_type: str, data: dict, context: str, triggered_id: str | No
     if gitcommitid:
         event["gitcommitid"] = gitcommitid
     return event
+
+
+# --- which events a subscription wants (Keptn's wildcards) ---------------------------------------
+
+
+def event_matches(pattern: str, event_type: str) -> bool:
+    if pattern.endswith(".>"):
+        return event_type.startswith(pattern[:-1])
+    return fnmatch.fnmatchcase(event_type, pattern) if "*" in pattern else pattern == event_type
+
+
+def filter_matches(filter_: dict, project: str, stage: str, service: str) -> bool:
+    for key, value in (("projects", project), ("stages", stage), ("services", service)):
+        allowed = filter_.get(key) or []
+        if allowed and value not in allowed:
+            return False
+    return True

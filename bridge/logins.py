@@ -1,4 +1,4 @@
-"""Failed logins at /accounts/login/ and /admin/login/ are counted; too many answer 429 (sequences/throttle.py)."""
+"""Failed logins at /accounts/login/ and /admin/login/ are counted; too many answer 429 (sequences/store/throttle.py)."""
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.conf import settings
@@ -8,7 +8,7 @@ from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.utils.decorators import sync_and_async_middleware
 
-from sequences import throttle
+from sequences.store import throttle
 
 LOGIN_PATHS = (settings.LOGIN_URL, "/admin/login/")
 

@@ -157,8 +157,7 @@ def _allowed(runs) -> dict:
     not offered. `escalate`: force or kill, where a graceful abort is under way; `kill`: the task a force
     abort abandoned while an executor ran it."""
     aborted = [r.id for r in runs if r.state == SE.ABORTED]
-    killable = bool(aborted) and TE.objects.filter(sequence_execution__in=aborted, state=TE.ABANDONED,
-                                                   kill_requested_at__isnull=True).exclude(executors={}).exists()
+    killable = bool(aborted) and TE.objects.filter(sequence_execution__in=aborted).killable_abandoned().exists()
     allowed = [set(machine.run_commands(r.state, abandoned_with_executor=killable)) for r in runs]
     return {
         "pause": any("pause" in a for a in allowed),

@@ -182,6 +182,11 @@ class TaskQuerySet(models.QuerySet):
     def open(self):
         return self.filter(state__in=TaskExecution.OPEN)
 
+    def killable_abandoned(self):
+        """Tasks a force abort abandoned while an executor ran them, with no kill asked yet: the kill that
+        sequences/rules/machine.py allows on an aborted sequence is for these."""
+        return self.filter(state=TaskExecution.ABANDONED, kill_requested_at__isnull=True).exclude(executors={})
+
 
 class TaskExecution(models.Model):
     # The states, and which move is allowed from where: sequences/rules/machine.py

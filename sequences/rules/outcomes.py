@@ -10,7 +10,7 @@ CLI and the SDK read it from here (the API carries it to the clients as `outcome
   not), superseded, succeeded with warnings, succeeded.
 """
 
-from sequences.models import SequenceExecution as SE
+from sequences.rules.machine import Run as SE
 
 # key -> (icon, label, css). Labels never rely on colour alone.
 WORDS = {

@@ -44,7 +44,7 @@ def seed(rows: int):
 
     from sequences.demo import DEMO_SHIPYARD
     from sequences.models import SequenceExecution, TaskExecution
-    from sequences.projects import create_project
+    from sequences.configuration import create_project
 
     call_command("migrate", verbosity=0)
     services = [f"svc-{i}" for i in range(50)]

@@ -53,7 +53,7 @@ def setup(services: int):
     from django.contrib.auth import get_user_model
 
     from sequences.models import ApiToken
-    from sequences.projects import create_project
+    from sequences.configuration import create_project
 
     call_command("migrate", verbosity=0)
     user = get_user_model().objects.create_superuser("admin", "", "pw-admin")
@@ -94,7 +94,7 @@ def prepare(path, token, n):
     if path == "trigger":
         return [lambda i=i: post(token, trigger_event(f"t{i % 50}")) for i in range(n)]
     from sequences.models import Project
-    from sequences.projects import create_service
+    from sequences.configuration import create_service
 
     project, calls = Project.objects.get(name="bench"), []
     for i in range(n):
@@ -131,7 +131,7 @@ def main():
     args = parser.parse_args()
     token = setup(0)
     from sequences.models import Project
-    from sequences.projects import create_service
+    from sequences.configuration import create_service
 
     for i in range(50):
         create_service(Project.objects.get(name="bench"), f"t{i}")

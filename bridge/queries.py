@@ -10,7 +10,7 @@ from django.utils import timezone
 from sequences.store import lanes
 from sequences.rules.outcomes import context_words, run_words
 from sequences.rules.outcomes import shown as shown_run
-from sequences.projects import deployed_images
+from sequences.configuration import deployed_images
 from sequences.models import Project, SequenceExecution as SE, TaskExecution as TE
 
 PAGE_SIZE = 25

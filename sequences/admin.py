@@ -109,7 +109,7 @@ class ProjectAdmin(ManagedAdmin):
         def clean(form_self):
             from django.core.exceptions import ValidationError
 
-            from sequences.projects import ProjectError, validated_jobs, validated_shipyard
+            from sequences.configuration import ProjectError, validated_jobs, validated_shipyard
 
             data = original_clean(form_self)
             if data.get("shipyard"):

@@ -3,7 +3,7 @@
 import json
 
 from sequences.models import Project
-from sequences.projects import create_project, update_jobs
+from sequences.configuration import create_project, update_jobs
 
 DEMO_SHIPYARD = """\
 apiVersion: spec.keptn.sh/0.2.3

@@ -15,7 +15,6 @@ import uuid
 from django.utils import timezone
 
 from sequences.models import Integration
-from sequences.rules.cloudevents import event_matches  # noqa: F401  (what a subscription wants)
 
 MAX_SUBSCRIPTIONS = 100
 MAX_FILTER_ITEMS = 100

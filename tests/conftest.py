@@ -8,7 +8,7 @@ from django.test import Client
 
 from sequences.demo import DEMO_SHIPYARD
 from sequences.models import ApiToken
-from sequences.projects import create_project
+from sequences.configuration import create_project
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API inside Django tests
 

@@ -14,7 +14,7 @@ from django.test import Client
 from bridge.asgi import application
 from bridge.intake import EventIntake
 from sequences.models import ApiToken, ControlAction, Event, SequenceExecution, TaskExecution
-from sequences.projects import create_project
+from sequences.configuration import create_project
 
 from .helpers import one_stage_shipyard
 

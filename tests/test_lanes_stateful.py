@@ -11,7 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from sequences.transitions import commands as control, arrivals as intake, timeouts
 from sequences.models import Event, Lane, Project, SequenceExecution, TaskExecution
-from sequences.projects import create_project
+from sequences.configuration import create_project
 
 SE = SequenceExecution
 SHIPYARD = """\

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from sequences.demo import DEMO_SHIPYARD
 from sequences.engine import Engine
-from sequences.projects import create_project
+from sequences.configuration import create_project
 from tests.helpers import current_task, one_stage_shipyard, run_of
 from tests.test_task_flow import finish_all
 

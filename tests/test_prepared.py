@@ -152,3 +152,35 @@ def test_rows_become_instances_that_behave_as_the_orm_s(api, sockshop):
     found.save(update_fields=["message"])
     found.refresh_from_db()
     assert found.message == "changed" and TE.objects.get(pk=task.pk).message == "changed"
+
+
+def test_a_lookup_that_transforms_its_argument_is_refused_not_run_with_the_placeholder(api, sockshop):
+    api.trigger(service="carts")
+    starting = Prepared(lambda prefix: SE.objects.filter(service__startswith=prefix), str)
+    with pytest.raises(ValueError, match="use exact lookups only"):
+        starting("car")
+
+
+def test_every_prepared_query_of_the_hot_paths_reads_what_the_orm_reads(api, sockshop):
+    from sequences.models import Event, Service
+    from sequences.transitions import arrivals, commands, task_moves
+
+    contexts = [api.trigger(service=service) for service in ("carts", "orders")]
+    api.finish(current_task(contexts[0]), result="warning")
+    for context in contexts:
+        run = SE.objects.get(context=context, stage="dev")
+        assert [fields(t) for t in task_moves.tasks_of(run.id)] == [
+            fields(t) for t in TE.objects.filter(sequence_execution_id=run.id).order_by("index")]
+        with transaction.atomic():
+            assert [fields(r) for r in commands._runs_of("sockshop", context)] == [
+                fields(r) for r in SE.objects.filter(project__name="sockshop", context=context).order_by("id")]
+    assert commands._runs_of("sockshop", "no-such-context") == []
+    for event in Event.objects.all():
+        assert arrivals._seen(event.event_id, event.type) == [(event.outcome, event.context)]
+    assert arrivals._seen(Event.objects.first().event_id, "sh.keptn.event.other.type") == []
+    for service in Service.objects.all():
+        found = arrivals._service("sockshop", service.name)
+        assert [fields(s) for s in found] == [fields(service)]
+        assert fields(found[0].project) == fields(sockshop)
+    assert arrivals._service("sockshop", "no-such-service") == []
+    assert arrivals._service("no-such-project", "carts") == []

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from sequences.transitions import timeouts
 from sequences.models import ControlAction, Event, SequenceExecution
-from sequences.projects import create_project
+from sequences.configuration import create_project
 from tests.helpers import current_task, run_of
 
 SE = SequenceExecution

@@ -159,7 +159,7 @@ def test_the_engine_finds_due_timers_through_their_indexes_not_the_task_history(
 
 def test_timers_of_every_kind_fire_in_one_engine_pass(ctl, ops, clock):
     """One task waits for an executor, another is past its deadline: one pass of the engine times out both."""
-    from sequences.projects import create_service
+    from sequences.configuration import create_service
 
     create_service(ops, "orders")
     waiting = ctl.trigger(project="ops", service="carts")

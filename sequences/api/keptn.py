@@ -4,7 +4,7 @@ from django.db.models import Max
 from ninja import Router
 
 from sequences.rules.cloudevents import now_iso
-from sequences.projects import deployed_images
+from sequences.configuration import deployed_images
 from sequences.models import Event, Project
 from sequences.api.events import event_page
 from sequences.api.params import PAGE_KEY, PAGE_SIZE, project_or_404

@@ -4,7 +4,7 @@ from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
 from sequences.rules import jobs as jobs_module
-from sequences import projects
+from sequences import configuration as projects
 from sequences.rules.cloudevents import now_iso
 from sequences.models import Event, Project
 from sequences.api.params import project_or_404

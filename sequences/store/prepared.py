@@ -3,7 +3,8 @@
 Building a query's SQL costs Django 100-400 microseconds, ten times what SQLite takes to run it; the
 queries every event runs (was this event seen before, which task does it name, which service does a
 trigger name, who is next in a lane) differ from event to event only in their parameters. A Prepared
-query is written as an ordinary QuerySet. The first call on a connection compiles it with placeholder
+query is written as an ordinary QuerySet with exact lookups on its arguments (anything else is refused
+when it is compiled). The first call on a connection compiles it with placeholder
 values, which show where each argument goes; later calls run the same SQL with the arguments, and make
 model instances from the rows the way Django's own iterator does (converters, select_related, annotations).
 `save()` does the same for the INSERTs and UPDATEs of those paths.
@@ -58,6 +59,10 @@ class Prepared:
         sql, params = compiler.as_sql()
         # (argument index, None) where an argument goes; (None, value) for a value the query fixes itself
         slots = [(placeholders.index(p), None) if p in placeholders else (None, p) for p in params]
+        lost = [i for i, p in enumerate(placeholders) if p not in params]
+        if lost:  # e.g. __startswith turns the argument into 'x%': the SQL would hold the placeholder itself
+            raise ValueError(f"Prepared query: argument {lost[0]} does not reach the SQL's parameters unchanged; "
+                             "use exact lookups only (a lookup that transforms its argument cannot be prepared).")
         columns = [s[0] for s in compiler.select[0:compiler.col_count]]
         converters = compiler.get_converters(columns)
         return sql, slots, compiler, converters, None if self.values else _maker(compiler)

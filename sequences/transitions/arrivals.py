@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from django.utils import timezone
 
 from sequences.rules import cloudevents as ev
-from sequences.transitions import deadlines, flow, tasks as task_moves
+from sequences.transitions import deadlines, flow, task_moves
 from sequences.transitions.eventlog import emit, store_event
 from sequences.store import locks
 from sequences.notices import metrics as observe

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from sequences.rules import cloudevents as ev
-from sequences.transitions import tasks as task_moves
+from sequences.transitions import task_moves
 from sequences.transitions.eventlog import store_event
 from sequences.store import locks
 from sequences.store.db import announce, write_transaction

@@ -20,7 +20,7 @@ from sequences.rules import machine
 from sequences.store import locks
 from sequences.store.db import announce, write_transaction
 from sequences.store.prepared import Prepared, save
-from sequences.transitions import deadlines, flow, tasks as task_moves
+from sequences.transitions import deadlines, flow, task_moves
 from sequences.transitions.moves import audit, enter
 
 SE = SequenceExecution

@@ -20,10 +20,10 @@ from sequences.rules import cloudevents as ev
 from sequences.store import lanes
 from sequences.store.db import announce
 from sequences.store.prepared import save
-from sequences.transitions import deadlines, policies, tasks as task_moves
+from sequences.transitions import policies, task_moves
 from sequences.transitions.eventlog import emit, store_event
 from sequences.transitions.moves import audit, enter
-from sequences.transitions.tasks import PayloadError, tasks_of
+from sequences.transitions.task_moves import PayloadError, tasks_of
 
 SE = SequenceExecution
 TE = TaskExecution

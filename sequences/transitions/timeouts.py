@@ -20,7 +20,7 @@ from sequences.rules import timers
 from sequences.rules.shipyard import format_duration
 from sequences.rules.timers import FIELDS, TIMERS, Timer
 from sequences.store.db import announce, write_transaction
-from sequences.transitions import flow, tasks as task_moves
+from sequences.transitions import flow, task_moves
 from sequences.transitions.moves import audit
 
 SE = SequenceExecution

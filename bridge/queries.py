@@ -8,26 +8,23 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from sequences.store import lanes
+from sequences.rules import outcomes
 from sequences.rules.outcomes import context_words, run_words
 from sequences.rules.outcomes import shown as shown_run
 from sequences.configuration import deployed_images
 from sequences.models import Project, SequenceExecution as SE, TaskExecution as TE
 
 PAGE_SIZE = 25
-STATE_FILTERS = {
-    # the badge a person filters by -> which sequences of a context make it match
-    "running": Q(state=SE.STARTED),
-    "waiting": Q(state=SE.WAITING),
-    "paused": Q(state=SE.PAUSED),
-    "approval": Q(state=SE.WAITING_FOR_APPROVAL),
-    "aborting": Q(state=SE.ABORTING),
-    "succeeded": Q(state=SE.FINISHED, result="pass"),
-    "warning": Q(state=SE.FINISHED, result="warning"),
-    "failed": Q(state=SE.FINISHED, result="fail"),
-    "aborted": Q(state=SE.ABORTED),
-    "timedout": Q(state=SE.TIMED_OUT),
-    "superseded": Q(state=SE.SUPERSEDED),
-}
+MAX_BATCHES = 8  # a state filter reads at most this many batches of candidates per page, then offers "older"
+
+
+def _state_filter(key: str) -> Q:
+    """The runs that may make a context read as `key` (sequences/rules/outcomes.py), as SQL."""
+    anyof, never = outcomes.stored_as(key)
+    found = Q()
+    for lookups in anyof:
+        found |= Q(**lookups)
+    return found & ~Q(**never) if never else found
 
 
 def task_badge(task: TE) -> dict:
@@ -175,19 +172,32 @@ def sequence_rows(project: Project, filters: dict, before: int | None = None, si
     same_context = SE.objects.filter(project=project, context=OuterRef("context"))
     if filters.get("stage"):
         roots = roots.filter(Exists(same_context.filter(stage=filters["stage"])))
-    if filters.get("state") in STATE_FILTERS:
-        in_state = SE.objects.filter(STATE_FILTERS[filters["state"]], project=project)
+    wanted = filters.get("state") if filters.get("state") in outcomes.FILTER_KEYS else None
+    if wanted:
+        in_state = SE.objects.filter(_state_filter(wanted), project=project)
         if filters.get("service"):  # every sequence of a context is of the root's service
             in_state = in_state.filter(service=filters["service"])
         if not in_state.exists():  # one look in a state index, rather than a walk of every context
             return [], None
-        roots = roots.filter(Exists(same_context.filter(STATE_FILTERS[filters["state"]])))
-    if before:
-        roots = roots.filter(id__lt=before)
-    page = list(roots.order_by("-id")[: size + 1])
-    more = len(page) > size
-    page = page[:size]
-    return rows_for(project, page), (page[-1].id if more and page else None)
+        roots = roots.filter(Exists(same_context.filter(_state_filter(wanted))))
+    if not wanted:
+        page = list((roots.filter(id__lt=before) if before else roots).order_by("-id")[: size + 1])
+        return rows_for(project, page[:size]), (page[size - 1].id if len(page) > size else None)
+    # A candidate has a run in the state; it matches when the context as a whole reads so (a delivery whose
+    # production failed reads "failed" although its dev run succeeded).
+    rows: list[dict] = []
+    cursor = before
+    for _ in range(MAX_BATCHES):
+        batch = list((roots.filter(id__lt=cursor) if cursor else roots).order_by("-id")[: size + 1])
+        for row in rows_for(project, batch):
+            if row["badge"]["key"] == wanted:
+                rows.append(row)
+            cursor = row["root"].id
+            if len(rows) > size:
+                return rows[:size], rows[size - 1]["root"].id
+        if len(batch) <= size:
+            return rows, None
+    return rows, cursor  # read enough for one page: "older" goes on from the last context read
 
 
 def rows_for(project: Project, roots: list[SE]) -> list[dict]:

@@ -21,6 +21,7 @@ from sequences import registrations as uniform
 from sequences.api.auth import OPERATE, authenticate
 from sequences.models import ApiToken, Event, Project, TaskExecution
 from sequences.notices.metrics import REGISTRY
+from sequences.rules import outcomes
 from sequences.rules.shipyard import NAME_RE
 
 from . import queries
@@ -101,7 +102,7 @@ def sequence_list(request, project):
     context = _base(request, found, tab="sequences", rows=rows, older=older, filters=filters, before=before,
                     stage_names=shipyard.stage_names,
                     sequence_names=sorted({q.name for s in shipyard.stages for q in s.sequences}),
-                    services=[s.name for s in found.services.all()], states=list(queries.STATE_FILTERS))
+                    services=[s.name for s in found.services.all()], states=list(outcomes.FILTER_KEYS))
     template = "bridge/sequences.html#rows" if request.htmx and request.GET.get("partial") == "rows" \
         else "bridge/sequences.html"
     return render(request, template, context)

@@ -92,3 +92,16 @@ def test_the_bridge_says_it_on_the_sequence_page_the_list_and_the_environment(ad
     lane = environment.split('class="lane-latest"', 1)[1].split("</p>", 1)[0] if stage == "dev" else \
         environment.split('class="lane-latest"')[-1].split("</p>", 1)[0]
     assert f"</span> {label}</span>" in lane
+
+
+KEYS = {"Failed (rolled back)": "failed", "Aborted": "aborted", "Timed out": "timedout", "Superseded": "superseded",
+        "Succeeded with warnings": "warning"}
+
+
+def test_the_bridge_s_state_filter_finds_a_context_by_how_it_reads_and_by_nothing_else(admin_user, ended):
+    project, context, _, label = ended
+    browser = Client()
+    browser.force_login(admin_user)
+    found = {key for key in ("succeeded", "warning", "failed", "aborted", "timedout", "superseded", "running")
+             if context[:8] in browser.get(f"/bridge/project/{project}/sequence/", {"state": key}).content.decode()}
+    assert found == {KEYS[label]}

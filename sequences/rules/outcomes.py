@@ -93,6 +93,22 @@ def context_words(runs: list[SE], queues: dict | None = None) -> dict:
     return worst
 
 
+FILTER_KEYS = ("running", "waiting", "paused", "approval", "aborting", "succeeded", "warning", "failed", "aborted",
+               "timedout", "superseded")
+
+
+def stored_as(key: str) -> tuple[list[dict], dict]:
+    """What a run whose own key is `key` has stored: (field lookups, any of which matches; lookups it must
+    not match). A context reads as `key` only if one of its runs does: the Bridge's filter looks for these
+    first, then keeps the contexts whose words (context_words) say `key`."""
+    if key in ("succeeded", "warning"):
+        return [{"state": SE.FINISHED, "result": r} for r, k in RESULT_KEYS.items() if k == key], {}
+    if key == "failed":
+        return [{"state": SE.FINISHED}], {"result__in": list(RESULT_KEYS)}
+    states = [s for s, k in STATE_KEYS.items() if k == key or (key == "waiting" and k == "triggered")]
+    return [{"state__in": states}], {}
+
+
 def as_json(words: dict) -> dict:
     """The words as the API carries them: `key` (for scripts) and `label` (for people)."""
     return {"key": words["key"], "label": words["label"]}

@@ -169,12 +169,14 @@ def test_only_the_claiming_executor_reports_log_and_facts_and_only_while_the_tas
     assert api.get(path).json()["facts"] == {"machine": "h1"}
 
 
-def test_killing_a_task_no_executor_started_after_a_force_abort_is_killed_at_once(ctl, sockshop):
+def test_a_task_no_executor_started_has_nothing_to_kill_after_a_force_abort(ctl, sockshop):
     context = ctl.trigger()
     assert ctl.control(context, "abort", mode="force").status_code == 200
     assert current_task(context).state == TE.ABANDONED
-    assert ctl.control(context, "abort", mode="kill").status_code == 200
-    assert current_task(context).state == TE.KILLED
+    response = ctl.control(context, "abort", mode="kill")
+    assert response.status_code == 409
+    assert response.json()["message"] == f"Nothing in context {context} can be aborted (kill): it is aborted."
+    assert current_task(context).state == TE.ABANDONED
 
 
 def test_a_kill_nobody_confirms_ends_killed_with_a_note(ctl, sockshop):

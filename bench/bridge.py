@@ -42,9 +42,9 @@ def seed(rows: int):
     from django.core.management import call_command
     from django.utils import timezone
 
+    from sequences.configuration import create_project
     from sequences.demo import DEMO_SHIPYARD
     from sequences.models import SequenceExecution, TaskExecution
-    from sequences.configuration import create_project
 
     call_command("migrate", verbosity=0)
     services = [f"svc-{i}" for i in range(50)]

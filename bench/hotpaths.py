@@ -39,7 +39,6 @@ django.setup()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
-
 from figures import shipyard  # noqa: E402
 
 SHIPYARD = shipyard("""\
@@ -52,8 +51,8 @@ PAD = "abcdefghij" * 60
 def setup(services: int):
     from django.contrib.auth import get_user_model
 
-    from sequences.models import ApiToken
     from sequences.configuration import create_project
+    from sequences.models import ApiToken
 
     call_command("migrate", verbosity=0)
     user = get_user_model().objects.create_superuser("admin", "", "pw-admin")
@@ -93,8 +92,8 @@ def prepare(path, token, n):
     """The n calls of one path, each a function of no arguments, set up so that each does what it says."""
     if path == "trigger":
         return [lambda i=i: post(token, trigger_event(f"t{i % 50}")) for i in range(n)]
-    from sequences.models import Project
     from sequences.configuration import create_service
+    from sequences.models import Project
 
     project, calls = Project.objects.get(name="bench"), []
     for i in range(n):
@@ -130,8 +129,8 @@ def main():
     parser.add_argument("--pg", action="store_true", help="on PostgreSQL instead of SQLite")
     args = parser.parse_args()
     token = setup(0)
-    from sequences.models import Project
     from sequences.configuration import create_service
+    from sequences.models import Project
 
     for i in range(50):
         create_service(Project.objects.get(name="bench"), f"t{i}")

@@ -2,10 +2,10 @@
 
 import asyncio
 import re
+from urllib.parse import parse_qsl
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from urllib.parse import parse_qsl
 
 NAME = re.compile(r"^[A-Za-z0-9-]{1,80}$")
 
@@ -112,8 +112,8 @@ class ExecutorConsumer(GroupConsumer):
 
 def _check_token(key: str, peer: str, forwarded: str) -> tuple[int, int | None]:
     """(close code or 0, the token's id): 4401 unknown, 4429 throttled, 4403 may not operate."""
-    from sequences.store import throttle
     from sequences.api.auth import OPERATE, token_from
+    from sequences.store import throttle
 
     if not key:
         return 4401, None

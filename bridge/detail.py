@@ -5,12 +5,14 @@ from collections import defaultdict
 from django.db.models import Q
 from django.utils import timezone
 
-from sequences.store import lanes
-from sequences.models import ControlAction, Event, Project, SequenceExecution as SE, TaskExecution as TE, TaskLog
-
+from sequences.models import ControlAction, Event, Project
+from sequences.models import SequenceExecution as SE
+from sequences.models import TaskExecution as TE
+from sequences.models import TaskLog
 from sequences.rules import machine, timers
 from sequences.rules.outcomes import context_words, run_words
 from sequences.rules.outcomes import shown as shown_run
+from sequences.store import lanes
 
 from .queries import image_of, task_badge
 
@@ -156,9 +158,7 @@ def _allowed(runs) -> dict:
     """Which controls the state machine allows now (sequences/rules/machine.py); one that does not apply is
     not offered. `escalate`: force or kill, where a graceful abort is under way; `kill`: the task a force
     abort abandoned while an executor ran it."""
-    aborted = [r.id for r in runs if r.state == SE.ABORTED]
-    killable = bool(aborted) and TE.objects.filter(sequence_execution__in=aborted).killable_abandoned().exists()
-    allowed = [set(machine.run_commands(r.state, abandoned_with_executor=killable)) for r in runs]
+    allowed = [set(run.commands()) for run in runs]
     return {
         "pause": any("pause" in a for a in allowed),
         "resume": any("resume" in a for a in allowed),

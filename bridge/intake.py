@@ -28,12 +28,12 @@ from django.http.request import split_domain_port, validate_host
 from ninja.errors import HttpError
 from pydantic import ValidationError
 
-from sequences.store import throttle
 from sequences.api.auth import OPERATE, token_actor, token_from
 from sequences.api.control import ControlCommand, command_actor, control_command
 from sequences.api.events import BATCH_TYPE, receive
-from sequences.store.db import storage_trouble
 from sequences.rules.cloudevents import MAX_EVENT_BYTES
+from sequences.store import throttle
+from sequences.store.db import storage_trouble
 from sequences.transitions.arrivals import MAX_BATCH_BYTES
 
 log = logging.getLogger("bosun.api")

@@ -7,12 +7,14 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from sequences.store import lanes
+from sequences.configuration import deployed_images
+from sequences.models import Project
+from sequences.models import SequenceExecution as SE
+from sequences.models import TaskExecution as TE
 from sequences.rules import outcomes
 from sequences.rules.outcomes import context_words, run_words
 from sequences.rules.outcomes import shown as shown_run
-from sequences.configuration import deployed_images
-from sequences.models import Project, SequenceExecution as SE, TaskExecution as TE
+from sequences.store import lanes
 
 PAGE_SIZE = 25
 MAX_BATCHES = 8  # a state filter reads at most this many batches of candidates per page, then offers "older"

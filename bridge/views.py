@@ -13,20 +13,18 @@ from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from sequences.transitions import commands as control, arrivals as intake
-
-from sequences.store import throttle
-
 from sequences import registrations as uniform
 from sequences.api.auth import OPERATE, authenticate
 from sequences.models import ApiToken, Event, Project, TaskExecution
 from sequences.notices.metrics import REGISTRY
 from sequences.rules import outcomes
 from sequences.rules.shipyard import NAME_RE
+from sequences.store import throttle
+from sequences.transitions import arrivals as intake
+from sequences.transitions import commands as control
 
 from . import queries
 from .detail import context_detail
-
 
 
 def _project(name) -> Project:

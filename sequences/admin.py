@@ -9,12 +9,12 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from sequences.transitions import commands as control
-
+from sequences.models import (ApiToken, ControlAction, Event, Integration, Project, SequenceExecution, Service,
+                              TaskExecution, TaskLog)
 from sequences.notices import outbox as webhooks
+from sequences.rules import machine
 from sequences.store.db import write_transaction
-from sequences.models import ApiToken, ControlAction, Event, Project, SequenceExecution, Service, TaskExecution, TaskLog
-from sequences.registrations import Integration
+from sequences.transitions import commands as control
 
 
 def pretty(field: str, label: str | None = None):
@@ -150,13 +150,18 @@ class SequenceExecutionAdmin(ReadOnlyAdmin):
     search_fields = ["context", "service", "triggered_id"]
     list_select_related = ["project"]
     date_hierarchy = "triggered_at"
-    readonly_fields = ["on_the_bridge"] + read_only_fields(SequenceExecution, "input_data", "tasks")
+    readonly_fields = ["on_the_bridge", "allowed_now"] + read_only_fields(SequenceExecution, "input_data", "tasks")
     inlines = [TaskExecutionInline]
     actions = ["pause", "resume", "abort", "abort_force", "abort_kill"]
 
     @admin.display(description="Bridge")
     def on_the_bridge(self, run):
         return format_html('<a href="{}">Open on the Bridge →</a>', bridge_url(run))
+
+    @admin.display(description="What may be done now")
+    def allowed_now(self, run):
+        """The commands the state machine allows in its state (the actions below that will apply)."""
+        return ", ".join(machine.COMMANDS[name].label for name in run.commands()) or "nothing: it has ended"
 
     def _control(self, request, queryset, state, mode=None, reason="from Django admin"):
         """Send the command to each selected sequence's stage, through the same function as the API."""

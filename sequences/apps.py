@@ -11,8 +11,8 @@ class SequencesConfig(AppConfig):
         from django.db.models.signals import m2m_changed, post_delete, post_save
 
         from sequences.api.auth import forget_tokens
-        from sequences.notices import outbox as webhooks
         from sequences.models import ApiToken
+        from sequences.notices import outbox as webhooks
 
         # A token's cached lookup goes as soon as the token, its user or their permissions change.
         user = get_user_model()

@@ -6,12 +6,12 @@ import binascii
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from sequences.models import Event, Project, SequenceExecution, Service
 from sequences.rules import jobs as jobs_module
 from sequences.rules import shipyard as shipyard_module
-from sequences.store.db import write_transaction
-from sequences.models import Event, Project, SequenceExecution, Service
-from sequences.store.signals import jobs_changed
 from sequences.rules.shipyard import NAME_RE, ShipyardError
+from sequences.store.db import write_transaction
+from sequences.store.signals import jobs_changed
 
 
 class ProjectError(Exception):

@@ -2,8 +2,8 @@
 
 import json
 
-from sequences.models import Project
 from sequences.configuration import create_project, update_jobs
+from sequences.models import Project
 
 DEMO_SHIPYARD = """\
 apiVersion: spec.keptn.sh/0.2.3

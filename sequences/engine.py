@@ -12,9 +12,8 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from sequences.notices import sending as delivering
-
-from sequences.transitions import repair, timeouts
 from sequences.store.signals import context_changed
+from sequences.transitions import repair, timeouts
 
 log = logging.getLogger("bosun.engine")
 

@@ -6,9 +6,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
 
+from sequences.configuration import create_project
 from sequences.demo import DEMO_SHIPYARD
 from sequences.models import ApiToken
-from sequences.configuration import create_project
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API inside Django tests
 

@@ -6,8 +6,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from sequences.notices import outbox as webhooks
 from sequences.models import Project
+from sequences.notices import outbox as webhooks
 from sequences.notices.outbox import Delivery, Webhook
 
 JOBS = "kind: Jobs\njobs:\n  - task: deployment\n    command: [id]\n"

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from sequences.models import (ApiToken, ControlAction, Event, Project, SequenceExecution, Service, TaskExecution)
-from sequences.registrations import Integration
+from sequences.models import ApiToken, ControlAction, Event, Project, SequenceExecution, Service, TaskExecution
 from sequences.notices.outbox import Delivery, Webhook
+from sequences.registrations import Integration
 from tests.helpers import current_task
 
 TRIGGERED = "sh.keptn.event.dev.delivery.triggered"

@@ -10,8 +10,10 @@ from django.template.loader import render_to_string
 from django.test import Client
 from django.utils import timezone
 
-from sequences.transitions import commands as control, timeouts
-from sequences.models import Event, SequenceExecution as SE
+from sequences.models import Event
+from sequences.models import SequenceExecution as SE
+from sequences.transitions import commands as control
+from sequences.transitions import timeouts
 from tests.helpers import current_task, run_of
 
 OPERATOR = control.Actor("tests", "api")

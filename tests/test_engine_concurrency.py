@@ -7,8 +7,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from sequences.models import ControlAction
+from sequences.models import SequenceExecution as SE
 from sequences.transitions import timeouts
-from sequences.models import ControlAction, SequenceExecution as SE
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

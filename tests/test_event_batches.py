@@ -2,8 +2,9 @@
 
 import json
 
-from sequences.models import Event, TaskExecution as TE
-from tests.helpers import current_task, trigger_body, Snapshot, task_started
+from sequences.models import Event
+from sequences.models import TaskExecution as TE
+from tests.helpers import Snapshot, current_task, task_started, trigger_body
 
 
 def test_a_batch_over_the_event_cap_is_refused_whole(api, sockshop):

@@ -2,7 +2,6 @@
 still report their results. `manage.py up` starts its local executor again when it dies."""
 
 import re
-from pathlib import Path
 import signal
 import subprocess
 from pathlib import Path

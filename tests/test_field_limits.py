@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tests.helpers import trigger_body, Snapshot
+from tests.helpers import Snapshot, trigger_body
 
 
 @pytest.mark.parametrize("labels", [{"n": 1}, {"n": None}, {"n": {"x": "y"}}, ["a"]])

@@ -2,7 +2,7 @@
 
 from sequences.models import SequenceExecution as SE
 from tests.conftest import ControlApi
-from tests.helpers import run_of, Snapshot
+from tests.helpers import Snapshot, run_of
 
 
 def test_a_key_reused_for_another_command_on_another_context_is_a_409(ctl, operator_user, sockshop):

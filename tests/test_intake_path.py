@@ -13,8 +13,8 @@ from django.test import Client
 
 from bridge.asgi import application
 from bridge.intake import EventIntake
-from sequences.models import ApiToken, ControlAction, Event, SequenceExecution, TaskExecution
 from sequences.configuration import create_project
+from sequences.models import ApiToken, ControlAction, Event, SequenceExecution, TaskExecution
 
 from .helpers import one_stage_shipyard
 

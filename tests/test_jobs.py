@@ -6,13 +6,13 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from sequences.transitions import claims as executors
-
-from sequences.rules import jobs
 from sequences.engine import Engine
-from sequences.models import Event, Project, TaskExecution as TE, TaskLog
+from sequences.models import Event, Project
+from sequences.models import TaskExecution as TE
+from sequences.models import TaskLog
+from sequences.rules import jobs
+from sequences.transitions import claims as executors
 from tests.helpers import current_task, run_of
-
 
 JOBS = """\
 kind: Jobs

@@ -5,7 +5,6 @@ from sequences.models import Event, SequenceExecution
 from tests.helpers import current_task, run_of
 
 
-
 def test_a_second_delivery_waits_behind_the_first(api, sockshop):
     first = api.trigger(tag="0.11.1")
     second = api.trigger(tag="0.11.2")

@@ -5,13 +5,16 @@ from datetime import timedelta
 
 import pytest
 from django.db.models import Count
-from hypothesis import HealthCheck, settings, strategies as st
 from django.utils import timezone
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
-from sequences.transitions import commands as control, arrivals as intake, timeouts
-from sequences.models import Event, Lane, Project, SequenceExecution, TaskExecution
 from sequences.configuration import create_project
+from sequences.models import Event, Lane, Project, SequenceExecution, TaskExecution
+from sequences.transitions import arrivals as intake
+from sequences.transitions import commands as control
+from sequences.transitions import timeouts
 
 SE = SequenceExecution
 SHIPYARD = """\

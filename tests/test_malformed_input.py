@@ -4,7 +4,7 @@ import pytest
 from django.test import Client
 
 from sequences.models import Event, Project
-from tests.helpers import trigger_body, Snapshot
+from tests.helpers import Snapshot, trigger_body
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "application/cloudevents+json", "text/plain",

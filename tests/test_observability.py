@@ -9,7 +9,6 @@ from sequences.notices.metrics import JsonFormatter
 from tests.helpers import current_task
 
 
-
 def scrape(headers) -> dict[str, float]:
     response = Client().get("/metrics", **headers)
     assert response.status_code == 200, response.content

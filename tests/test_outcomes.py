@@ -9,12 +9,11 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
+from sequences.configuration import create_project
 from sequences.demo import DEMO_SHIPYARD
 from sequences.engine import Engine
-from sequences.configuration import create_project
 from tests.helpers import current_task, one_stage_shipyard, run_of
 from tests.test_task_flow import finish_all
-
 
 
 def failed_then_rolled_back(api):
@@ -105,3 +104,17 @@ def test_the_bridge_s_state_filter_finds_a_context_by_how_it_reads_and_by_nothin
     found = {key for key in ("succeeded", "warning", "failed", "aborted", "timedout", "superseded", "running")
              if context[:8] in browser.get(f"/bridge/project/{project}/sequence/", {"state": key}).content.decode()}
     assert found == {KEYS[label]}
+
+
+RESULTS = {"Failed (rolled back)": "fail", "Aborted": "aborted", "Timed out": "timedOut", "Superseded": "fail",
+           "Succeeded with warnings": "warning"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sdk_reads_the_same_outcome(api, ended, live_server):
+    from bosun.sdk import Client as Sdk
+
+    project, context, _, label = ended
+    sequence = Sdk(live_server.url, api.headers["HTTP_X_TOKEN"]).sequence(context, project)
+    assert sequence.outcome()["label"] == label
+    assert sequence.result() == RESULTS[label]

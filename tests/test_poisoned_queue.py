@@ -6,9 +6,11 @@ import time_machine
 from django.utils import timezone
 
 from sequences.engine import Engine
+from sequences.models import Event
+from sequences.models import SequenceExecution as SE
+from sequences.models import TaskExecution as TE
 from sequences.rules.cloudevents import MAX_DEPTH
-from sequences.models import Event, SequenceExecution as SE, TaskExecution as TE
-from tests.helpers import current_task, run_of, nested, trigger_body, Snapshot, finish_all
+from tests.helpers import Snapshot, current_task, finish_all, nested, run_of, trigger_body
 
 
 def test_deeply_nested_trigger_is_refused_with_the_limit_while_the_lane_is_busy(api, sockshop):

@@ -5,8 +5,9 @@ import threading
 import pytest
 from django.db import connection, transaction
 
+from sequences.models import SequenceExecution as SE
+from sequences.models import TaskExecution as TE
 from sequences.store import lanes, locks
-from sequences.models import SequenceExecution as SE, TaskExecution as TE
 from sequences.store.prepared import Prepared
 
 from .helpers import current_task
@@ -114,7 +115,8 @@ def test_save_stores_odd_values_and_fields_not_loaded_as_django_does(sockshop):
     """The short cut for plain values must not change what is stored for anything else: a field that was
     not loaded is read before it is written, a number given as text is converted, a lazy string is made
     text, a datetime in another zone is stored as the same moment."""
-    from datetime import datetime, timedelta, timezone as tz
+    from datetime import datetime, timedelta
+    from datetime import timezone as tz
 
     from django.utils import timezone
     from django.utils.functional import lazy

@@ -6,9 +6,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from sequences.transitions import timeouts
-from sequences.models import ControlAction, Event, SequenceExecution
 from sequences.configuration import create_project
+from sequences.models import ControlAction, Event, SequenceExecution
+from sequences.transitions import timeouts
 from tests.helpers import current_task, run_of
 
 SE = SequenceExecution

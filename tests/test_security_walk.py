@@ -9,8 +9,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from bridge.asgi import application
 from sequences.api import api
 from sequences.models import ApiToken, ControlAction, Event, Project, SequenceExecution, TaskExecution
-from sequences.registrations import Integration
 from sequences.notices.outbox import Delivery, Webhook
+from sequences.registrations import Integration
 from tests.helpers import current_task
 
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}

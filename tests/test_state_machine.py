@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from sequences.models import SequenceExecution as SE, TaskExecution as TE
+from sequences.models import SequenceExecution as SE
+from sequences.models import TaskExecution as TE
 from sequences.rules import machine
 from sequences.rules.statesdoc import markdown
 from sequences.transitions.moves import IllegalMove, enter
@@ -91,7 +92,8 @@ SEQUENCE_COMMANDS = [c.name for c in machine.SEQUENCE_COMMANDS]
 
 
 def allowed(run) -> set[str]:
-    abandoned = run.task_executions.killable_abandoned().exists()
+    abandoned = run.state == SE.ABORTED and TE.objects.filter(
+        sequence_execution=run, state=TE.ABANDONED, kill_requested_at__isnull=True).exclude(executors={}).exists()
     return set(machine.run_commands(run.state, abandoned_with_executor=abandoned))
 
 

@@ -7,11 +7,12 @@ import time_machine
 from django.core.management import call_command
 from django.utils import timezone
 
-from sequences.transitions import timeouts
 from sequences.engine import Engine
-from sequences.models import ControlAction, Event, SequenceExecution as SE, TaskExecution as TE
+from sequences.models import ControlAction, Event
+from sequences.models import SequenceExecution as SE
+from sequences.models import TaskExecution as TE
+from sequences.transitions import timeouts
 from tests.helpers import current_task, run_of
-
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from sequences.notices import tracing
 from tests.helpers import current_task, run_of
 
 
-
 @pytest.fixture
 def spans(monkeypatch):
     exporter = InMemorySpanExporter()

@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from tests.helpers import current_task, Snapshot, task_started
+from tests.helpers import Snapshot, current_task, task_started
 
 
 @pytest.mark.parametrize("event_id", ["a/b", "../x", "a b", "a?b", "a#b", "a%2Fb", "x" * 101, "ü"])

@@ -12,7 +12,6 @@ from sequences.notices import sending as delivering
 from sequences.notices.outbox import Delivery, Webhook
 from tests.test_webhooks import SECRET, Receiver, add_webhook
 
-
 LOOPBACK = [ipaddress.ip_network("127.0.0.0/8")]
 
 

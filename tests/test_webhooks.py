@@ -3,8 +3,8 @@ hanging receiver never slows intake, and bad webhooks are refused with nothing s
 
 import hashlib
 import hmac
-import ipaddress
 import io
+import ipaddress
 import json
 import threading
 import time

@@ -7,18 +7,19 @@ from django.http import Http404
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from sequences.store import throttle
-from sequences.store.db import storage_trouble
 from sequences.api.auth import BearerToken, XToken
 from sequences.api.control import router as control_router
 from sequences.api.events import router as events_router
 from sequences.api.executions import router as executions_router
 from sequences.api.keptn import router as keptn_router
 from sequences.api.projects import router as projects_router
+from sequences.api.schemas import RESPONSES_KEY
 from sequences.api.tasks import router as tasks_router
 from sequences.api.uniform import router as uniform_router
 from sequences.api.webhooks import router as webhooks_router
-from sequences.api.schemas import RESPONSES_KEY
+from sequences.store import throttle
+from sequences.store.db import storage_trouble
+
 
 class BosunAPI(NinjaAPI):
     def get_openapi_schema(self, **kwargs):

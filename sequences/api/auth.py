@@ -8,8 +8,8 @@ from django.utils import timezone
 from ninja.errors import HttpError
 from ninja.security import APIKeyHeader, HttpBearer
 
-from sequences.store import throttle
 from sequences.models import ApiToken
+from sequences.store import throttle
 
 OPERATE = "sequences.operate_sequences"
 MANAGE = "sequences.manage_projects"

@@ -4,13 +4,13 @@ from typing import Literal
 
 from ninja import Field, Header, Router, Schema, Status
 
-from sequences.transitions import commands as control
+from sequences.api.auth import OPERATE, actor, require
+from sequences.api.params import project_or_404, task_or_404
+from sequences.api.schemas import AUDIT, CONTROL_ANSWER, TASK, TASK_ANSWER, TASK_REQUESTS, answers
+from sequences.api.tasks import task_facts_json
 from sequences.models import ControlAction, TaskExecution
 from sequences.rules.cloudevents import iso_or_none
-from sequences.api.params import project_or_404, task_or_404
-from sequences.api.auth import OPERATE, actor, require
-from sequences.api.tasks import task_facts_json
-from sequences.api.schemas import AUDIT, CONTROL_ANSWER, TASK, TASK_ANSWER, TASK_REQUESTS, answers
+from sequences.transitions import commands as control
 
 router = Router(tags=["Control"])
 TASK_ANSWERS = answers({200: TASK_ANSWER}, 403, 404, 409)

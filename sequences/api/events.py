@@ -2,18 +2,18 @@
 
 import json
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 from django.http.request import RawPostDataException
-from django.core.exceptions import RequestDataTooBig
 from ninja import Router, Status
 from ninja.errors import HttpError
 
-from sequences.transitions import arrivals as intake
-from sequences.rules.cloudevents import MAX_DEPTH, MAX_EVENT_BYTES
-from sequences.models import Event
 from sequences.api.auth import OPERATE, require
 from sequences.api.params import PAGE_KEY, PAGE_SIZE, moment, page_key, page_size
 from sequences.api.schemas import BATCH_ANSWER, EVENT, RECEIPT, answers, page
+from sequences.models import Event
+from sequences.rules.cloudevents import MAX_DEPTH, MAX_EVENT_BYTES
+from sequences.transitions import arrivals as intake
 
 router = Router(tags=["Events"])
 

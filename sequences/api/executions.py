@@ -1,20 +1,18 @@
 """Sequence executions (Keptn's shape plus queue and timeouts), per-context states, open tasks."""
 
-from django.db.models import Max, Min, Prefetch, Q
 from typing import Literal
 
+from django.db.models import Max, Min, Prefetch, Q
 from ninja import Router
 from ninja.errors import HttpError
 
-from sequences.store import lanes
-
-from sequences.rules import outcomes, timers
-
 from sequences import registrations as uniform
-from sequences.rules.cloudevents import iso_or_none, parse_type, sequence_type
-from sequences.models import Event, SequenceExecution, TaskExecution
 from sequences.api.params import PAGE_KEY, PAGE_SIZE, moment, page_key, page_size, project_or_404
 from sequences.api.schemas import CONTEXT_STATE, EVENT, SEQUENCE_EXECUTION, answers, page
+from sequences.models import Event, SequenceExecution, TaskExecution
+from sequences.rules import outcomes, timers
+from sequences.rules.cloudevents import iso_or_none, parse_type, sequence_type
+from sequences.store import lanes
 
 router = Router(tags=["Sequences"])
 STATES = {s for s, _ in SequenceExecution.STATES}

@@ -3,12 +3,12 @@
 from django.db.models import Max
 from ninja import Router
 
-from sequences.rules.cloudevents import now_iso
-from sequences.configuration import deployed_images
-from sequences.models import Event, Project
 from sequences.api.events import event_page
 from sequences.api.params import PAGE_KEY, PAGE_SIZE, project_or_404
 from sequences.api.schemas import BOOLEAN, INTEGER, OBJECT, STRING, answers, obj
+from sequences.configuration import deployed_images
+from sequences.models import Event, Project
+from sequences.rules.cloudevents import now_iso
 
 router = Router(tags=["Keptn"])
 VERSION = "1.4.5"  # the Keptn release whose API Bosun answers as

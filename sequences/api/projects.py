@@ -3,13 +3,13 @@
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
-from sequences.rules import jobs as jobs_module
 from sequences import configuration as projects
-from sequences.rules.cloudevents import now_iso
-from sequences.models import Event, Project
-from sequences.api.params import project_or_404
 from sequences.api.auth import DEFINE_JOBS, MANAGE, require
+from sequences.api.params import project_or_404
 from sequences.api.schemas import JOBS_ANSWER, MESSAGE, PROJECT, PROJECTS, SERVICE, answers
+from sequences.models import Event, Project
+from sequences.rules import jobs as jobs_module
+from sequences.rules.cloudevents import now_iso
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]*$"
 MAX_SHIPYARD = 256 * 1024  # characters of a shipyard (YAML or base64)

@@ -6,11 +6,11 @@ from django.http import HttpResponse
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
-from sequences.transitions import claims as executors
-from sequences.models import TaskExecution, TaskLog
-from sequences.api.params import task_or_404
 from sequences.api.auth import OPERATE, require
+from sequences.api.params import task_or_404
 from sequences.api.schemas import INTEGER, OBJECT, OPT_STRING, RESPONSES_KEY, STRING, answers, obj
+from sequences.models import TaskExecution, TaskLog
+from sequences.transitions import claims as executors
 
 router = Router(tags=["Tasks"])
 

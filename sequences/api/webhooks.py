@@ -4,10 +4,10 @@ from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import StrictBool
 
-from sequences.notices import outbox as webhooks
 from sequences.api.auth import MANAGE, actor, require
 from sequences.api.params import PAGE_KEY, PAGE_SIZE, page_key, page_size, project_or_404
 from sequences.api.schemas import BOOLEAN, INTEGER, OPT_STRING, STRING, TIME, answers, obj
+from sequences.notices import outbox as webhooks
 
 router = Router(tags=["Webhooks"])
 

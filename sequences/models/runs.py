@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from sequences.rules import shipyard as shipyard_module
-from sequences.rules.machine import Run, Task
+from sequences.rules.machine import Run, Task, run_commands
 from sequences.rules.timers import TIMERS
 
 
@@ -173,6 +173,12 @@ class SequenceExecution(models.Model):
     @property
     def is_terminal(self):
         return self.state in self.TERMINAL
+
+    def commands(self) -> list[str]:
+        """The commands sequences/rules/machine.py allows now. On an aborted run, kill applies while a task
+        it abandoned may still have processes (one query, only then)."""
+        killable = self.state == self.ABORTED and self.task_executions.killable_abandoned().exists()
+        return run_commands(self.state, abandoned_with_executor=killable)
 
     def task_spec(self, index: int) -> dict | None:
         return self.tasks[index] if 0 <= index < len(self.tasks) else None

@@ -18,10 +18,10 @@ from urllib.parse import urlsplit
 from django.db import connection, transaction
 from django.utils import timezone
 
-from sequences.rules import destinations
 from sequences.models import Delivery, Webhook
-from sequences.store.db import write_transaction
+from sequences.rules import destinations
 from sequences.rules.cloudevents import event_matches
+from sequences.store.db import write_transaction
 
 log = logging.getLogger("bosun.webhooks")
 

@@ -19,9 +19,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from sequences.notices.outbox import Delivery, _written
 from sequences.rules import destinations
 from sequences.store.db import write_transaction
-from sequences.notices.outbox import Delivery, _written
 
 log = logging.getLogger("bosun.webhooks")
 

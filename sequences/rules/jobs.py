@@ -19,8 +19,8 @@ Every error names the line and the field, as for shipyards. The first job that m
 import re
 from dataclasses import dataclass, field
 
-from sequences.rules.shipyard import TASK_NAME_RE, parse_duration
 from sequences.rules import yamlsafe
+from sequences.rules.shipyard import TASK_NAME_RE, parse_duration
 from sequences.rules.yamlsafe import Locator
 
 DEFAULT_KILL_GRACE = 5.0

@@ -7,7 +7,6 @@ Plain dataclasses, no ORM. Every validation error names the line and the field, 
 import re
 from dataclasses import dataclass, field
 
-
 from sequences.rules import yamlsafe
 from sequences.rules.yamlsafe import Locator
 

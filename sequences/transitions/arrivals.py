@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 
 from django.utils import timezone
 
+from sequences.models import Event, Project, SequenceExecution, Service, TaskExecution
+from sequences.notices import metrics as observe
 from sequences.rules import cloudevents as ev
+from sequences.rules.cloudevents import EventError
+from sequences.store import locks
+from sequences.store.db import announce, write_transaction
+from sequences.store.prepared import Prepared
 from sequences.transitions import deadlines, flow, task_moves
 from sequences.transitions.eventlog import emit, store_event
-from sequences.store import locks
-from sequences.notices import metrics as observe
-from sequences.store.db import announce, write_transaction
-from sequences.rules.cloudevents import EventError
-from sequences.models import Event, Project, Service, SequenceExecution, TaskExecution
-from sequences.store.prepared import Prepared
 
 SE = SequenceExecution
 TE = TaskExecution

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from sequences.models import TaskExecution, TaskLog
 from sequences.rules import cloudevents as ev
-from sequences.transitions import task_moves
-from sequences.transitions.eventlog import store_event
 from sequences.store import locks
 from sequences.store.db import announce, write_transaction
-from sequences.models import TaskExecution, TaskLog
 from sequences.store.signals import task_log_changed
+from sequences.transitions import task_moves
+from sequences.transitions.eventlog import store_event
 
 TE = TaskExecution
 log = logging.getLogger("bosun.executors")

@@ -222,14 +222,7 @@ def _resume(runs, **_):
 def _abort(runs, *, mode, reason, actor, command, **_):
     message = f"Aborted ({mode}) by {actor.name}" + (f": {reason}" if reason else ".")
     now = timezone.now()
-    return [run for run in runs if machine.run_allows(command, run.state,
-                                                      abandoned_with_executor=_abandoned_with_executor(run))
-            and flow.abort_run(run, mode, message, now)]
-
-
-def _abandoned_with_executor(run) -> bool:
-    """An aborted run whose task a force abort abandoned while an executor ran it: a kill still applies."""
-    return run.state == SE.ABORTED and run.task_executions.killable_abandoned().exists()
+    return [run for run in runs if command in run.commands() and flow.abort_run(run, mode, message, now)]
 
 
 # --- tasks -----------------------------------------------------------------------------------

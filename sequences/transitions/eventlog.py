@@ -4,10 +4,10 @@ from django.db import IntegrityError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from sequences.rules import cloudevents as ev
-from sequences.notices import outbox as webhooks
-from sequences.rules.cloudevents import EventError
 from sequences.models import Event
+from sequences.notices import outbox as webhooks
+from sequences.rules import cloudevents as ev
+from sequences.rules.cloudevents import EventError
 from sequences.store.prepared import save
 
 

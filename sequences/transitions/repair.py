@@ -12,9 +12,9 @@ import logging
 
 from django.db import connection
 
-from sequences.transitions import flow
-from sequences.store.db import announce, write_transaction
 from sequences.models import Project, SequenceExecution, TaskExecution
+from sequences.store.db import announce, write_transaction
+from sequences.transitions import flow
 
 SE = SequenceExecution
 TE = TaskExecution

@@ -2,8 +2,8 @@ import signal
 
 from django.core.management.base import BaseCommand
 
-from sequences.notices import sending as delivering
 from sequences.engine import Engine
+from sequences.notices import sending as delivering
 
 
 class Command(BaseCommand):

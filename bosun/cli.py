@@ -287,7 +287,8 @@ def abort_sequence(context: str = typer.Option(..., "--context", "--keptn-contex
     mode = "kill" if kill else "force" if force else "graceful"
     with errors():
         run = client().sequence(context)
-        active = [r for r in run.executions() if r["status"]["state"] not in TERMINAL
+        # what the abort applies to: the executions whose allowed commands (Bosun's state machine) include it
+        active = [r for r in run.executions() if f"abort:{mode}" in r.get("commands", [])
                   and (not stage or r["scope"]["stage"] == stage)]
         items = [f"{r['scope']['stage']} {r['sequence']['name']} of {r['scope']['service']} ({short(r)})"
                  for r in active] or [f"context {context}"]

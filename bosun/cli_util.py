@@ -7,7 +7,7 @@ from contextlib import contextmanager
 import typer
 from rich.console import Console
 
-from .client import BadAnswer, BosunError, Unreachable
+from .client import TERMINAL, BadAnswer, BosunError, Unreachable
 from .config import ConfigError
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNCONFIRMED = 1, 2, 3, 4, 5, 6, 7
@@ -93,11 +93,9 @@ def short(run: dict) -> str:
     """An execution: its state while it runs or waits (Keptn's words), then how it ended as Bosun shows it
     (its `outcome`), e.g. "failed (rolled back)"."""
     shown = run.get("outcome") or {}
-    if run["status"]["state"] in ENDED and shown.get("label"):
+    if run["status"]["state"] in TERMINAL and shown.get("label"):
         return shown["label"][0].lower() + shown["label"][1:]
     return run["status"]["state"]
 
-
-ENDED = ("finished", "aborted", "timedOut", "superseded")
 
 

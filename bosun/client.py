@@ -4,6 +4,9 @@ import threading
 
 import httpx
 
+# The states in which a sequence execution has ended (Bosun's API, as Keptn names them).
+TERMINAL = ("finished", "aborted", "timedOut", "superseded")
+
 
 class BosunError(Exception):
     """An answer Bosun gave with a 4xx/5xx status; `message` is Bosun's own words."""

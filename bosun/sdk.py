@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from . import config
 from .client import BosunError, Unreachable
 from .client import answer as read
+from .client import TERMINAL  # noqa: F401  (the SDK's callers test states against it)
 from .client import Client as _Http
 
-TERMINAL = ("finished", "aborted", "timedOut", "superseded")
 __all__ = ["BosunError", "Client", "OutputFiles", "Sequence", "Task", "Unreachable"]
 
 

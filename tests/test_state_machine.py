@@ -109,6 +109,9 @@ def test_the_api_applies_a_sequence_command_exactly_where_the_table_allows_it(ct
     run = run_of(context, stage)
     assert run.state == state.split(",")[0]
     expected = 200 if command in allowed(run) else 409
+    listed = ctl.get("/api/controlPlane/v1/sequence-execution", project="ops", keptnContext=context,
+                     stage=stage).json()["sequenceExecutions"][0]["commands"]
+    assert set(listed) == allowed(run)  # what the CLI offers to abort, and scripts read
     response = ctl.control(context, project="ops", stage=stage, **as_request(command))
     assert response.status_code == expected, response.json()
     if expected == 409:

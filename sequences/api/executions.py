@@ -11,6 +11,7 @@ from sequences.api.params import PAGE_KEY, PAGE_SIZE, moment, page_key, page_siz
 from sequences.api.schemas import CONTEXT_STATE, EVENT, SEQUENCE_EXECUTION, answers, page
 from sequences.models import Event, SequenceExecution, TaskExecution
 from sequences.rules import outcomes, timers
+from sequences.rules.machine import run_commands
 from sequences.rules.cloudevents import iso_or_none, parse_type, sequence_type
 from sequences.store import lanes
 
@@ -30,7 +31,9 @@ def _task_events(task: TaskExecution) -> list[dict]:
     return rows
 
 
-def execution_json(execution: SequenceExecution, queue: dict | None, context_runs=()) -> dict:
+def execution_json(execution: SequenceExecution, queue: dict | None, context_runs=(), killable=frozenset()) -> dict:
+    """Keptn's sequence execution, plus Bosun's queue, outcome and allowed commands. `killable`: ids of
+    aborted runs whose abandoned task may still have processes (read once for a page)."""
     tasks = list(execution.task_executions.all())  # prefetched
     previous = [
         {"name": t.name, "triggeredID": t.triggered_id, "result": t.result, "status": t.status,
@@ -77,6 +80,7 @@ def execution_json(execution: SequenceExecution, queue: dict | None, context_run
         "queue": queue or {**lanes.policy_info(execution), "position": None, "blockedBy": None},
         "supersededBy": _superseded_by(execution),
         "outcome": outcomes.as_json(outcomes.run_words(execution, queue, context_runs)),
+        "commands": run_commands(execution.state, abandoned_with_executor=execution.id in killable),
     }
 
 
@@ -117,13 +121,17 @@ def sequence_executions(
     )
     queues = lanes.queue_info(page)
     # a failed run reads "Failed (rolled back)" when a later run of its context put it right
-    failed = {e.context for e in page if e.state == SequenceExecution.FINISHED and e.result not in ("pass", "warning")}
+    failed = {e.context for e in page if outcomes.run_words(e)["key"] == "failed"}
     of_context: dict[str, list] = {}
     if failed:
         for run in SequenceExecution.objects.filter(project=found, context__in=failed).order_by("id"):
             of_context.setdefault(run.context, []).append(run)
+    aborted = [e.id for e in page if e.state == SequenceExecution.ABORTED]
+    killable = set(TaskExecution.objects.filter(sequence_execution__in=aborted).killable_abandoned()
+                   .values_list("sequence_execution_id", flat=True)) if aborted else set()
     return {
-        "sequenceExecutions": [execution_json(e, queues.get(e.id), of_context.get(e.context, ())) for e in page],
+        "sequenceExecutions": [execution_json(e, queues.get(e.id), of_context.get(e.context, ()), killable)
+                               for e in page],
         "nextPageKey": str(offset + size) if offset + size < total else "",
         "pageSize": len(page),
         "totalCount": total,

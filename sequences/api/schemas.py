@@ -6,6 +6,7 @@ those dicts hold, so clients and conformance checks (schemathesis in the suite) 
 """
 
 from sequences.models import SequenceExecution, TaskExecution
+from sequences.rules import machine
 
 STRING = {"type": "string"}
 OPT_STRING = {"type": ["string", "null"]}
@@ -80,7 +81,9 @@ SEQUENCE_EXECUTION = obj({
                   {"stateBeforePause": STRING, "message": STRING}),
     "inputProperties": OBJECT,
     "triggeredAt": TIME,
-}, {"startedAt": TIME, "endedAt": TIME, "queue": QUEUE, "supersededBy": SUPERSEDED_BY, "outcome": OUTCOME})
+}, {"startedAt": TIME, "endedAt": TIME, "queue": QUEUE, "supersededBy": SUPERSEDED_BY, "outcome": OUTCOME,
+    # the commands sequences/rules/machine.py allows now (pause, resume, abort:graceful, abort:force, abort:kill)
+    "commands": {"type": "array", "items": {"type": "string", "enum": list(machine.COMMANDS)}}})
 
 CONTEXT_STATE = obj({"name": STRING, "project": STRING, "service": STRING, "shkeptncontext": STRING,
                      "state": {"type": "string", "enum": SEQUENCE_STATES}, "time": TIME,

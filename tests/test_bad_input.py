@@ -71,12 +71,27 @@ def endpoints(world):
     }
 
 
-def refused(response, *codes):
-    assert response.status_code in codes, (response.status_code, response.content[:300])
+def refused(response, code):
+    assert response.status_code == code, (response.status_code, response.content[:300])
     body = response.json()
-    assert body["code"] == response.status_code
-    assert isinstance(body["message"], str) and len(body["message"]) > 15
+    assert body["code"] == code
+    assert isinstance(body["message"], str) and body["message"].strip()
     return body["message"]
+
+
+def body_answer(endpoint: str, kind: str) -> int:
+    """A body no endpoint can read is a 400; over a MiB, the event intake answers 413 before reading it (the
+    others read it, and refuse the name in it)."""
+    return 413 if (endpoint, kind) == ("trigger", "over a MiB") else 400
+
+
+def name_answer(endpoint: str, kind: str) -> int:
+    """An odd name is a 400 where a name is made (project, service, integration, webhook, a finish's result);
+    where a name looks something up (a trigger's service, a control's stage) it is not found: 404. A NUL is
+    refused before anything is looked up."""
+    if endpoint in ("trigger", "control") and not (endpoint == "trigger" and kind == "NUL"):
+        return 404
+    return 400
 
 
 def test_unreadable_bodies_are_refused_everywhere_and_change_nothing(admin_api, world):
@@ -84,7 +99,7 @@ def test_unreadable_bodies_are_refused_everywhere_and_change_nothing(admin_api, 
     for endpoint, (path, _) in endpoints(world).items():
         content_type = "application/cloudevents-batch+json" if endpoint == "batch" else "application/json"
         for kind, raw in BODIES.items():
-            message = refused(admin_api.post(path, raw, content_type=content_type), 400, 413)
+            message = refused(admin_api.post(path, raw, content_type=content_type), body_answer(endpoint, kind))
             assert "Cannot parse" not in message, (endpoint, kind, message)
             assert message != "Invalid request: Field required", (endpoint, kind, message)
     assert stored() == before
@@ -103,7 +118,7 @@ def test_names_with_odd_characters_are_refused_everywhere_and_change_nothing(adm
                 assert response.status_code < 500
                 assert all(400 <= a["status"] < 500 for a in answers), (kind, answers)
                 continue
-            refused(response, 400, 404, 409, 413)
+            refused(response, name_answer(endpoint, kind))
     assert stored() == before
 
 

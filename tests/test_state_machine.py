@@ -184,3 +184,15 @@ def test_docs_states_md_is_what_the_state_machine_says():
     written = (ROOT / "docs" / "states.md").read_text()
     assert written == markdown(), ("docs/states.md is stale: run `python -m sequences.rules.statesdoc > "
                                    "docs/states.md` and commit it")
+
+
+@pytest.mark.parametrize("state", STATES)
+def test_django_admin_says_what_may_be_done_as_the_table_does(ctl, ops, admin_user, state):
+    context, stage = STATES[state](ctl)
+    run = run_of(context, stage)
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get(f"/admin/sequences/sequenceexecution/{run.id}/change/").content.decode()
+    shown = page.split("What may be done now", 1)[1].split('<div class="readonly">', 1)[1].split("</div>", 1)[0]
+    labels = [machine.COMMANDS[c.name].label for c in machine.SEQUENCE_COMMANDS if c.name in allowed(run)]
+    assert shown.strip() == (", ".join(labels) or "nothing: it has ended")

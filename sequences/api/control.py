@@ -19,7 +19,8 @@ REASON = Field("", max_length=control.MAX_REASON, description="Why (kept in the 
 
 class ControlCommand(Schema):
     state: Literal["pause", "resume", "abort"]
-    stage: str | None = Field(None, min_length=1, max_length=100)
+    stage: str | None = Field(None, max_length=100, description="Empty or absent: every stage of the context "
+                              "(as Keptn's clients send it)")
     mode: Literal["graceful", "force", "kill"] | None = None
     suspendRunning: bool = False
     reason: str = REASON

@@ -92,7 +92,7 @@ def _superseded_by(execution) -> dict | None:
 
 
 @router.get("/sequence-execution", summary="Sequence executions, newest first (Keptn's shape plus queue)",
-            **answers({200: page("sequenceExecutions", SEQUENCE_EXECUTION)}, 404))
+            **answers({200: page("sequenceExecutions", SEQUENCE_EXECUTION, integer_key=True)}, 404))
 def sequence_executions(
     request,
     project: str,
@@ -132,7 +132,8 @@ def sequence_executions(
     return {
         "sequenceExecutions": [execution_json(e, queues.get(e.id), of_context.get(e.context, ()), killable)
                                for e in page],
-        "nextPageKey": str(offset + size) if offset + size < total else "",
+        # Keptn's models.SequenceExecutionResult: an integer, absent on the last page
+        **({"nextPageKey": offset + size} if offset + size < total else {}),
         "pageSize": len(page),
         "totalCount": total,
     }

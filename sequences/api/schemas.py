@@ -24,7 +24,12 @@ def obj(required: dict, optional: dict | None = None, **extra) -> dict:
     return {"type": "object", "required": list(required), "properties": {**required, **(optional or {})}, **extra}
 
 
-def page(key: str, item: dict) -> dict:
+def page(key: str, item: dict, integer_key: bool = False) -> dict:
+    """A page of `key`. Keptn types nextPageKey by endpoint: a string (events), or an integer that is absent on
+    the last page (integer_key: sequence executions)."""
+    if integer_key:
+        return obj({key: {"type": "array", "items": item}, "pageSize": INTEGER, "totalCount": INTEGER},
+                   {"nextPageKey": {"type": "integer", "minimum": 1}})
     return obj({key: {"type": "array", "items": item}, "nextPageKey": STRING, "pageSize": INTEGER,
                 "totalCount": INTEGER})
 

@@ -44,6 +44,7 @@ HAND_OVER = object()  # "let Django answer this one"
 # the setting: a middleware added there must be accounted for here (done here too, or why it need not be).
 MIDDLEWARE_ACCOUNTED_FOR = {
     "django.middleware.security.SecurityMiddleware": "_ordinary (SSL redirect) and _headers (its headers)",
+    "bridge.apierrors.JsonErrors": "not needed: every answer of the way in is JSON already",
     "bridge.staticfiles.StaticFilesMiddleware": "not needed: static files are never POSTed here",
     "django.contrib.sessions.middleware.SessionMiddleware": "not needed: tokens, no session",
     "django.middleware.common.CommonMiddleware": "_ordinary (the Host check)",

@@ -99,6 +99,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "bridge.apierrors.JsonErrors",  # every error under /api/ is Keptn's JSON {code, message}
     "bridge.staticfiles.StaticFilesMiddleware",  # WhiteNoise, for STATIC_URL only
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -58,3 +58,29 @@ def test_a_known_path_with_a_wrong_method_is_a_json_405_that_says_what_it_answer
     assert (response.status_code, response["Content-Type"], response["Allow"]) == (405, "application/json", allow)
     assert response.json() == {"code": 405, "message": f"{method.upper()} is not allowed on {path}; it answers "
                                                        f"{allow}."}
+
+
+EVALUATION = "/api/controlPlane/v1/project/sockshop/stage/{stage}/service/carts/evaluation"
+
+
+def test_keptn_trigger_evaluation_runs_the_stage_s_evaluation_with_keptn_s_data(api, sockshop):
+    body = {"start": "2021-01-02T15:00:00", "timeframe": "5m", "labels": {"buildId": "7"}, "gitcommitid": "asdf123f"}
+    response = api.post(EVALUATION.format(stage="staging"), body)
+    assert response.status_code == 200
+    context = response.json()["keptnContext"]
+    run = run_of(context, "staging", "evaluation")
+    assert (run.state, run.gitcommitid, current_task(context, "staging", "evaluation").name) == (
+        "started", "asdf123f", "evaluation")
+    triggered = api.get("/api/v1/event", keptnContext=context, type="sh.keptn.event.staging.evaluation.triggered")
+    data = triggered.json()["events"][0]["data"]
+    assert (data["evaluation"], data["labels"], data["service"]) == (
+        {"start": "2021-01-02T15:00:00", "timeframe": "5m"}, {"buildId": "7"}, "carts")
+
+
+def test_an_evaluation_of_a_stage_the_project_lacks_is_a_404_and_end_with_timeframe_a_400(api, sockshop):
+    missing = api.post(EVALUATION.format(stage="qa"), {"timeframe": "5m"})
+    assert (missing.status_code, missing.json()["message"]) == (404, "Stage 'qa' does not exist in project 'sockshop'.")
+    both = api.post(EVALUATION.format(stage="dev"), {"start": "2021-01-02T15:00:00", "end": "2021-01-02T15:10:00",
+                                                     "timeframe": "5m"})
+    assert both.status_code == 400 and "end and timeframe" in both.json()["message"]
+    assert not api.get("/api/v1/event", type="sh.keptn.event.dev.evaluation.triggered").json()["events"]

@@ -9,6 +9,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from sequences.api.auth import BearerToken, XToken
 from sequences.api.control import router as control_router
+from sequences.api.evaluations import router as evaluations_router
 from sequences.api.events import router as events_router
 from sequences.api.executions import router as executions_router
 from sequences.api.keptn import router as keptn_router
@@ -148,3 +149,4 @@ api.add_router("/controlPlane/v1", control_router)
 api.add_router("/controlPlane/v1", tasks_router)
 api.add_router("/controlPlane/v1", uniform_router)
 api.add_router("/controlPlane/v1", webhooks_router)
+api.add_router("/controlPlane/v1", evaluations_router)

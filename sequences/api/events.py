@@ -161,3 +161,4 @@ def event_page(keptnContext=None, type=None, project=None, stage=None, service=N
         "pageSize": len(page),
         "totalCount": total,
     }
+

@@ -77,3 +77,18 @@ def test_one_failing_timer_does_not_stop_another_projects_timeout(ctl, sockshop,
         # the lane of the good project works again
         again = ctl.trigger(project="ops", tag="2")
         assert run_of(again).state == SE.STARTED
+
+
+def test_a_stored_run_without_tasks_ends_failed_and_the_lane_moves_on(api, sockshop):
+    from sequences.transitions import repair
+
+    holder = api.trigger()
+    waiting = api.trigger()
+    SE.objects.filter(context=waiting).update(tasks=[])  # as a hand-written row would be
+    finish_all(api, holder)
+    run = run_of(waiting)
+    assert (run.state, run.result, run.status) == (SE.FINISHED, "fail", "errored")
+    assert run.message == "The sequence has no task to trigger: its stored tasks are empty."
+    after = api.trigger()
+    assert run_of(after).state == SE.STARTED
+    assert repair.repair() == 0

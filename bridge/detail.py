@@ -55,6 +55,8 @@ def context_detail(project: Project, context: str) -> dict | None:
             # a reason is shown once, where it happened: on the task when a task carries it
             "message": run.message if run.is_terminal and run.message not in task_messages else "",
             "pending": [] if run.is_terminal else [t["name"] for t in run.tasks[len(run_tasks):]],
+            # a run that never had a task (its stage or sequence is not in the shipyard): its own events
+            "own_events": [] if run.tasks else by_triggered.get(run.triggered_id, []),
             "waited": (run.started_at or now) - run.triggered_at,
             "lane_went_to": _successor(run) if run.state in (SE.ABORTED, SE.TIMED_OUT) else None,
         })

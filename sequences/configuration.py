@@ -6,7 +6,7 @@ import binascii
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
-from sequences.models import Event, Project, SequenceExecution, Service
+from sequences.models import Event, Project, Service, TaskExecution
 from sequences.rules import jobs as jobs_module
 from sequences.rules import shipyard as shipyard_module
 from sequences.rules.shipyard import NAME_RE, ShipyardError
@@ -120,14 +120,17 @@ def delete_service(project: Project, name: str):
 
 
 def deployed_images(project: Project) -> dict[tuple[str, str], str]:
-    """(stage, service) -> the image of the last delivery that deployed it (finished with pass or warning)."""
+    """(stage, service) -> the image its last deployment put there. As Keptn does: set when a `deployment` task
+    finishes with pass or warning (not when its sequence ends), from the sequence's
+    configurationChange.values.image."""
+    stage, service = "sequence_execution__stage", "sequence_execution__service"
+    last = (TaskExecution.objects.filter(sequence_execution__project=project, name="deployment",
+                                         state=TaskExecution.FINISHED, result__in=("pass", "warning"))
+            .values(stage, service).annotate(last=Max("id")).values_list("last", flat=True))
     images = {}
-    done = (SequenceExecution.objects.filter(project=project, state=SequenceExecution.FINISHED,
-                                             result__in=("pass", "warning"))
-            .values("stage", "service").annotate(last=Max("id")))
-    runs = SequenceExecution.objects.filter(id__in=[row["last"] for row in done]).only("stage", "service", "input_data")
-    for run in runs:
-        image = ((run.input_data.get("configurationChange") or {}).get("values") or {}).get("image")
+    for row in TaskExecution.objects.filter(id__in=list(last)).values(stage, service, "sequence_execution__input_data"):
+        data = row["sequence_execution__input_data"] or {}
+        image = ((data.get("configurationChange") or {}).get("values") or {}).get("image")
         if isinstance(image, str):
-            images[(run.stage, run.service)] = image
+            images[(row[stage], row[service])] = image
     return images

@@ -97,7 +97,11 @@ def test_an_unknown_stage_or_sequence_is_accepted_and_ends_at_once_naming_what_e
         log = api.get("/api/v1/event", keptnContext=context).json()["events"]
         assert [e["type"] for e in log] == [f"sh.keptn.event.{stage}.{name}.triggered",
                                             f"sh.keptn.event.{stage}.{name}.finished"]
-    assert not SequenceExecution.objects.exists()
+        run = SequenceExecution.objects.get(context=context)  # listed, as Keptn lists it: finished, errored
+        assert (run.stage, run.name, run.state, run.result, run.status, run.holds_lane, run.tasks) == (
+            stage, name, "finished", "fail", "errored", False, [])
+        assert reason in run.message
+    assert api.trigger() and SequenceExecution.objects.get(stage="dev", name="delivery").state == "started"
 
 
 def test_an_executors_odd_result_and_status_are_stored_and_count_as_failure(api, sockshop):

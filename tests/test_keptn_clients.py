@@ -84,3 +84,73 @@ def test_an_evaluation_of_a_stage_the_project_lacks_is_a_404_and_end_with_timefr
                                                      "timeframe": "5m"})
     assert both.status_code == 400 and "end and timeframe" in both.json()["message"]
     assert not api.get("/api/v1/event", type="sh.keptn.event.dev.evaluation.triggered").json()["events"]
+
+
+def _deployed(api, project_path: str) -> dict:
+    """(stage, service) -> deployedImage, as Keptn's ExpandedProject lists them."""
+    stages = api.get(project_path).json()["stages"]
+    return {(s["stageName"], svc["serviceName"]): svc["deployedImage"] for s in stages for svc in s["services"]}
+
+
+def test_deployed_image_is_set_when_a_deployment_finishes_not_when_its_sequence_ends(api, sockshop):
+    image = "docker.io/keptnexamples/carts:0.12.0"
+    context = api.trigger(tag="0.12.0")
+    deployment = current_task(context)
+    assert deployment.name == "deployment"
+    assert _deployed(api, "/api/controlPlane/v1/project/sockshop")[("dev", "carts")] == ""
+    api.finish(deployment)
+    assert run_of(context).state == "started"  # the sequence goes on: its next task runs
+    assert _deployed(api, "/api/controlPlane/v1/project/sockshop") == {
+        ("dev", "carts"): image, ("dev", "orders"): "", ("staging", "carts"): "", ("staging", "orders"): "",
+        ("production", "carts"): "", ("production", "orders"): ""}
+    listed = api.get("/api/controlPlane/v1/project").json()["projects"][0]
+    assert listed["stages"][0]["services"][0] == {
+        "serviceName": "carts", "creationDate": listed["stages"][0]["services"][0]["creationDate"],
+        "deployedImage": image}
+    base = "/api/controlPlane/v1/project/sockshop/stage"
+    assert api.get(base).json()["stages"][0]["services"][0]["deployedImage"] == image
+    assert api.get(f"{base}/dev").json()["services"][0]["deployedImage"] == image
+    assert api.get(f"{base}/dev/service").json()["services"][0]["deployedImage"] == image
+    assert api.get(f"{base}/dev/service/carts").json()["deployedImage"] == image
+
+
+def test_a_failed_deployment_leaves_the_deployed_image_as_it_was(api, sockshop):
+    first = api.trigger(tag="1.0.0")
+    api.finish(current_task(first), result="warning")  # warning deploys too
+    api.post(f"/api/controlPlane/v1/sequence/sockshop/{first}/control", {"state": "abort"})
+    second = api.trigger(tag="2.0.0")
+    api.finish(current_task(second), result="fail")
+    assert api.get("/api/controlPlane/v1/project/sockshop/stage/dev/service/carts").json()["deployedImage"] == \
+        "docker.io/keptnexamples/carts:1.0.0"
+
+
+def test_the_environment_page_shows_what_a_finished_deployment_put_in_its_stage(api, sockshop, admin_user):
+    context = api.trigger(tag="0.13.0")
+    api.finish(current_task(context))
+    browser = Client()
+    browser.force_login(admin_user)
+    page = browser.get("/bridge/project/sockshop/").content.decode()
+    deployed = page.split('class="lane-deployed"', 1)[1].split("</p>", 1)[0]
+    assert "0.13.0" in deployed
+
+
+@pytest.mark.parametrize("stage,name,reason", [
+    ("qa", "delivery", "Project 'sockshop' has no stage 'qa'"),
+    ("dev", "build", "Stage 'dev' has no sequence 'build'"),
+])
+def test_a_trigger_of_an_unknown_stage_or_sequence_is_a_finished_errored_sequence_state(api, sockshop, stage, name,
+                                                                                          reason):
+    response = api.post("/api/v1/event", {"type": f"sh.keptn.event.{stage}.{name}.triggered", "source": "keptn-cli",
+                                          "data": {"project": "sockshop", "stage": stage, "service": "carts"}})
+    context = response.json()["keptnContext"]
+    states = api.get("/api/controlPlane/v1/sequence/sockshop", keptnContext=context).json()
+    assert (states["totalCount"], states["nextPageKey"]) == (1, 0)
+    state = states["states"][0]
+    assert (state["name"], state["service"], state["shkeptncontext"], state["state"]) == (name, "carts", context,
+                                                                                        "finished")
+    assert [(s["name"], s["state"], s["result"]) for s in state["stages"]] == [(stage, "finished", "fail")]
+    assert state["stages"][0]["latestEvent"]["type"] == f"sh.keptn.event.{stage}.{name}.finished"
+    run = api.executions(keptnContext=context)["sequenceExecutions"][0]
+    assert (run["status"]["state"], run["commands"]) == ("finished", [])
+    assert reason in run["status"]["message"]
+    assert (run["scope"]["result"], run["scope"]["status"]) == ("fail", "errored")

@@ -59,7 +59,8 @@ def last_event_contexts(project: Project, stages: list[str]) -> dict[str, dict]:
 
 
 def project_json(project: Project) -> dict:
-    services = [s.name for s in project.services.all()]
+    services = list(project.services.all())
+    images = projects.deployed_images(project)
     stage_names = project.parsed_shipyard().stage_names
     last = last_event_contexts(project, stage_names)
     return {
@@ -70,7 +71,8 @@ def project_json(project: Project) -> dict:
         "creationDate": now_iso(project.created_at),
         "lastChangeDate": now_iso(project.updated_at),
         "stages": [
-            {"stageName": stage, "services": [{"serviceName": s} for s in services],
+            {"stageName": stage, "services": [{"serviceName": s.name, "creationDate": now_iso(s.created_at),
+                                               "deployedImage": images.get((stage, s.name), "")} for s in services],
              **({"lastEventContext": last[stage]} if last.get(stage) else {})}
             for stage in stage_names
         ],

@@ -99,7 +99,8 @@ CONTEXT_STATE = obj({"name": STRING, "project": STRING, "service": STRING, "shke
 
 EVENT_CONTEXT_INFO = obj({"eventId": STRING, "keptnContext": STRING, "time": TIME})
 PROJECT = obj({"projectName": STRING, "shipyard": STRING, "stages": {"type": "array", "items": obj(
-    {"stageName": STRING, "services": {"type": "array", "items": obj({"serviceName": STRING})}},
+    {"stageName": STRING, "services": {"type": "array", "items": obj(
+        {"serviceName": STRING}, {"creationDate": STRING, "deployedImage": STRING})}},
     {"lastEventContext": EVENT_CONTEXT_INFO})}},
     {"shipyardVersion": STRING, "creationDate": TIME, "lastChangeDate": TIME, "jobs": STRING,
      "warnings": {"type": "array", "items": STRING}, "lastEventContext": EVENT_CONTEXT_INFO})

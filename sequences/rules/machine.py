@@ -62,6 +62,8 @@ _ALIVE = (R.STARTED, R.PAUSED, R.WAITING_FOR_APPROVAL)  # a run whose tasks go o
 
 RUN_MOVES = {m.name: m for m in (
     Move("wait", "event", (R.TRIGGERED,), (R.WAITING,), "triggered while its lane is held: it waits in the queue"),
+    Move("refuse", "event", (R.TRIGGERED,), (R.FINISHED,),
+         "its stage or sequence is not in the shipyard: it ends at once, errored, with no lane and no task"),
     Move("start", "event", (R.TRIGGERED, R.WAITING), (R.STARTED,),
          "takes its lane (or needs none) and triggers its first task"),
     Move("await-approval", "event", (R.STARTED,), (R.WAITING_FOR_APPROVAL,),

@@ -161,14 +161,10 @@ def _apply_sequence_trigger(incoming: ev.IncomingEvent) -> Receipt:
     context = incoming.context or str(uuid.uuid4())
     missing = unknown_target(project, stage, name)
     if missing:
-        # As Keptn does: accepted, stored, and ended at once with a .finished that says what exists, so a
-        # script waiting for the .finished ends too.
         payload = {**incoming.raw, "id": incoming.id, "shkeptncontext": context, "time": _arrival(incoming)}
         store_event(payload, context=context, note=missing)
-        emit(ev.sequence_type(stage, name, "finished"),
-                  {**data, "result": "fail", "status": "errored", "message": missing}, context, incoming.id,
-                  incoming.raw.get("gitcommitid") or "")
-        announce(project.name, context)
+        flow.refuse_sequence(project, stage, name, data["service"], data, context, incoming.id,
+                             incoming.raw.get("gitcommitid") or "", missing)
         return Receipt(202, incoming.id, context, message=missing)
     sequence = shipyard.sequence(stage, name)
     new_context = not incoming.context  # a context Bosun just made up: nothing can run in it yet

@@ -71,6 +71,23 @@ def trigger_sequence(project, stage, sequence, service, data, context, triggered
     return execution
 
 
+def refuse_sequence(project, stage, name, service, data, context, triggered_id, gitcommitid, message):
+    """A trigger of a stage or sequence the shipyard does not have. As Keptn does, it is accepted and ends at
+    once: a sequence execution finished (fail, errored) that takes no lane and has no task, and a .finished
+    that says what exists, so a script waiting for the .finished ends too."""
+    execution = SE(
+        root=not SE.objects.filter(project=project, context=context).exists(), project=project, stage=stage,
+        service=service, name=name[:100], context=context, triggered_id=triggered_id, gitcommitid=gitcommitid,
+        input_data=data, tasks=[], result="fail", status="errored", message=message, ended_at=timezone.now())
+    enter(execution, "refuse")
+    save(execution)
+    observe.transition("sequence.finished", execution, result="fail", status="errored", message=message)
+    emit(ev.sequence_type(stage, name, "finished"), {**data, "result": "fail", "status": "errored",
+                                                      "message": message}, context, triggered_id, gitcommitid)
+    announce(project.name, context, stage=stage, service=service)
+    return execution
+
+
 def _start_sequence(execution, take_lane=True):
     enter(execution, "start")
     execution.holds_lane = take_lane

@@ -5,6 +5,7 @@ from collections import defaultdict
 from django.db.models import Q
 from django.utils import timezone
 
+from sequences import integration_logs
 from sequences.models import ControlAction, Event, Project
 from sequences.models import SequenceExecution as SE
 from sequences.models import TaskExecution as TE
@@ -37,6 +38,7 @@ def context_detail(project: Project, context: str) -> dict | None:
     queues = lanes.queue_info(runs)
     now = timezone.now()
     logs = {entry.task_id: entry for entry in TaskLog.objects.filter(task__in=[t.id for t in tasks])}
+    reported = integration_logs.of_tasks([t.triggered_id for t in tasks])
     shipyard = project.parsed_shipyard()
     order = {s: i for i, s in enumerate(shipyard.stage_names)}
     stages = []
@@ -47,6 +49,7 @@ def context_detail(project: Project, context: str) -> dict | None:
                               "can": machine.task_commands(task.state, run.state, task.name),
                               "events": by_triggered.get(task.triggered_id, []),
                               "executors": _executors(task), "deadlines": _deadlines(task, now),
+                              "reported": reported.get(task.triggered_id, []),
                               "job": job_view(task, logs.get(task.id))})
         task_messages = {t.message for t in tasks_by_run[run.id] if t.message}
         stages.append({

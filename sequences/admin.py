@@ -9,8 +9,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from sequences.models import (ApiToken, ControlAction, Event, Integration, Project, SequenceExecution, Service,
-                              TaskExecution, TaskLog)
+from sequences.models import (ApiToken, ControlAction, Event, Integration, IntegrationLog, Project,
+                              SequenceExecution, Service, TaskExecution, TaskLog)
 from sequences.notices import outbox as webhooks
 from sequences.rules import machine
 from sequences.store.db import write_transaction
@@ -290,6 +290,13 @@ class IntegrationAdmin(ReadOnlyAdmin):
     list_display = ["name", "hostname", "integration_id", "registered_at", "last_seen"]
     search_fields = ["name", "integration_id"]
     readonly_fields = read_only_fields(Integration, "metadata", "subscriptions")
+
+
+@admin.register(IntegrationLog)
+class IntegrationLogAdmin(ReadOnlyAdmin):
+    list_display = ["time", "integration_id", "task", "context", "message"]
+    search_fields = ["integration_id", "context", "triggered_id", "message"]
+    readonly_fields = read_only_fields(IntegrationLog)
 
     def has_delete_permission(self, request, obj=None):
         return request.user.has_perm("sequences.delete_integration")  # an integration that is gone for good

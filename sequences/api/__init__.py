@@ -13,6 +13,7 @@ from sequences.api.evaluations import router as evaluations_router
 from sequences.api.events import router as events_router
 from sequences.api.executions import router as executions_router
 from sequences.api.keptn import router as keptn_router
+from sequences.api.logs import router as logs_router
 from sequences.api.projects import router as projects_router
 from sequences.api.schemas import RESPONSES_KEY
 from sequences.api.tasks import router as tasks_router
@@ -150,3 +151,4 @@ api.add_router("/controlPlane/v1", tasks_router)
 api.add_router("/controlPlane/v1", uniform_router)
 api.add_router("/controlPlane/v1", webhooks_router)
 api.add_router("/controlPlane/v1", evaluations_router)
+api.add_router("/controlPlane/v1", logs_router)

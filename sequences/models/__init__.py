@@ -1,11 +1,11 @@
 """Bosun's stored things (the storage layer's models): projects, lanes, sequence and task executions, the event
-log, the audit trail, API tokens (runs.py), and the receivers of Bosun's events: integrations, webhooks and
+log, the audit trail, API tokens (runs.py), and the receivers of Bosun's events: integrations and the errors they report, webhooks and
 their deliveries (receivers.py). They may import sequences.rules only.
 """
 
-from sequences.models.receivers import Delivery, Integration, Webhook
+from sequences.models.receivers import Delivery, Integration, IntegrationLog, Webhook
 from sequences.models.runs import (ApiToken, ControlAction, Event, Lane, Project, SequenceExecution, Service,
                                    TaskExecution, TaskLog)
 
-__all__ = ["ApiToken", "ControlAction", "Delivery", "Event", "Integration", "Lane", "Project", "SequenceExecution",
+__all__ = ["ApiToken", "ControlAction", "Delivery", "Event", "Integration", "IntegrationLog", "Lane", "Project", "SequenceExecution",
            "Service", "TaskExecution", "TaskLog", "Webhook"]

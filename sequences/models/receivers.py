@@ -4,7 +4,7 @@ and subscribe) and webhooks with their deliveries (the outbox)."""
 from django.db import models
 from django.utils import timezone
 
-from sequences.rules.cloudevents import event_matches, filter_matches
+from sequences.rules.cloudevents import event_matches, filter_matches, now_iso
 
 
 class Integration(models.Model):
@@ -112,3 +112,33 @@ class Delivery(models.Model):
                 "lastStatus": self.last_status, "lastError": self.last_error,
                 "lastDurationMs": self.last_duration_ms, "createdAt": iso(self.created_at),
                 "deliveredAt": iso(self.delivered_at)}
+
+
+class IntegrationLog(models.Model):
+    """An error an integration reported (Keptn's models.LogEntry): its go-sdk forwards each `.finished` with
+    status errored and each `sh.keptn.log.error` here. Bounded per integration (sequences/integration_logs.py)."""
+
+    integration_id = models.CharField(max_length=200, help_text="The integration that reported it")
+    message = models.TextField(blank=True)
+    context = models.CharField(max_length=100, blank=True, help_text="shkeptncontext")
+    task = models.CharField(max_length=200, blank=True)
+    triggered_id = models.CharField(max_length=100, blank=True, help_text="The task's .triggered event id")
+    gitcommitid = models.CharField(max_length=100, blank=True)
+    time = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        app_label = "sequences"
+        ordering = ["-time", "-id"]
+        indexes = [
+            models.Index(fields=["integration_id", "time"], name="log_of_integration"),
+            models.Index(fields=["time"], name="log_time"),
+            models.Index(fields=["triggered_id"], name="log_of_task"),
+        ]
+
+    def __str__(self):
+        return f"{self.integration_id}: {self.message[:60]}"
+
+    def as_keptn(self) -> dict:
+        return {"integrationid": self.integration_id, "message": self.message, "shkeptncontext": self.context,
+                "task": self.task, "triggeredid": self.triggered_id, "gitcommitid": self.gitcommitid,
+                "time": now_iso(self.time)}

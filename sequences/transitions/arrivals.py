@@ -17,7 +17,7 @@ from sequences.store import locks
 from sequences.store.db import announce, write_transaction
 from sequences.store.prepared import Prepared
 from sequences.transitions import deadlines, flow, task_moves
-from sequences.transitions.eventlog import emit, store_event
+from sequences.transitions.eventlog import store_event
 
 SE = SequenceExecution
 TE = TaskExecution

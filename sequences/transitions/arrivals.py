@@ -197,8 +197,10 @@ def unknown_target(project, stage: str, name: str) -> str:
 
 
 def _arrival(incoming: ev.IncomingEvent) -> str:
-    """The event's own time, or the moment it arrived when it has none."""
-    return incoming.raw.get("time") or ev.now_iso()
+    """The event's own time, or the moment it arrived when it has none (Go's clients send their zero time,
+    0001-01-01T00:00:00Z, for an event whose time they did not set; Keptn stamps those on arrival too)."""
+    value = incoming.raw.get("time")
+    return value if value and not value.startswith("0001-01-01T00:00:00") else ev.now_iso()
 
 
 def _apply_task_event(incoming: ev.IncomingEvent, known: Known | None = None) -> Receipt:

@@ -154,3 +154,22 @@ def test_a_trigger_of_an_unknown_stage_or_sequence_is_a_finished_errored_sequenc
     assert (run["status"]["state"], run["commands"]) == ("finished", [])
     assert reason in run["status"]["message"]
     assert (run["scope"]["result"], run["scope"]["status"]) == ("fail", "errored")
+
+
+def test_keptn_update_project_puts_the_shipyard_with_the_name_in_the_body(admin_api, sockshop):
+    """go-utils' APIHandler.UpdateProject: PUT /controlPlane/v1/project with models.UpdateProjectParams."""
+    import base64
+
+    from tests.helpers import one_stage_shipyard
+
+    shipyard = base64.b64encode(one_stage_shipyard("sockshop", [{"name": "deployment"}]).encode()).decode()
+    answer = admin_api.put("/api/controlPlane/v1/project", {"name": "sockshop", "shipyard": shipyard,
+                                                      "gitRemoteURL": "", "gitUser": ""})
+    assert (answer.status_code, answer.json()) == (201, {})
+    stages = admin_api.get("/api/controlPlane/v1/project/sockshop").json()["stages"]
+    assert [s["stageName"] for s in stages] == ["dev"]
+    for body, code in (({"name": "nope", "shipyard": shipyard}, 404), ({"name": "sockshop", "gitUser": "me"}, 400),
+                       ({"name": "sockshop", "shipyard": "kind: [unclosed"}, 400)):
+        answer = admin_api.put("/api/controlPlane/v1/project", body)
+        assert (answer.status_code, answer["Content-Type"]) == (code, "application/json; charset=utf-8")
+    assert [s["stageName"] for s in admin_api.get("/api/controlPlane/v1/project/sockshop").json()["stages"]] == ["dev"]

@@ -137,6 +137,7 @@ def test_go_utils_api_set_as_keptn_s_cli_calls_it(go):
     assert stages.get("nextPageKey", "") in ("", "0") and len(stages["stages"]) == 3
     assert go.ok("GET", f"{cp}/project/replay/stage/dev/service", SERVICES)["services"][0]["serviceName"] == "carts"
     go.ok("GET", f"{cp}/project/replay/stage/dev/service/carts", SERVICE)
+    go.ok("PUT", f"{cp}/project", {}, {"name": "replay", "shipyard": shipyard})  # keptn update project
 
     # keptn trigger delivery: SendEvent with the zero time Go sends for an unset time.Time
     trigger = go_event("sh.keptn.event.dev.delivery.triggered", {

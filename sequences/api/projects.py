@@ -125,6 +125,25 @@ def update_project(request, project: str, payload: UpdateProject):
     return project_json(_project(project))
 
 
+class KeptnUpdateProject(Schema):
+    """Keptn's models.UpdateProjectParams (`keptn update project`); its Git fields have nothing to change here."""
+
+    name: str = Field(min_length=1, max_length=100)
+    shipyard: str | None = Field(None, max_length=MAX_SHIPYARD, json_schema_extra={"minLength": 1})
+
+
+@router.put("/project", summary="Replace a project's shipyard, named in the body (Keptn's UpdateProject)",
+            **answers({201: {"type": "object"}}, 403, 404))
+def keptn_update_project(request, payload: KeptnUpdateProject):
+    require(request, MANAGE)
+    found = _project(payload.name)
+    if not payload.shipyard:
+        raise HttpError(400, "Send a shipyard to change: Bosun keeps each project's shipyard itself and has no "
+                             "Git upstream, so Git settings change nothing.")
+    _call(projects.update_shipyard, found, payload.shipyard)
+    return Status(201, {})
+
+
 @router.get("/project/{project}/jobs", summary="A project's job definitions, as the job executor reads them",
             **answers({200: JOBS_ANSWER}, 404, 409))
 def get_jobs(request, project: str):

@@ -33,7 +33,10 @@ def test_a_page_of_sequence_executions_decodes_as_keptn_s_sequence_execution_res
 
 
 METHODS = ["get", "post", "put", "delete", "patch"]
-UNKNOWN = ["/api/nope", "/api/controlPlane/v1/nothing/here", "/api/v1/event/x/y"]
+UNKNOWN = ["/api/nope", "/api/controlPlane/v1/nothing/here", "/api/v1/event/x/y",
+           # Keptn's services Bosun has no counterpart for (README: Coming from Keptn)
+           "/api/resource-service/v1/project/sockshop/resource", "/api/configuration-service/v1/project",
+           "/api/secrets/v1/secret"]
 
 
 @pytest.mark.parametrize("method", METHODS)

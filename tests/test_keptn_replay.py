@@ -125,7 +125,8 @@ def test_go_utils_api_set_as_keptn_s_cli_calls_it(go):
     go.ok("POST", "/api/v1/auth", {})
     assert go.ok("GET", "/api/v1/metadata", METADATA)["automaticprovisioning"] is False
     shipyard = base64.b64encode(KEPTN_SHIPYARD.encode()).decode()
-    go.ok("POST", f"{cp}/project", {}, {"name": "replay", "shipyard": shipyard})
+    go.ok("POST", f"{cp}/project", {}, {"gitCredentials": {"remoteURL": "https://git.example/replay.git",
+                                                           "user": "keptn"}, "name": "replay", "shipyard": shipyard})
     go.ok("POST", f"{cp}/project/replay/service", {}, {"serviceName": "carts"})
 
     projects = go.ok("GET", f"{cp}/project", PROJECTS)

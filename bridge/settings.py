@@ -173,10 +173,17 @@ DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
+
+
+def channel_layers(redis_url: str) -> dict:
+    """The Redis channel layer. Its receive blocks on BZPOPMIN for 5 s at a time, so the socket's read timeout
+    must outlast that (redis-py 8 defaults it to 5 s, which tore every idle page's socket down)."""
+    return {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [
+        {"address": redis_url, "socket_timeout": 30, "socket_connect_timeout": 5, "socket_keepalive": True}]}}}
+
+
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
-    }
+    CHANNEL_LAYERS = channel_layers(REDIS_URL)
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 

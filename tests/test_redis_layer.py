@@ -37,3 +37,32 @@ async def test_a_push_travels_through_redis_to_a_connected_page(admin_user):
             await socket.disconnect()
         finally:
             channel_layers.backends.clear()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_an_idle_page_s_socket_outlives_the_layer_s_blocking_reads_and_still_hears_a_push(admin_user):
+    """channels_redis blocks on BZPOPMIN for 5 s at a time: the socket's read timeout must outlast it, or every
+    idle page's consumer dies after about 5 s and its socket is torn down."""
+    from channels.db import database_sync_to_async
+
+    from bridge import settings as bosun_settings
+    from bridge.asgi import application
+
+    client = Client()
+    await database_sync_to_async(client.force_login)(admin_user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    layers = bosun_settings.channel_layers(REDIS_URL)  # the configuration the scale-out mode runs with
+    with override_settings(CHANNEL_LAYERS=layers):
+        channel_layers.backends.clear()
+        try:
+            socket = WebsocketCommunicator(application, "/ws/live/?context=ctx-idle", headers=[
+                (b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000"), (b"cookie", cookie)])
+            connected, _ = await socket.connect()
+            assert connected
+            assert await socket.receive_nothing(timeout=15, interval=0.5)  # idle: three blocking reads go by
+            await asyncio.get_running_loop().run_in_executor(None, live.send, "c.ctx-idle", "<div id='y'>later</div>")
+            assert await socket.receive_from(timeout=5) == "<div id='y'>later</div>"
+            await socket.disconnect()
+        finally:
+            channel_layers.backends.clear()

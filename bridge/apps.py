@@ -1,6 +1,3 @@
-import os
-import sys
-
 from django.apps import AppConfig
 
 
@@ -10,11 +7,5 @@ class BridgeConfig(AppConfig):
 
     def ready(self):
         from . import logins  # noqa: F401  (connects the login signals)
-
-        # Live pushes only where pages can be connected: the server (manage.py up, daphne), not tests or
-        # management commands that merely touch the database.
-        serving = "up" in sys.argv[1:2] or "daphne" in os.path.basename(sys.argv[0]) or os.environ.get("BOSUN_LIVE") == "1"
-        if serving:
-            from . import live
-
-            live.start()
+        # The live pusher is started by the processes that change state (bridge/live.py's start()), never
+        # here: importing Django must not start threads.

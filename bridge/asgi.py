@@ -46,3 +46,10 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter(websocket_urlpatterns),
     }
 )
+
+# The web process pushes its own changes to the pages and executors it serves (and, through Redis, others').
+# BOSUN_LIVE=0 leaves the pusher off where the application is only imported (the test suite).
+if os.environ.get("BOSUN_LIVE", "1") != "0":
+    from . import live  # noqa: E402
+
+    live.start()

@@ -2,6 +2,8 @@
 
 import asyncio
 import re
+import threading
+from collections import Counter
 from urllib.parse import parse_qsl
 
 from channels.db import database_sync_to_async
@@ -11,6 +13,25 @@ NAME = re.compile(r"^[A-Za-z0-9-]{1,80}$")
 
 # The loop the web server runs websockets on; bridge/live.py sends on it from other threads.
 server_loop: asyncio.AbstractEventLoop | None = None
+
+# How many sockets of this process listen to each group, kept by the consumers for bridge/live.py's pusher
+# thread (which must not read the channel layer's own structures from outside the loop).
+_listeners: Counter = Counter()
+_listeners_lock = threading.Lock()
+
+
+def listeners(group: str | None = None) -> int:
+    """Sockets of this process in `group` (in any group when None)."""
+    with _listeners_lock:
+        return _listeners[group] if group is not None else sum(_listeners.values())
+
+
+def _count(groups: list[str], step: int):
+    with _listeners_lock:
+        for group in groups:
+            _listeners[group] += step
+            if _listeners[group] <= 0:
+                del _listeners[group]
 
 
 def groups_for(query: str) -> list[str]:
@@ -35,10 +56,13 @@ class GroupConsumer(AsyncWebsocketConsumer):
         self.joined = groups
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
+        _count(groups, 1)
         await self.accept()
 
     async def disconnect(self, code):
-        for group in getattr(self, "joined", []):
+        joined, self.joined = getattr(self, "joined", []), []
+        _count(joined, -1)
+        for group in joined:
             await self.channel_layer.group_discard(group, self.channel_name)
 
 

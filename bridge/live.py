@@ -26,19 +26,18 @@ log = logging.getLogger("bosun.live")
 
 
 def listening(group: str) -> bool:
-    """Whether any page listens to a group. Known for the in-memory layer; assumed with Redis."""
-    layer = get_channel_layer()
-    if isinstance(layer, InMemoryChannelLayer):
-        return bool(layer.groups.get(group))
+    """Whether any page listens to a group. Known for the in-memory layer (only this process's sockets can);
+    assumed with Redis, where sockets of other processes may."""
+    if isinstance(get_channel_layer(), InMemoryChannelLayer):
+        return consumers.listeners(group) > 0
     return True
 
 
 def anyone_listening() -> bool:
     """Whether any page or executor listens at all. With nobody there, a commit does not wake the pusher
     (waking a thread per event costs the request that commits it); a page that opens later renders afresh."""
-    layer = get_channel_layer()
-    if isinstance(layer, InMemoryChannelLayer):
-        return any(layer.groups.values())
+    if isinstance(get_channel_layer(), InMemoryChannelLayer):
+        return consumers.listeners() > 0
     return True
 
 
@@ -158,7 +157,8 @@ _lock = threading.Lock()
 
 
 def start():
-    """Listen for changes in this process (called once by bridge's AppConfig.ready)."""
+    """Push this process's changes to pages and executors. Every process that changes state calls it: `up`,
+    the ASGI application (bridge/asgi.py), `run_engine`. Calling it again does nothing."""
     global _pusher
     from sequences.store.signals import context_changed, jobs_changed, task_log_changed
 

@@ -11,6 +11,7 @@ from sequences.demo import DEMO_SHIPYARD
 from sequences.models import ApiToken
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API inside Django tests
+os.environ.setdefault("BOSUN_LIVE", "0")  # no pusher thread in the test process; up and run_engine start theirs
 
 
 def pytest_configure(config):

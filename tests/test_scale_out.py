@@ -5,6 +5,7 @@ lane rules must hold throughout and at the end: one holder per lane, no task tri
 accepted event in the log exactly once, every sequence ended, FIFO for sequences nobody touched.
 """
 
+import json
 import os
 import random
 import subprocess
@@ -208,3 +209,46 @@ def test_two_webs_and_two_engines_keep_the_lane_rules_under_load(cluster):
         assert starts == sorted(starts), f"lane {service} did not start its untouched sequences in trigger order"
     print(f"\nscale-out: {EVENTS} actions from 8 clients, {len(accepted)} events accepted, each logged once; "
           f"sequences by end state {ends}; {policy} queue-policy actions; 0 overlaps, 0 tasks triggered twice")
+
+
+def _page_session(url: str) -> str:
+    """Log in to the Bridge as a person would; returns the session cookie."""
+    import re
+
+    with httpx.Client(base_url=url, timeout=10) as browser:
+        form = browser.get("/accounts/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+        answer = browser.post("/accounts/login/", data={"username": "admin", "password": "Scale-123-x",
+                                                         "csrfmiddlewaretoken": token})
+        assert answer.status_code == 302, answer.text[:300]
+        return browser.cookies["sessionid"]
+
+
+def test_a_timeout_the_engine_fires_reaches_an_open_page_and_an_executor_s_socket(cluster):
+    """The engine runs apart from the web processes: what it changes travels through Redis to their sockets."""
+    from websockets.sync.client import connect
+
+    web = cluster["urls"][0]
+    api = httpx.Client(base_url=web, headers={"x-token": cluster["token"]}, timeout=10)
+    shipyard = SHIPYARD.replace("name: scale", "name: timers").replace("startTimeout: 4s", "startTimeout: 2s")
+    assert api.post("/api/controlPlane/v1/project", json={"name": "timers", "shipyard": shipyard}).status_code == 201
+    assert api.post("/api/controlPlane/v1/project/timers/service", json={"serviceName": "carts"}).status_code == 201
+    context = str(uuid.uuid4())
+    ws = web.replace("http://", "ws://")
+    with connect(f"{ws}/ws/live/?context={context}", origin=web, open_timeout=10,
+                 additional_headers={"Cookie": f"sessionid={_page_session(web)}"}) as page:
+        answer = api.post("/api/v1/event", json={"type": "sh.keptn.event.dev.delivery.triggered", "source": "test",
+                                                 "shkeptncontext": context,
+                                                 "data": {"project": "timers", "stage": "dev", "service": "carts"}})
+        assert answer.status_code == 202
+        first = page.recv(timeout=20)  # the web process's own push of the trigger: its notices are out
+        assert context in first
+        with connect(f"{ws}/ws/executor/?project=timers", additional_headers={"x-token": cluster["token"]},
+                     open_timeout=10) as executor:
+            # from here on only the engine changes anything: its start timeout fires after 2 s
+            timed_out = ""
+            while "Timed out" not in timed_out:
+                timed_out = page.recv(timeout=30)
+            assert json.loads(executor.recv(timeout=30)) == {"event": "changed", "project": "timers"}
+    state = api.get("/api/controlPlane/v1/sequence-execution", params={"project": "timers", "keptnContext": context})
+    assert state.json()["sequenceExecutions"][0]["status"]["state"] == "timedOut"

@@ -21,6 +21,9 @@ class Command(BaseCommand):
             did = delivering.send_due() > 0 or did
             self.stdout.write("did work" if did else "nothing to do")
             return
+        from bridge import live
+
+        live.start()  # what the engine changes (timeouts, delayed tasks, repairs) reaches pages and executors
         signal.signal(signal.SIGINT, engine.stop)
         signal.signal(signal.SIGTERM, engine.stop)
         engine.run()

@@ -181,8 +181,10 @@ class Command(BaseCommand):
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
 
+        from bridge import live
         from bridge.asgi import application
 
+        live.start()  # explicitly, whatever BOSUN_LIVE says: up serves pages and executors
         engine_thread = None
         if run_engine:
             try:

@@ -53,7 +53,7 @@ def _fresh_webhook_cache():
     """Which projects have webhooks is cached per process: a rolled-back test's webhook must not linger."""
     from sequences.notices import outbox as webhooks
 
-    webhooks.forget()
+    webhooks._cache.update(at=-webhooks.CACHE_SECONDS, generation=None)  # read again at the next event
 
 
 def _user(username, *permissions, superuser=False):

@@ -54,7 +54,8 @@ def cluster(tmp_path_factory):
     work = tmp_path_factory.mktemp("scale")
     env = {**os.environ, "DATABASE_URL": DATABASE_URL.rsplit("/", 1)[0] + f"/{name}",
            "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), "BOSUN_ADMIN_PASSWORD": "Scale-123-x",
-           "BOSUN_DATA_DIR": str(work), "BOSUN_RUN_EXECUTOR": "false", "PYTHONUNBUFFERED": "1"}
+           "BOSUN_DATA_DIR": str(work), "BOSUN_RUN_EXECUTOR": "false", "PYTHONUNBUFFERED": "1",
+           "BOSUN_WEBHOOK_ALLOWED": "127.0.0.0/8"}
     env.pop("BOSUN_TEST_DATABASE", None)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     processes, urls = [], []
@@ -72,7 +73,7 @@ def cluster(tmp_path_factory):
     token = subprocess.run([sys.executable, "manage.py", "create_token", "admin", "--name", "scale"], cwd=ROOT,
                            env=env, capture_output=True, text=True, check=True).stdout.split()[-1]
     try:
-        yield {"urls": urls, "token": token, "database": env["DATABASE_URL"]}
+        yield {"urls": urls, "token": token, "database": env["DATABASE_URL"], "env": env}
     finally:
         for process in processes:
             process.terminate()
@@ -252,3 +253,54 @@ def test_a_timeout_the_engine_fires_reaches_an_open_page_and_an_executor_s_socke
             assert json.loads(executor.recv(timeout=30)) == {"event": "changed", "project": "timers"}
     state = api.get("/api/controlPlane/v1/sequence-execution", params={"project": "timers", "keptnContext": context})
     assert state.json()["sequenceExecutions"][0]["status"]["state"] == "timedOut"
+
+
+def _manage(cluster, *args) -> str:
+    """A management command in a process of its own, as an operator at a shell would run it."""
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=cluster["env"], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def test_a_revoked_token_and_a_removed_permission_hold_in_every_web_process_once_changed(cluster):
+    token = _manage(cluster, "create_token", "admin", "--name", "short-lived").split()[-1]
+    first, second = (httpx.Client(base_url=url, headers={"x-token": token}, timeout=10) for url in cluster["urls"])
+    for web in (first, second):  # both processes now hold the token's lookup in memory
+        assert web.get("/api/controlPlane/v1/project").status_code == 200
+    _manage(cluster, "shell", "-c", "from sequences.models import ApiToken; from django.utils import timezone; "
+                                   "t = ApiToken.objects.get(name='short-lived'); t.revoked_at = timezone.now(); "
+                                   "t.save(update_fields=['revoked_at'])")
+    assert [web.get("/api/controlPlane/v1/project").status_code for web in (first, second)] == [401, 401]
+
+    _manage(cluster, "shell", "-c", "from django.contrib.auth.models import User, Permission; "
+                                              "u = User.objects.create_user('op2'); u.user_permissions.add("
+                                              "Permission.objects.get(codename='operate_sequences'))")
+    key = _manage(cluster, "create_token", "op2", "--name", "op2").split()[-1]
+    body = {"type": "sh.keptn.event.dev.delivery.triggered", "source": "test",
+            "data": {"project": "nothing-here", "stage": "dev", "service": "carts"}}
+    clients = [httpx.Client(base_url=url, headers={"x-token": key}, timeout=10) for url in cluster["urls"]]
+    assert [web.post("/api/v1/event", json=body).status_code for web in clients] == [404, 404]  # may operate
+    _manage(cluster, "shell", "-c", "from django.contrib.auth.models import User; "
+                                   "User.objects.get(username='op2').user_permissions.clear()")
+    assert [web.post("/api/v1/event", json=body).status_code for web in clients] == [403, 403]
+
+
+def test_a_webhook_made_in_one_web_process_gets_the_next_event_another_accepts(cluster):
+    first, second = (httpx.Client(base_url=url, headers={"x-token": cluster["token"]}, timeout=10)
+                     for url in cluster["urls"])
+    shipyard = SHIPYARD.replace("name: scale", "name: hooks")
+    assert first.post("/api/controlPlane/v1/project", json={"name": "hooks", "shipyard": shipyard}).status_code == 201
+    assert first.post("/api/controlPlane/v1/project/hooks/service", json={"serviceName": "carts"}).status_code == 201
+    trigger = {"type": "sh.keptn.event.dev.delivery.triggered", "source": "test",
+               "data": {"project": "hooks", "stage": "dev", "service": "carts"}}
+    assert second.post("/api/v1/event", json=trigger).status_code == 202  # its webhook cache: none for hooks
+    made = first.post("/api/controlPlane/v1/project/hooks/webhook",
+                      json={"url": f"http://127.0.0.1:{free_port()}/hook", "events": []})
+    assert made.status_code == 201, made.text
+    hook = made.json()["id"]
+    context = second.post("/api/v1/event", json=trigger).json()["keptnContext"]
+    deliveries = second.get(f"/api/controlPlane/v1/project/hooks/webhook/{hook}/delivery",
+                            params={"pageSize": 100}).json()["deliveries"]
+    events = {d["eventId"] for d in deliveries}
+    log = second.get("/api/v1/event", params={"keptnContext": context}).json()["events"]
+    triggered = next(e["id"] for e in log if e["type"] == "sh.keptn.event.dev.delivery.triggered")
+    assert triggered in events

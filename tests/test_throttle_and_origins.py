@@ -5,13 +5,14 @@ import ipaddress
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 import time_machine
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.test import Client
+from django.test import Client, override_settings
 
 from bridge.asgi import application
 from sequences.models import ApiToken
@@ -159,3 +160,30 @@ def test_check_deploy_names_what_is_missing_without_them(tmp_path):
     assert done.returncode != 0
     for warning in ("W004", "W008", "W012", "W016"):
         assert warning in done.stderr + done.stdout
+
+
+SHARED_CACHE = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                            "LOCATION": os.environ.get("BOSUN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")}}
+
+
+@override_settings(CACHES=SHARED_CACHE)  # as every web process of the scale-out mode shares them
+def test_failures_counted_at_once_by_many_threads_are_all_counted():
+    """The counters are the cache's atomic add and incr (Redis SET NX and INCR), never a read and a write."""
+    import threading
+
+    from sequences.store import throttle
+
+    key = throttle._key("token", f"203.0.113.9-{uuid.uuid4()}")
+    start = threading.Barrier(32)
+
+    def fail():
+        start.wait()
+        for _ in range(10):
+            throttle._add(key)
+
+    threads = [threading.Thread(target=fail) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert throttle._count(key)[0] == 320

@@ -10,6 +10,7 @@ from ninja.security import APIKeyHeader, HttpBearer
 
 from sequences.models import ApiToken
 from sequences.store import throttle
+from sequences.store.generations import Generation
 
 OPERATE = "sequences.operate_sequences"
 MANAGE = "sequences.manage_projects"
@@ -20,16 +21,19 @@ WHAT = {OPERATE: "trigger and control sequences", MANAGE: "manage projects",
 
 
 # A token's lookup (and its user's permissions) is kept for a few seconds, keyed by the token's SHA-256:
-# three queries fewer per request. Revoking a token or changing a user or their permissions clears it in
-# this process at once (sequences/store/signals.py); other processes see the change within TOKEN_CACHE_SECONDS.
+# three queries fewer per request. Revoking a token or changing a user or their permissions clears it here
+# and bumps a counter every process shares (sequences/store/generations.py); each lookup compares that
+# counter with the one its copy was made under, so the change holds in every process once it has committed.
 TOKEN_CACHE_SECONDS = 10.0
-_known: dict[str, tuple[float, ApiToken]] = {}
+TOKENS = Generation("tokens")
+_known: dict[str, tuple[float, ApiToken, int]] = {}
 _known_lock = threading.Lock()
 
 
 def forget_tokens(**_):
     with _known_lock:
         _known.clear()
+    TOKENS.bump_after_commit()
 
 
 def cached_token(key: str | None) -> ApiToken | None:
@@ -37,16 +41,17 @@ def cached_token(key: str | None) -> ApiToken | None:
         return None
     digest = hashlib.sha256(key.encode()).hexdigest()
     now = time.monotonic()
+    generation = TOKENS.current()
     hit = _known.get(digest)
-    if hit is not None and hit[0] > now:
+    if hit is not None and hit[0] > now and hit[2] == generation is not None:
         return hit[1]
     token = ApiToken.authenticate(key)
-    if token is not None:
+    if token is not None and generation is not None:
         token.user.get_all_permissions()  # fills the user's permission cache, kept with the token
         with _known_lock:
             if len(_known) > 10_000:
                 _known.clear()
-            _known[digest] = (now + TOKEN_CACHE_SECONDS, token)
+            _known[digest] = (now + TOKEN_CACHE_SECONDS, token, generation)
     return token
 
 

@@ -4,7 +4,8 @@
    `sh.keptn.event.>`; none: every event) and a URL. It has a secret that signs every delivery.
 2. When an event is stored, a delivery row is written in the same transaction (`outbox`), so nothing
    accepted is lost and nothing rolled back is sent. Which projects have webhooks is known from a cache
-   kept for a few seconds, so an event of a project without webhooks costs no query at all.
+   kept for a few seconds, so an event of a project without webhooks costs no query at all; a change of
+   webhooks in any process is seen by every process's next event (sequences/store/generations.py).
 3. The engine's sender sends them (sequences/notices/sending.py): a slow or failing receiver never holds a lock,
    slows intake or holds up another receiver.
 """
@@ -22,6 +23,7 @@ from sequences.models import Delivery, Webhook
 from sequences.rules import destinations
 from sequences.rules.cloudevents import event_matches
 from sequences.store.db import write_transaction
+from sequences.store.generations import Generation
 
 log = logging.getLogger("bosun.webhooks")
 
@@ -38,25 +40,29 @@ class WebhookError(Exception):
 
 # --- who wants what: a per-process cache, so intake costs nothing for projects without webhooks --------
 
-_cache: dict = {"at": -CACHE_SECONDS, "hooks": {}}
+_cache: dict = {"at": -CACHE_SECONDS, "hooks": {}, "generation": None}
 _written = threading.Event()  # set after a commit that wrote deliveries: wakes this process's sender
 _cache_lock = threading.Lock()
+WEBHOOKS = Generation("webhooks")
 
 
 def forget(**_):
-    """A webhook changed in this process: read them again at the next event (other processes: within 5 s)."""
+    """A webhook changed: this process reads them again at its next event, and every other process too once
+    the change has committed (the shared counter moves)."""
     _cache["at"] = -CACHE_SECONDS
+    WEBHOOKS.bump_after_commit()
 
 
 def _hooks_of(project: str) -> list[tuple[int, list]]:
-    if time.monotonic() - _cache["at"] >= CACHE_SECONDS:
+    generation = WEBHOOKS.current()
+    if (time.monotonic() - _cache["at"] >= CACHE_SECONDS or generation is None
+            or generation != _cache["generation"]):
         with _cache_lock:
-            if time.monotonic() - _cache["at"] >= CACHE_SECONDS:
-                hooks: dict[str, list] = {}
-                for hook_id, name, events in Webhook.objects.filter(active=True).values_list(
-                        "id", "project__name", "events"):
-                    hooks.setdefault(name, []).append((hook_id, events or []))
-                _cache.update(hooks=hooks, at=time.monotonic())
+            hooks: dict[str, list] = {}
+            for hook_id, name, events in Webhook.objects.filter(active=True).values_list(
+                    "id", "project__name", "events"):
+                hooks.setdefault(name, []).append((hook_id, events or []))
+            _cache.update(hooks=hooks, at=time.monotonic(), generation=generation)
     return _cache["hooks"].get(project, [])
 
 

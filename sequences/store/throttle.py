@@ -66,19 +66,30 @@ def _window() -> int:
     return int(settings.BOSUN_THROTTLE_WINDOW)
 
 
+# A window is two entries: `key` holds when it started, `key:<start>` its count. Both are written with the
+# cache's atomic operations (add, incr: Redis SET NX and INCR when shared), so failures counted at once by
+# many requests or processes are all counted, and a new window never inherits an old count.
+
+
 def _count(key: str) -> tuple[int, float]:
-    value = cache.get(key)
-    return value if value else (0, 0.0)
+    started = cache.get(key)
+    if not started:
+        return 0, 0.0
+    return int(cache.get(f"{key}:{started!r}") or 0), float(started)
 
 
 def _add(key: str):
     """One more failure in the key's window; a window that has ended starts anew with this failure."""
-    count, started = _count(key)
     now = time.time()
-    if not count or now - started >= _window():
-        count, started = 0, now
-    # The entry lives exactly as long as its window: a later failure does not stretch it.
-    cache.set(key, (count + 1, started), timeout=max(1, math.ceil(started + _window() - now)))
+    # The entries live exactly as long as their window: a later failure does not stretch it.
+    cache.add(key, now, timeout=_window())
+    started = cache.get(key) or now
+    counter = f"{key}:{started!r}"
+    cache.add(counter, 0, timeout=max(1, math.ceil(started + _window() - now)))
+    try:
+        cache.incr(counter)
+    except ValueError:  # the window ended between the two calls: this failure opens the next one
+        cache.add(counter, 1, timeout=max(1, math.ceil(started + _window() - now)))
 
 
 def _wait(key: str, limit: int) -> int:

@@ -3,6 +3,7 @@
 from collections import defaultdict
 
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 
 from sequences import integration_logs
@@ -50,7 +51,7 @@ def context_detail(project: Project, context: str) -> dict | None:
                               "events": by_triggered.get(task.triggered_id, []),
                               "executors": _executors(task), "deadlines": _deadlines(task, now),
                               "reported": reported.get(task.triggered_id, []),
-                              "job": job_view(task, logs.get(task.id))})
+                              "job": job_view(task, logs.get(task.id), project.name, context)})
         task_messages = {t.message for t in tasks_by_run[run.id] if t.message}
         stages.append({
             "run": run, "badge": run_words(run, queues.get(run.id), runs), "queue": queues.get(run.id), "tasks": run_tasks,
@@ -122,7 +123,7 @@ def _successor(run: SE) -> SE | None:
             .exclude(context=run.context).order_by("started_at").first())
 
 
-def job_view(task: TE, entry: TaskLog | None) -> dict | None:
+def job_view(task: TE, entry: TaskLog | None, project_name: str, context: str) -> dict | None:
     """What the deep link shows of the job that runs a task: its facts and the tail of its log."""
     if not task.claimed_by and not task.facts and entry is None:
         return None
@@ -138,14 +139,16 @@ def job_view(task: TE, entry: TaskLog | None) -> dict | None:
         "cut_bytes": entry.cut_bytes if entry else 0,
         "total_bytes": entry.total_bytes if entry else 0,
         "running": task.state in (TE.STARTED, TE.KILLING),
+        "log_url": reverse("task-log", args=[project_name, context, task.triggered_id]),
     }
 
 
 def job_for(triggered_id: str) -> dict | None:
-    task = TE.objects.filter(triggered_id=triggered_id).first()
+    task = TE.objects.filter(triggered_id=triggered_id).select_related("sequence_execution__project").first()
     if task is None:
         return None
-    return job_view(task, TaskLog.objects.filter(task=task).first())
+    run = task.sequence_execution
+    return job_view(task, TaskLog.objects.filter(task=task).first(), run.project.name, run.context)
 
 
 def _deadlines(task: TE, now) -> list[dict]:

@@ -22,6 +22,7 @@ from sequences.rules import outcomes
 from sequences.rules.shipyard import NAME_RE
 from sequences.store import throttle
 from sequences.transitions import arrivals as intake
+from sequences.transitions import claims
 from sequences.transitions import commands as control
 
 from . import queries
@@ -135,6 +136,15 @@ def sequence_detail(request, project, context, stage=None, event_id=None):
     if request.htmx and request.GET.get("partial") == "live":
         template = "bridge/sequence.html#live"
     return render(request, template, page)
+
+
+@login_required
+@require_safe
+def task_log(request, project, context, triggered_id):
+    """A task's log for a person logged in to the Bridge (the API's route takes a token)."""
+    task = get_object_or_404(TaskExecution, triggered_id=triggered_id, sequence_execution__context=context,
+                             sequence_execution__project__name=project)
+    return claims.log_response(task, download=request.GET.get("download") == "1")
 
 
 def _outcome_response(request, project, context, outcome: control.Outcome):

@@ -1,6 +1,7 @@
 """The Bridge's pages without a browser: login, what they show, bounded queries, forms, live consumer."""
 
 import re
+import uuid
 
 import pytest
 from channels.db import database_sync_to_async
@@ -235,3 +236,19 @@ def test_a_change_wakes_the_live_pusher_only_when_a_page_or_executor_listens(db)
         consumers._count(["p.sockshop"], -1)
     pusher.notice(project="sockshop", context="c-1")
     assert pusher.notices.qsize() == 0
+
+
+def test_a_logged_in_person_downloads_a_task_s_log_without_a_token(api, browser, sockshop, admin_user):
+    from sequences.models import TaskLog
+
+    context = api.trigger()
+    task = current_task(context)
+    TaskLog.objects.create(task=task, text="step 1 done\nstep 2 done\n", total_bytes=24)
+    response = browser.get(f"/bridge/project/sockshop/sequence/{context}/task/{task.triggered_id}/log",
+                           {"download": "1"})
+    assert (response.status_code, response["Content-Type"]) == (200, "text/plain; charset=utf-8")
+    assert response["Content-Disposition"] == f'attachment; filename="deployment-{task.triggered_id}.log"'
+    assert response.content.decode() == "step 1 done\nstep 2 done\n"
+    other = browser.get(f"/bridge/project/sockshop/sequence/{uuid.uuid4()}/task/{task.triggered_id}/log")
+    assert other.status_code == 404
+    assert Client().get(f"/bridge/project/sockshop/sequence/{context}/task/{task.triggered_id}/log").status_code == 302

@@ -2,7 +2,6 @@
 
 import json
 
-from django.http import HttpResponse
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
@@ -79,13 +78,7 @@ LOG_ANSWERS["openapi_extra"][RESPONSES_KEY][200] = {
 
 @router.get("/task/{triggeredId}/log", summary="The task's log as text (its head and tail, if it was cut)", **LOG_ANSWERS)
 def download_log(request, triggeredId: str, download: bool = False):
-    task = task_or_404(triggeredId)
-    entry = TaskLog.objects.filter(task=task).first()
-    text = entry.shown() if entry else ""
-    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
-    if download:
-        response["Content-Disposition"] = f'attachment; filename="{task.name}-{task.triggered_id}.log"'
-    return response
+    return executors.log_response(task_or_404(triggeredId), download)
 
 
 def task_facts_json(task: TaskExecution) -> dict:

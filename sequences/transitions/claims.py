@@ -135,6 +135,17 @@ def append_log(triggered_id: str, text: str, user=None) -> Answer:
         return Answer(200, log_info(entry))
 
 
+def log_response(task, download: bool):
+    """A task's log as text (its head and tail, if it was cut): the API's and the Bridge's download."""
+    from django.http import HttpResponse
+
+    entry = TaskLog.objects.filter(task=task).first()
+    response = HttpResponse(entry.shown() if entry else "", content_type="text/plain; charset=utf-8")
+    if download:
+        response["Content-Disposition"] = f'attachment; filename="{task.name}-{task.triggered_id}.log"'
+    return response
+
+
 def log_info(entry: TaskLog | None) -> dict:
     if entry is None:
         return {"totalBytes": 0, "keptBytes": 0, "cutBytes": 0}

@@ -69,8 +69,11 @@ def test_the_log_streams_live_and_the_facts_show(logged_in, bosun, executor, sho
     expect(facts).to_contain_text("rollout.txt")
     expect(facts).to_contain_text("e2e-executor")
     expect(page.locator(".task").nth(1).locator(".log-text")).to_contain_text("released", timeout=10_000)
-    download = page.locator(".task").first.get_by_role("link", name="Download")
-    assert "download=true" in download.get_attribute("href")
+    with page.expect_download() as downloading:  # as the logged-in person, with no API token
+        page.locator(".task").first.get_by_role("link", name="Download").click()
+    saved = downloading.value
+    assert saved.suggested_filename.endswith(".log")
+    assert "rolling out replica 8 of 8" in open(saved.path(), encoding="utf-8").read()
     shot(page, "job-log-finished-1440")
     page.set_viewport_size({"width": 390, "height": 844})
     page.reload()

@@ -150,7 +150,7 @@ def triggered(run: Sequence, watch: bool):
 @trigger_app.command("delivery")
 def trigger_delivery(project: str = typer.Option(...), service: str = typer.Option(...),
                      image: str = typer.Option(..., help="e.g. docker.io/keptnexamples/carts"),
-                     tag: str = typer.Option(None, help="e.g. 0.11.1 (appended as image:tag)"),
+                     tag: str = typer.Option(None, help="e.g. 0.11.1 (or end the image with :0.11.1)"),
                      stage: str = typer.Option(None, help="Default: the project's first stage"),
                      sequence: str = typer.Option("delivery"),
                      label: list[str] = typer.Option([], "--label", "-l", help="k=v (repeatable)"),

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from .client import TERMINAL, BadAnswer, BosunError, Unreachable
 from .config import ConfigError
+from .images import ImageError
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNCONFIRMED = 1, 2, 3, 4, 5, 6, 7
 
@@ -22,7 +23,7 @@ def errors():
     """Bosun's own message in one line and a documented exit code, never a traceback."""
     try:
         yield
-    except ConfigError as exc:
+    except (ConfigError, ImageError) as exc:
         err.print(f"[red]Error:[/] {exc}", highlight=False)
         raise typer.Exit(EXIT_USAGE) from None
     except Unreachable as exc:

@@ -21,6 +21,7 @@ from .client import BosunError, Unreachable
 from .client import answer as read
 from .client import TERMINAL  # noqa: F401  (the SDK's callers test states against it)
 from .client import Client as _Http
+from .images import ImageError, image_reference  # noqa: F401  (ImageError: what a caller catches)
 
 __all__ = ["BosunError", "Client", "OutputFiles", "Sequence", "Task", "Unreachable"]
 
@@ -244,8 +245,9 @@ class Client(_Http):
 
     def trigger_delivery(self, project: str, service: str, image: str, tag: str | None = None,
                          stage: str | None = None, sequence: str = "delivery", labels: dict | None = None) -> Sequence:
-        """Deliver an image (image:tag) to a service, from the first stage unless one is given."""
-        values = {"image": f"{image}:{tag}" if tag else image}
+        """Deliver an image (image:tag, or an image that ends with its tag) to a service, from the first stage
+        unless one is given. ValueError (ImageError) says what is wrong with the image and tag."""
+        values = {"image": image_reference(image, tag)}
         return self.trigger_sequence(sequence, project, stage or self.first_stage(project), service, labels,
                                      {"configurationChange": {"values": values}})
 

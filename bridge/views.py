@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bosun.images import ImageError, image_reference
 from sequences import integration_logs
 from sequences import registrations as uniform
 from sequences.api.auth import OPERATE, authenticate
@@ -77,16 +78,11 @@ def _environment_page(request, project, form=None, status=200):
 def _trigger_errors(sequence: str, image: str, tag: str, labels_text: str) -> dict:
     """What is wrong with the trigger form, per field, in words."""
     errors = {}
-    has_tag = ":" in image.rsplit("/", 1)[-1]
-    if sequence == "delivery":
-        if not image:
-            errors["image"] = "A delivery needs the image to deploy, e.g. docker.io/keptnexamples/carts."
-        elif not tag and not has_tag:
-            errors["tag"] = "A delivery needs the tag to deploy, e.g. 0.11.1."
-    if image and any(c.isspace() for c in image):
-        errors["image"] = "An image name has no spaces."
-    if tag and (any(c.isspace() for c in tag) or ":" in tag):
-        errors["tag"] = "A tag has no spaces and no colon."
+    if sequence == "delivery" or image or tag:
+        try:
+            image_reference(image, tag)
+        except ImageError as exc:
+            errors[exc.field] = exc.message
     bad = [line for line in labels_text.splitlines() if line.strip() and ("=" not in line or not line.split("=")[0].strip())]
     if bad:
         errors["labels"] = f"Write one key=value per line; '{bad[0].strip()[:40]}' is not."
@@ -220,7 +216,7 @@ def trigger(request, project):
         values = {key: request.POST.get(key, "") for key in ("target", "service", "image", "tag", "labels")}
         return _environment_page(request, project, form={"values": values, "errors": errors}, status=400)
     if image:
-        data["configurationChange"] = {"values": {"image": f"{image}:{tag}" if tag else image}}
+        data["configurationChange"] = {"values": {"image": image_reference(image, tag)}}
     labels = {}
     for line in request.POST.get("labels", "").splitlines():
         if "=" in line:

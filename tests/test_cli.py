@@ -200,6 +200,16 @@ def test_watch_exits_0_when_the_delivery_passes_and_1_when_it_fails(cli, shop):
     assert failed.returncode == 1 and failed.stdout.strip().endswith("Outcome: fail")
 
 
+def test_trigger_delivery_takes_the_tag_once_and_refuses_two_different_ones(cli, shop):
+    same = cli("trigger", "delivery", "--project", "cli", "--service", "carts", "--image", "c:5", "--tag", "5")
+    assert same.returncode == 0, same.stderr
+    newest = shop.http.get("/api/controlPlane/v1/sequence-execution", params={"project": "cli", "pageSize": 1})
+    assert newest.json()["sequenceExecutions"][0]["inputProperties"]["configurationChange"]["values"]["image"] == "c:5"
+    differ = cli("trigger", "delivery", "--project", "cli", "--service", "carts", "--image", "c:5", "--tag", "6")
+    assert differ.returncode == 2
+    assert differ.stderr.strip() == "Error: The image already ends with tag 5 and the tag says 6: give it once."
+
+
 def test_a_trigger_of_a_sequence_that_does_not_exist_says_so(cli, shop):
     done = cli("trigger", "sequence", "nosuch", "--project", "cli", "--stage", "dev", "--service", "carts")
     assert done.returncode == 1 and "ID of context: " in done.stdout

@@ -12,8 +12,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# make run PORT=8001 HOST=0.0.0.0 serves elsewhere (the defaults: 127.0.0.1:8000)
+HOST ?= 127.0.0.1
+PORT ?= 8000
 run: $(STAMP)
-	$(BIN)/python manage.py up
+	$(BIN)/python manage.py up --host $(HOST) --port $(PORT)
 
 # The suite runs in 2 workers (pytest-xdist; each has its own test database and Redis database); the browser
 # tests run alone.
@@ -34,6 +37,8 @@ test-postgres: $(STAMP)
 	else echo "PostgreSQL is not reachable on 127.0.0.1:5432: .ci/run starts one"; exit 1; fi
 
 test-e2e: $(STAMP)
+	@command -v chromium >/dev/null || { echo "The browser tests drive Debian's Chromium (/usr/bin/chromium):" \
+		"sudo apt-get install chromium (.ci/run installs it on a fresh machine)"; exit 1; }
 	$(BIN)/python -m pytest -m e2e -q
 
 # Bosun beside ../shared/floor, on SQLite and (when reachable) PostgreSQL: starts its own servers.

@@ -169,3 +169,20 @@ def test_up_runs_demo_deliveries_with_its_own_executor_and_keeps_its_tokens_acro
     finally:
         again.send_signal(signal.SIGINT)
         again.wait(timeout=20)
+
+
+def test_make_run_serves_on_the_port_it_is_given(tmp_path):
+    port = free_port()
+    skip = ("DATABASE_URL", "REDIS_URL", "MAKEFLAGS", "MAKELEVEL")
+    env = {k: v for k, v in os.environ.items() if k not in skip} | {
+        "BOSUN_DATA_DIR": str(tmp_path / "data"), "BOSUN_RUN_EXECUTOR": "false", "PYTHONUNBUFFERED": "1"}
+    with open(tmp_path / "run.log", "w") as out:
+        process = subprocess.Popen(["make", "--no-print-directory", "run", f"PORT={port}"], cwd=ROOT, env=env,
+                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        answer = wait_for(f"http://127.0.0.1:{port}/api/openapi.json", seconds=60)
+        assert answer.status_code == 200
+        assert f"Bosun is up on http://127.0.0.1:{port}/bridge/" in (tmp_path / "run.log").read_text()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)

@@ -33,6 +33,11 @@ def read_only_fields(model, *json_fields) -> list:
     return [pretty(f.name) if f.name in json_fields else f.name for f in model._meta.fields]
 
 
+def short(value: str):
+    """A long id in a list: its first 8 characters, the whole of it on hover."""
+    return format_html('<span title="{}">{}</span>', value, value[:8])
+
+
 def bridge_url(run: SequenceExecution, task: TaskExecution | None = None) -> str:
     url = reverse("sequence", args=[run.project.name, run.context])
     return f"{url}#task-{task.triggered_id}" if task else url
@@ -144,8 +149,9 @@ class TaskExecutionInline(admin.TabularInline):
 
 @admin.register(SequenceExecution)
 class SequenceExecutionAdmin(ReadOnlyAdmin):
-    list_display = ["context", "project", "stage", "service", "name", "state", "result", "queue_policy",
-                    "triggered_at", "on_the_bridge"]
+    list_display = ["context_id", "project", "stage", "service", "name", "state", "result", "triggered_at",
+                    "on_the_bridge"]
+    list_display_links = ["context_id"]
     list_filter = ["state", "result", "project", "service", "stage", "name", "queue_policy"]
     search_fields = ["context", "service", "triggered_id"]
     list_select_related = ["project"]
@@ -153,6 +159,10 @@ class SequenceExecutionAdmin(ReadOnlyAdmin):
     readonly_fields = ["on_the_bridge", "allowed_now"] + read_only_fields(SequenceExecution, "input_data", "tasks")
     inlines = [TaskExecutionInline]
     actions = ["pause", "resume", "abort", "abort_force", "abort_kill"]
+
+    @admin.display(description="context", ordering="context")
+    def context_id(self, run):
+        return short(run.context)
 
     @admin.display(description="Bridge")
     def on_the_bridge(self, run):
@@ -224,8 +234,7 @@ class TaskLogInline(admin.StackedInline):
 
 @admin.register(TaskExecution)
 class TaskExecutionAdmin(ReadOnlyAdmin):
-    list_display = ["name", "triggered_id", "project", "stage", "service", "state", "result", "claimed_by",
-                    "triggered_at", "on_the_bridge"]
+    list_display = ["name", "task_id", "stage", "service", "state", "result", "triggered_at", "on_the_bridge"]
     list_filter = ["state", "result", "sequence_execution__project", "sequence_execution__service",
                    "sequence_execution__stage", "name"]
     search_fields = ["triggered_id", "sequence_execution__context", "claimed_by"]
@@ -234,6 +243,10 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
                                                            "finished_data", "facts")
     inlines = [TaskLogInline]
     actions = ["kill"]
+
+    @admin.display(description="triggered id", ordering="triggered_id")
+    def task_id(self, task):
+        return short(task.triggered_id)
 
     @admin.display(description="project", ordering="sequence_execution__project__name")
     def project(self, task):
@@ -291,15 +304,15 @@ class IntegrationAdmin(ReadOnlyAdmin):
     search_fields = ["name", "integration_id"]
     readonly_fields = read_only_fields(Integration, "metadata", "subscriptions")
 
+    def has_delete_permission(self, request, obj=None):
+        return request.user.has_perm("sequences.delete_integration")  # an integration that is gone for good
+
 
 @admin.register(IntegrationLog)
 class IntegrationLogAdmin(ReadOnlyAdmin):
     list_display = ["time", "integration_id", "task", "context", "message"]
     search_fields = ["integration_id", "context", "triggered_id", "message"]
     readonly_fields = read_only_fields(IntegrationLog)
-
-    def has_delete_permission(self, request, obj=None):
-        return request.user.has_perm("sequences.delete_integration")  # an integration that is gone for good
 
 
 @admin.register(ApiToken)

@@ -95,7 +95,8 @@ class Delivery(models.Model):
     class Meta:
         app_label = "sequences"
         ordering = ["-id"]
-        verbose_name_plural = "deliveries"
+        verbose_name = "webhook delivery"
+        verbose_name_plural = "webhook deliveries"
         indexes = [
             # the sender's claim: due pending deliveries, oldest first
             models.Index(fields=["state", "next_attempt_at"], name="delivery_due"),

@@ -54,3 +54,21 @@ def test_every_page_fits_a_phone_and_keeps_the_console_clean(logged_in, bosun, a
     api.send(project, running, "finished")
     expect(page.locator(".task").first).to_contain_text("passed")
     assert problems == [], problems
+
+
+def test_admin_lists_show_every_column_at_laptop_width(logged_in, bosun, api, shot):
+    project = api.project()
+    context = api.trigger(project, "0.11.1")
+    api.send(project, context, "started")
+    page = logged_in
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(bosun["url"] + "/admin/")
+    expect(page.get_by_role("link", name="Webhook deliveries")).to_be_visible()
+    for name, path in (("runs", "/admin/sequences/sequenceexecution/"), ("tasks", "/admin/sequences/taskexecution/")):
+        page.goto(bosun["url"] + path)
+        expect(page.locator("#result_list")).to_contain_text(context[:8] if name == "runs" else "deployment")
+        table = page.evaluate("document.querySelector('#result_list').scrollWidth")
+        room = page.evaluate("document.querySelector('#result_list').parentElement.clientWidth")
+        assert table <= room, f"the {name} list is {table}px wide in {room}px: its last columns are cut off"
+        expect(page.locator("#result_list thead")).to_contain_text("Triggered at")
+        shot(page, f"admin-{name}-1440")

@@ -296,6 +296,8 @@ def abort_sequence(context: str = typer.Option(..., "--context", "--keptn-contex
         answer = run.abort(mode, stage, reason)
     print("The sequence execution is aborted." if answer["state"] == "aborted" else
           f"The sequence execution is {answer['state']}: it ends when its running task does.")
+    if answer.get("warning"):
+        err.print(f"[yellow]Warning:[/] {answer['warning']}", highlight=False)
 
 
 @task_app.command("finish")

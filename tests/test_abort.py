@@ -46,6 +46,26 @@ def test_force_abort_releases_the_lane_at_once_and_the_queued_sequence_starts(ct
     assert current_task(second).state == TE.TRIGGERED
 
 
+def test_a_force_abort_says_the_job_may_still_run_where_and_how_to_kill_it(ctl, sockshop, admin_user):
+    from django.test import Client
+
+    context = ctl.trigger()
+    task = current_task(context)
+    ctl.task_event(task, "started", source="job-executor/host-a")
+    answer = ctl.control(context, "abort", mode="force").json()
+    words = (f"Its task 'deployment' was abandoned, but its job may still be running on job-executor/host-a: to "
+             f"stop it, abort again with mode kill (bosun abort sequence --context {context} --kill, or the "
+             f"Bridge's 'Kill its abandoned task').")
+    assert answer["warning"] == words
+    assert run_of(context).message.endswith(words)  # the API's executions and the Bridge show it too
+    browser = Client()
+    browser.force_login(admin_user)
+    page = browser.get(f"/bridge/project/sockshop/sequence/{context}").content.decode()
+    assert "its job may still be running on job-executor/host-a" in page and "Kill its abandoned task" in page
+    untouched = ctl.trigger(service="orders")  # no executor started its task: nothing may still run
+    assert "warning" not in ctl.control(untouched, "abort", mode="force", ).json()
+
+
 def test_late_events_after_force_are_stored_and_change_nothing(ctl, sockshop):
     first = ctl.trigger(tag="1")
     task = current_task(first)

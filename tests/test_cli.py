@@ -187,6 +187,21 @@ def test_the_y_n_question_is_answered_on_a_terminal(cli, shop):
     assert shop.state("cli", context) == "aborted"
 
 
+def test_a_force_abort_warns_that_the_job_may_still_run_and_says_how_to_kill_it(cli, shop):
+    context = context_of(cli("trigger", "delivery", "--project", "cli", "--service", "orders", "--image", "o",
+                             "--tag", "9").stdout)
+    running = shop.wait(lambda: (t := shop.current_task("cli", context)) and t.get("state") == "started" and t)
+    claimed = shop.task(running["triggeredID"])["claimedBy"]
+    forced = cli("abort", "sequence", "--context", context, "--force", "--yes")
+    assert forced.returncode == 0 and forced.stdout.strip() == "The sequence execution is aborted."
+    assert forced.stderr.strip() == (
+        f"Warning: Its task 'deployment' was abandoned, but its job may still be running on {claimed}: to stop "
+        f"it, abort again with mode kill (bosun abort sequence --context {context} --kill, or the Bridge's "
+        "'Kill its abandoned task').")
+    killed = cli("abort", "sequence", "--context", context, "--kill", "--yes")
+    assert killed.returncode == 0, killed.stderr
+
+
 # --- following a run ------------------------------------------------------------------------
 
 

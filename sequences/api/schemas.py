@@ -117,7 +117,9 @@ SEQUENCE_SUMMARY = obj({"_id": STRING, "stage": STRING, "service": STRING, "sequ
                         "state": {"type": "string", "enum": SEQUENCE_STATES}}, {"stateBeforePause": STRING})
 CONTROL_ANSWER = obj({"keptnContext": STRING, "state": {"type": "string", "enum": SEQUENCE_STATES},
                       "previousState": {"type": "string", "enum": SEQUENCE_STATES},
-                      "sequenceExecutions": {"type": "array", "items": SEQUENCE_SUMMARY}})
+                      "sequenceExecutions": {"type": "array", "items": SEQUENCE_SUMMARY}},
+                     {"warning": {"type": "string", "description": "After a force abort: a job that may still be "
+                                                                   "running, where, and how to kill it"}})
 AUDIT = obj({"keptnContext": STRING, "actions": {"type": "array", "items": obj(
     {"command": STRING, "actor": STRING, "source": STRING, "time": STRING},
     {"reason": STRING, "stateBefore": STRING, "stateAfter": STRING, "idempotencyKey": OPT_STRING,

@@ -161,6 +161,11 @@ def control_sequence(project_name: str, context: str, state: str, *, actor: Acto
         announce(project.name, context)
         body = {"keptnContext": context, "state": after, "previousState": before,
                 "sequenceExecutions": _summary(runs)}
+        if command == "abort:force":  # a job an executor runs is not stopped by force: say where it may go on
+            left = [task_moves.still_running(task, context) for run in changed
+                    for task in run.task_executions.killable_abandoned()]
+            if left:
+                body["warning"] = " ".join(left)
         first = changed[0]
         return Outcome(200, body), {"run": first, "before": before, "after": after}
 

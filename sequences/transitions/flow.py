@@ -301,6 +301,8 @@ def abort_run(run, mode: str, message: str, now) -> bool:
     else:
         if task is not None:
             task_moves.abandon(task, run, mode, now)
+            if task.state == TE.ABANDONED and task.executors:  # its job was not asked to stop
+                message = f"{message} {task_moves.still_running(task, run.context)}"
         end_sequence(run, "abort", SE.ABORTED, "fail", "aborted", message)
     return True
 

@@ -148,6 +148,14 @@ def abandon(task, execution, mode, now):
     end(task, execution, "abandon", state, "fail", "aborted", task.message, now)
 
 
+def still_running(task, context: str) -> str:
+    """What a person must know of a task a force abort abandoned while an executor ran it: its job may go on."""
+    where = task.claimed_by or ", ".join(sorted(task.executors)) or "its executor"
+    return (f"Its task '{task.name}' was abandoned, but its job may still be running on {where}: to stop it, "
+            f"abort again with mode kill (bosun abort sequence --context {context} --kill, or the Bridge's "
+            f"'Kill its abandoned task').")
+
+
 def kill_abandoned(run, now) -> bool:
     """Kill the tasks a force abort of `run` abandoned while an executor ran them; whether there were any."""
     abandoned = list(run.task_executions.filter(state=TE.ABANDONED, kill_requested_at__isnull=True))

@@ -13,6 +13,7 @@ Every error Bosun answers is a BosunError carrying its message; an unreachable s
 """
 
 import time
+from datetime import datetime, timezone
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -74,8 +75,39 @@ class Task:
         return (self._info or self.info())["task"]
 
     def get_status(self) -> str:
-        """triggered, started, finished, abandoned, killing, killed or timedOut."""
-        return self.info()["state"]
+        """Where the task is: scheduled, triggered, started, killing, killed, abandoned or timedOut; a finished
+        task says how it finished: success (pass), warning or failed (fail)."""
+        info = self.info()
+        if info["state"] == "finished":
+            return FINISHED_AS.get(info.get("result") or "", "failed")
+        return info["state"]
+
+    def is_running(self) -> bool:
+        """Whether it has yet to end (triggered, started, killing)."""
+        return self.info()["state"] in OPEN_STATES
+
+    def wait(self, timeout: float | None = None, poll: float = 0.5) -> str:
+        """Wait until the task ends; returns get_status() then. TimeoutError past `timeout` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._info = None
+            if not self.is_running():
+                return self.get_status()
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"Task {self.triggered_id} still runs after {timeout:g}s.")
+            time.sleep(poll)
+
+    @contextmanager
+    def sync_context(self):
+        """Within it, an interrupted wait (Ctrl+C) kills the task: its job dies with the local session."""
+        try:
+            yield self
+        except KeyboardInterrupt:
+            try:
+                self.kill(reason="the waiting session was interrupted")
+            except (BosunError, Unreachable):
+                pass
+            raise
 
     def get_machine_type(self) -> str | None:
         """The host (and platform) of the executor that ran it, if a job executor did."""
@@ -85,8 +117,14 @@ class Task:
         return f"{facts['machine']} ({facts['platform']})" if facts.get("platform") else facts["machine"]
 
     def get_computation_time(self) -> str | None:
-        """How long its job ran, as HH:MM:SS."""
-        seconds = (self.info().get("facts") or {}).get("computationSeconds")
+        """How long its job ran (or has been running), as HH:MM:SS; None before an executor started it."""
+        info = self.info()
+        seconds = (info.get("facts") or {}).get("computationSeconds")
+        if seconds is None and info.get("startedAt"):  # running: the time since it started
+            started = datetime.fromisoformat(info["startedAt"].replace("Z", "+00:00"))
+            ended = info.get("finishedAt")
+            until = datetime.fromisoformat(ended.replace("Z", "+00:00")) if ended else datetime.now(timezone.utc)
+            seconds = max(0.0, (until - started).total_seconds())
         if seconds is None:
             return None
         whole = int(round(seconds))
@@ -209,6 +247,10 @@ class Sequence:
                 pass
             raise
 
+
+# How a finished task reads in get_status(), by its result; the states in which a task has yet to end.
+FINISHED_AS = {"pass": "success", "warning": "warning", "fail": "failed"}
+OPEN_STATES = ("scheduled", "triggered", "started", "killing")
 
 # Bosun's outcome keys (the API's `outcome.key`) as the results scripts test for.
 RESULTS = {"succeeded": "pass", "warning": "warning", "failed": "fail", "superseded": "fail",

@@ -51,6 +51,8 @@ def context_detail(project: Project, context: str) -> dict | None:
                               "events": by_triggered.get(task.triggered_id, []),
                               "executors": _executors(task), "deadlines": _deadlines(task, now),
                               "reported": reported.get(task.triggered_id, []),
+                              "elapsed": now - task.started_at if task.state == TE.STARTED and task.started_at
+                              else None,
                               "job": job_view(task, logs.get(task.id), project.name, context)})
         task_messages = {t.message for t in tasks_by_run[run.id] if t.message}
         stages.append({

@@ -62,6 +62,18 @@ def test_a_task_nobody_started_says_it_times_out_unless_an_executor_starts_it(br
     assert "starts in" not in words
 
 
+def test_a_running_task_says_how_long_it_runs_and_when_a_heartbeat_is_due_calmly(browser, api, ops):
+    context = api.trigger(project="ops")
+    api.finish(current_task(context))  # the deployment passed: the test runs, with heartbeats expected
+    test = current_task(context)
+    assert (test.name, api.task_event(test, "started", source="jmeter").status_code) == ("test", 202)
+    with time_machine.travel(timezone.now() + timedelta(seconds=20), tick=False):
+        words = text(browser.get(f"/bridge/project/ops/sequence/{context}").content.decode())
+    assert re.search(r"running for 2[01]s", words)
+    assert re.search(r"expects a heartbeat within (39|40)s", words)
+    assert "unless an executor sends a heartbeat" not in words
+
+
 def test_a_task_with_two_executors_shows_which_finished_and_which_it_waits_for(browser, api, sockshop):
     context = api.trigger(tag="1")
     task = current_task(context)

@@ -304,7 +304,7 @@ def test_the_sdk_triggers_waits_and_reports_task_facts(shop):
     run = client.trigger_delivery("cli", "orders", "docker.io/keptnexamples/orders", tag="1.0")
     assert run.wait(timeout=30) == "pass"
     deployment = run.tasks()[0]
-    assert deployment.get_status() == "finished"
+    assert deployment.get_status() == "success"
     assert deployment.get_machine_type().startswith(os.uname().nodename)
     seconds = round(deployment.info()["facts"]["computationSeconds"])
     assert seconds >= 4  # the job slept 4 s
@@ -316,6 +316,35 @@ def test_the_sdk_triggers_waits_and_reports_task_facts(shop):
     with pytest.raises(BosunError) as caught:
         client.sequence("00000000-0000-0000-0000-000000000000")
     assert caught.value.code == 404
+
+
+def test_the_task_story_of_seed_004_runs_as_written(shop):
+    """Inductiva's `Task`: status, machine and computation time while it runs and once it ended; `wait()`; and
+    `with task.sync_context(): task.wait()`, where Ctrl+C kills the task."""
+    import re
+
+    from bosun.sdk import Task
+
+    client = Client(shop.base, shop.token)
+    run = client.trigger_delivery("cli", "orders", "docker.io/keptnexamples/orders", tag="3.0",
+                                  labels={"fail": "true"})
+    task = Task(shop.running_task("cli", run.context, "working")["triggeredID"], client)  # as from an earlier session
+    assert task.get_status() == "started"
+    assert re.fullmatch(r"00:00:0\d", task.get_computation_time())  # running: the time since it started
+    assert task.get_machine_type().startswith(os.uname().nodename)
+    assert task.wait(timeout=30) == "success"
+    test = run.tasks()[1]
+    assert test.wait(timeout=30) == "failed"  # its job exits 1 on fail=true
+
+    again = client.trigger_delivery("cli", "orders", "docker.io/keptnexamples/orders", tag="3.1")
+    running = Task(shop.running_task("cli", again.context, "working")["triggeredID"], client)
+    pid = shop.task(running.triggered_id)["facts"]["pid"]
+    threading.Timer(0.3, _thread.interrupt_main).start()  # as Ctrl+C would
+    with pytest.raises(KeyboardInterrupt):
+        with running.sync_context():
+            running.wait(timeout=30)
+    assert shop.wait(lambda: gone(pid), seconds=10)
+    assert shop.wait(lambda: running.get_status() == "killed")
 
 
 def test_sync_context_kills_the_running_job_when_the_wait_is_interrupted(shop):

@@ -32,7 +32,7 @@ TIMERS = (
           "when an executor starts the task: the shipyard's timeout", "times out in"),
     Timer("heartbeat", "heartbeat_deadline", Task.STARTED, "task_heartbeat", "time-out", "heartbeatDeadline",
           "when an executor starts the task, and again at each heartbeat: the shipyard's heartbeatTimeout, "
-          "else the claiming executor's", "times out in", "unless an executor sends a heartbeat"),
+          "else the claiming executor's", "expects a heartbeat within"),
     Timer("triggeredAfter", "due_at", Task.SCHEDULED, "task_due", "trigger", "dueAt",
           "when the task is created with a triggeredAfter delay (it waits while its sequence is paused)",
           "is triggered in", run_state=Run.STARTED),

@@ -100,6 +100,11 @@
       if (out) out.textContent = human(left);
       el.classList.toggle("overdue", left <= 0);
     });
+    $all(".elapsed[data-since]").forEach(function (el) {
+      var since = Math.max(0, Math.round((now - Date.parse(el.dataset.since)) / 1000));
+      var out = $(".since", el);
+      if (out) out.textContent = since ? human(since) : "0s";
+    });
   }
   setInterval(tick, 1000);
 

@@ -14,11 +14,10 @@ import time
 from pathlib import Path
 
 import typer
-from rich import box
 from rich.table import Table
 
 from . import config
-from .cli_util import EXIT_FAILED, EXIT_USAGE, OUTPUT, confirm, emit, err, errors, out, pairs, short
+from .cli_util import EXIT_FAILED, EXIT_USAGE, OUTPUT, confirm, emit, err, errors, fitted, out, pairs, short
 from .client import BosunError
 from .client import answer as read
 from .sdk import RESULTS, TERMINAL, Client, Sequence
@@ -192,19 +191,17 @@ def send_event(file: Path = typer.Option(..., "--file", "-f", exists=True, dir_o
 
 
 def executions_table(runs: list[dict], title: str) -> Table:
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("context", no_wrap=True, min_width=36)
-    for column in ("lane", "sequence", "state", "task", "queue"):
-        table.add_column(column, overflow="fold")
+    rows = []
     for run in runs:
         queue = run.get("queue") or {}
         blocker = (queue.get("blockedBy") or {}).get("keptnContext", "")
         task = run["status"]["currentTask"]
-        table.add_row(run["scope"]["keptnContext"], f"{run['scope']['stage']}/{run['scope']['service']}",
-                      run["sequence"]["name"], short(run), f"{task['name']}: {task['state']}" if task else "",
-                      f"#{queue.get('position')} ← {blocker[:8]}" if queue.get("position") else
-                      (queue.get("policy") or "") if queue.get("policy") not in (None, "fifo") else "")
-    return table
+        rows.append([run["scope"]["keptnContext"], f"{run['scope']['stage']}/{run['scope']['service']}",
+                     run["sequence"]["name"], short(run), f"{task['name']}: {task['state']}" if task else "",
+                     f"#{queue.get('position')} ← {blocker[:8]}" if queue.get("position") else
+                     (queue.get("policy") or "") if queue.get("policy") not in (None, "fifo") else ""])
+    return fitted(title, ["context", "lane", "sequence", "state", "task", "queue"], rows,
+                  shorten=lambda context: context[:8])
 
 
 @get_app.command("sequences")
@@ -234,13 +231,9 @@ def get_events(context: str = typer.Option(..., "--context", "--keptn-context", 
     """The event log of a context, oldest first."""
     with errors():
         events = client().events(context, type)
-    table = Table(title=f"{len(events)} event(s) of {context}", title_justify="left")
-    for column in ("time", "type", "source", "id"):
-        table.add_column(column, overflow="fold")
-    for event in events:
-        table.add_row(event.get("time") or "", event["type"].removeprefix("sh.keptn.event."),
-                      event.get("source") or "", event["id"])
-    emit(events, output, table)
+    rows = [[event.get("time") or "", event["type"].removeprefix("sh.keptn.event."), event.get("source") or "",
+             event["id"]] for event in events]
+    emit(events, output, fitted(f"{len(events)} event(s) of {context}", ["time", "type", "source", "id"], rows))
 
 
 @get_app.command("blocking")

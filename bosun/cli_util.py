@@ -42,6 +42,30 @@ def errors():
         raise typer.Exit(130) from None
 
 
+def fitted(title: str, headers: list[str], rows: list[list[str]], *, shorten=None, width: int | None = None):
+    """A table that reads at any terminal width: no column ever breaks a word. When the columns do not fit
+    side by side, each row is its first field (`shorten`ed) and the rest of it, wrapped between fields."""
+    from rich import box
+    from rich.table import Table
+
+    width = width or out.width
+    natural = sum(max([len(h)] + [len(str(row[i])) for row in rows]) + 3 for i, h in enumerate(headers))
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    if natural <= width:
+        for header in headers:
+            table.add_column(header, no_wrap=True)
+        for row in rows:
+            table.add_row(*[str(value) for value in row])
+        return table
+    table.add_column(headers[0], no_wrap=True)
+    table.add_column(" · ".join(headers[1:]))
+    for row in rows:
+        table.add_row(shorten(row[0]) if shorten else str(row[0]), " · ".join(str(v) for v in row[1:] if v))
+    if shorten:
+        table.caption = f"{headers[0]}s are shortened here; a wider terminal or --output json shows them whole"
+    return table
+
+
 def emit(data, output: str, table=None):
     if output == "json":
         print(json.dumps(data, indent=2))

@@ -3,6 +3,7 @@
 import _thread
 import json
 import os
+import re
 import pty
 import select
 import stat
@@ -173,6 +174,52 @@ def answer_prompt(args: list[str], env: dict, answer: str) -> tuple[int, str]:
     code = process.wait(timeout=10)
     os.close(leader)
     return code, output.decode(errors="replace")
+
+
+def on_terminal(args: list[str], env: dict, columns: int) -> str:
+    """Run the CLI on a pseudo-terminal of `columns` columns, as in a person's terminal window."""
+    import fcntl
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
+    process = subprocess.Popen([sys.executable, "-m", "bosun", *args], cwd=ROOT, env=env, stdin=follower,
+                               stdout=follower, stderr=follower, close_fds=True)
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    process.wait(timeout=30)
+    os.close(leader)
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode(errors="replace")).replace("\r", "")
+
+
+def test_tables_never_break_a_word_in_an_80_column_terminal(cli, shop):
+    first = context_of(cli("trigger", "delivery", "--project", "cli", "--service", "carts", "--image", "c",
+                           "--tag", "80").stdout)
+    context_of(cli("trigger", "delivery", "--project", "cli", "--service", "carts", "--image", "c",
+                   "--tag", "81").stdout)
+    shop.wait(lambda: shop.current_task("cli", first))
+    narrow = on_terminal(["get", "sequences", "--project", "cli"], cli.env, 80)
+    lines = [line for line in narrow.splitlines() if line.strip()]
+    assert max(len(line) for line in lines) <= 80, narrow
+    rows = [line for line in lines if re.match(r"^ ?[0-9a-f]{8} ", line)]
+    assert rows and all(" · delivery · " in row for row in rows), narrow  # no word folded
+    assert any("dev/carts · delivery · waiting · #1 ← " in row for row in rows), narrow
+    assert "shortened here" in narrow
+    wide = on_terminal(["get", "sequences", "--project", "cli"], cli.env, 200)
+    assert first in wide and "shortened" not in wide  # the whole context where it fits
+    events = on_terminal(["get", "events", "--context", first], cli.env, 80)
+    assert max(len(line) for line in events.splitlines()) <= 80, events
+    assert "dev.delivery.triggered" in events
 
 
 def test_the_y_n_question_is_answered_on_a_terminal(cli, shop):

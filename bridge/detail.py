@@ -7,6 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from sequences import integration_logs
+from sequences.registrations import Takers
 from sequences.models import ControlAction, Event, Project
 from sequences.models import SequenceExecution as SE
 from sequences.models import TaskExecution as TE
@@ -40,6 +41,7 @@ def context_detail(project: Project, context: str) -> dict | None:
     now = timezone.now()
     logs = {entry.task_id: entry for entry in TaskLog.objects.filter(task__in=[t.id for t in tasks])}
     reported = integration_logs.of_tasks([t.triggered_id for t in tasks])
+    takers = Takers(project) if any(t.state == TE.TRIGGERED for t in tasks) else None
     shipyard = project.parsed_shipyard()
     order = {s: i for i, s in enumerate(shipyard.stage_names)}
     stages = []
@@ -51,6 +53,8 @@ def context_detail(project: Project, context: str) -> dict | None:
                               "events": by_triggered.get(task.triggered_id, []),
                               "executors": _executors(task), "deadlines": _deadlines(task, now),
                               "reported": reported.get(task.triggered_id, []),
+                              "nobody": takers.nobody(task.name, run.stage, run.service)
+                              if takers and task.state == TE.TRIGGERED else "",
                               "elapsed": now - task.started_at if task.state == TE.STARTED and task.started_at
                               else None,
                               "job": job_view(task, logs.get(task.id), project.name, context)})

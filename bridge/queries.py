@@ -11,6 +11,7 @@ from sequences.configuration import deployed_images
 from sequences.models import Project
 from sequences.models import SequenceExecution as SE
 from sequences.models import TaskExecution as TE
+from sequences.registrations import Takers
 from sequences.rules import outcomes
 from sequences.rules.outcomes import context_words, run_words
 from sequences.rules.outcomes import shown as shown_run
@@ -79,8 +80,9 @@ def stage_columns(project: Project) -> list[list[str]]:
     return [columns[k] for k in sorted(columns)]
 
 
-def environment(project: Project) -> dict:
-    """Per lane (stage x service): holder and its task, waiting count, latest result and version."""
+def environment(project: Project, integrations=None) -> dict:
+    """Per lane (stage x service): holder and its task, waiting count, latest result and version. The
+    project's integrations, when the caller has them, say who may take a triggered task."""
     services = list(project.services.values_list("name", flat=True))
     holders = sorted(SE.objects.filter(project=project, holds_lane=True).order_by(), key=lambda r: r.id)
     current = _current_tasks(holders)
@@ -98,11 +100,12 @@ def environment(project: Project) -> dict:
             lane_map[(stage, service)] = _lane(stage, service, None, None, waiting.get((stage, service), 0),
                                                latest.get((stage, service)), notes.get((stage, service)),
                                                deployed.get((stage, service), ""), latest_words.get((stage, service)))
+    takers = Takers(project, integrations) if any(t.state == TE.TRIGGERED for t in current.values() if t) else None
     for holder in holders:
         lane = lane_map.get((holder.stage, holder.service))
         if lane and lane["holder"] is None:
             lane.update(_lane(holder.stage, holder.service, holder, current.get(holder.id), lane["waiting"],
-                              lane["latest"], lane["queue_note"], lane["deployed"], lane["latest_badge"]))
+                              lane["latest"], lane["queue_note"], lane["deployed"], lane["latest_badge"], takers))
     columns = stage_columns(project)
     rows = [{"service": service, "columns": [[lane_map[(stage, service)] for stage in column] for column in columns]}
             for service in services]
@@ -132,9 +135,12 @@ def _latest_words(project: Project, latest_runs) -> dict[tuple, dict]:
     return {(r.stage, r.service): context_words(same[(r.context, r.stage, r.service)]) for r in latest_runs}
 
 
-def _lane(stage, service, holder, task, waiting, latest, queue_note="", deployed="", latest_words=None) -> dict:
-    """A lane: who holds it and with which version, how many wait, the last result, what is deployed."""
-    return {"stage": stage, "service": service, "holder": holder, "task": task, "waiting": waiting,
+def _lane(stage, service, holder, task, waiting, latest, queue_note="", deployed="", latest_words=None,
+          takers=None) -> dict:
+    """A lane: who holds it and with which version, how many wait, the last result, what is deployed, and
+    whether its triggered task has anything to take it."""
+    nobody = takers.nobody(task.name, stage, service) if takers and task and task.state == TE.TRIGGERED else ""
+    return {"stage": stage, "service": service, "holder": holder, "task": task, "waiting": waiting, "nobody": nobody,
             "queue_note": queue_note or "", "deployed": deployed, "holder_version": image_of(holder) if holder else "",
             "latest": latest, "badge": run_words(holder) if holder else None,
             "latest_badge": latest_words or (run_words(latest) if latest else None),
@@ -149,9 +155,10 @@ def lane(project: Project, stage: str, service: str) -> dict:
     latest = runs.filter(state__in=SE.TERMINAL).order_by("-id").first()
     waiting = runs.filter(state=SE.WAITING).count()
     note = _queue_notes(runs).get((stage, service), "") if waiting else ""
-    deployed = runs.filter(state=SE.FINISHED, result__in=("pass", "warning")).order_by("-id").first()
+    deployed = deployed_images(project).get((stage, service), "")
     words = _latest_words(project, [latest]).get((stage, service)) if latest else None
-    return _lane(stage, service, holder, task, waiting, latest, note, image_of(deployed) if deployed else "", words)
+    takers = Takers(project) if task and task.state == TE.TRIGGERED else None
+    return _lane(stage, service, holder, task, waiting, latest, note, deployed, words, takers)
 
 
 def _current_tasks(runs) -> dict[int, TE]:

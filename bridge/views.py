@@ -14,7 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bosun.images import ImageError, image_reference
-from sequences import integration_logs
+from sequences import configuration, integration_logs
 from sequences import registrations as uniform
 from sequences.api.auth import OPERATE, authenticate
 from sequences.models import ApiToken, Event, Project, TaskExecution
@@ -61,15 +61,15 @@ def environment(request, project):
 def _environment_page(request, project, form=None, status=200):
     """The environment, and the trigger form with what was typed and what is wrong with it."""
     found = _project(project)
-    env = queries.environment(found)
+    integrations = uniform.of_project(found.name)
+    env = queries.environment(found, integrations)
     shipyard = found.parsed_shipyard()
     sequences = sorted({f"{s.name}|{q.name}" for s in shipyard.stages for q in s.sequences})
-    integrations = uniform.of_project(found.name)
     errors = integration_logs.latest([i.integration_id for i in integrations])
     for integration in integrations:
         integration.recent_errors = errors[integration.integration_id]
     context = _base(request, found, tab="environment", env=env, sequences=[s.split("|") for s in sequences],
-                    stage_names=shipyard.stage_names, shipyard_warnings=shipyard.warnings,
+                    stage_names=shipyard.stage_names, shipyard_warnings=configuration.warnings(found),
                     integrations=integrations,
                     form=form or {"values": {"target": f"{shipyard.stage_names[0]}|delivery"}, "errors": {}})
     return render(request, "bridge/environment.html", context, status=status)

@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import difflib
 
 from django.db import IntegrityError, transaction
 from django.db.models import Max
@@ -48,6 +49,25 @@ def validated_shipyard(text: str) -> str:
     except ShipyardError as exc:
         raise ProjectError(400, f"The shipyard is not valid: {exc}") from None
     return text
+
+
+def warnings(project: Project) -> list[str]:
+    """What a project accepts but will not do what its author likely meant: the shipyard's warnings (keys
+    Bosun does not read, triggers that never fire) and jobs for a task no sequence of the shipyard has."""
+    shipyard = project.parsed_shipyard()
+    found = list(shipyard.warnings)
+    tasks = sorted({task.name for stage in shipyard.stages for seq in stage.sequences for task in seq.tasks})
+    try:
+        jobs = jobs_module.parse(project.jobs or "")
+    except jobs_module.JobsError:  # stored before a rule got stricter: it is refused when it is next changed
+        jobs = []
+    for index, job in enumerate(jobs):
+        if job.task not in tasks:
+            close = difflib.get_close_matches(job.task, tasks, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else f" (its tasks are {', '.join(tasks)})"
+            found.append(f"jobs[{index}] ({job.name}): no sequence of the shipyard has a task '{job.task}'{hint}, "
+                         "so this job never runs")
+    return found
 
 
 def validated_jobs(text: str | None) -> str:

@@ -201,3 +201,28 @@ def unregister(integration_id_: str, user):
 def of_project(project: str) -> list[Integration]:
     """The integrations whose subscriptions can match this project's events, for the Bridge."""
     return [i for i in Integration.objects.all() if i.concerns(project)]
+
+
+class Takers:
+    """Who may take a project's triggered tasks: its job definitions (run by `bosun executor`) and the registered
+    integrations whose subscriptions match. Read once per page; `nobody()` says when nothing here takes one."""
+
+    def __init__(self, project, integrations: list[Integration] | None = None):
+        from sequences.rules import jobs as jobs_module
+
+        self.project = project.name
+        try:
+            self.jobs = jobs_module.parse(project.jobs or "")
+        except jobs_module.JobsError:
+            self.jobs = []
+        self.integrations = of_project(project.name) if integrations is None else integrations
+
+    def nobody(self, task: str, stage: str, service: str) -> str:
+        """Why a triggered task may never start, in words, or "" when a job or an integration takes it."""
+        if any(job.matches(task, stage, service) for job in self.jobs):
+            return ""
+        event = f"sh.keptn.event.{task}.triggered"
+        if any(i.offers(event, self.project, stage, service) for i in self.integrations):
+            return ""
+        return (f"Nothing here takes task '{task}': no job of this project runs it in {stage}/{service} and no "
+                f"registered integration subscribes to {event}. It waits for an executor of your own, or times out.")

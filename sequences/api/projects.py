@@ -77,7 +77,7 @@ def project_json(project: Project) -> dict:
             for stage in stage_names
         ],
         **({"lastEventContext": last[""]} if last.get("") else {}),
-        "warnings": list(project.parsed_shipyard().warnings),
+        "warnings": projects.warnings(project),
     }
 
 

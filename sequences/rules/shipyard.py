@@ -4,6 +4,7 @@ Plain dataclasses, no ORM. Every validation error names the line and the field, 
 "line 14: spec.stages[1].sequences[0].tasks: must be a non-empty list of tasks".
 """
 
+import difflib
 import re
 from dataclasses import dataclass, field
 
@@ -138,6 +139,48 @@ def format_duration(seconds: float) -> str:
 
 # --- parsing ---------------------------------------------------------------------------------
 
+# The keys Bosun reads at each level; any other is named in a warning with its line (a typo such as
+# `sequence:` for `sequences:` would otherwise be ignored in silence).
+KNOWN_KEYS = {
+    "document": ("apiVersion", "kind", "metadata", "spec"),
+    "spec": ("stages",),
+    "stage": ("name", "sequences"),
+    "sequence": ("name", "tasks", "triggeredOn", "queue"),
+    "task": ("name", "properties", "triggeredAfter", "startTimeout", "timeout", "heartbeatTimeout"),
+    "trigger": ("event", "selector"),
+}
+
+
+def _unknown_keys(check: "_Checker", raw, path: str, level: str, warnings: list):
+    if not isinstance(raw, dict):
+        return
+    known = KNOWN_KEYS[level]
+    for key in raw:
+        if key in known:
+            continue
+        where = f"{path}.{key}" if path else str(key)
+        close = difflib.get_close_matches(str(key), known, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else f" (a {level} has {', '.join(known)})"
+        line = check.locator.lines.get(where + "#key") or check.locator.line(where)
+        warnings.append(f"line {line}: {where}: Bosun does not know this key{hint}; "
+                        "it is ignored")
+
+
+def _key_warnings(check: "_Checker", data: dict) -> list[str]:
+    warnings: list[str] = []
+    _unknown_keys(check, data, "", "document", warnings)
+    _unknown_keys(check, data.get("spec"), "spec", "spec", warnings)
+    for i, stage in enumerate(data["spec"]["stages"]):
+        _unknown_keys(check, stage, f"spec.stages[{i}]", "stage", warnings)
+        for j, sequence in enumerate(stage.get("sequences") or []):
+            path = f"spec.stages[{i}].sequences[{j}]"
+            _unknown_keys(check, sequence, path, "sequence", warnings)
+            for k, task in enumerate(sequence.get("tasks") or []):
+                _unknown_keys(check, task, f"{path}.tasks[{k}]", "task", warnings)
+            for k, trigger in enumerate(sequence.get("triggeredOn") or []):
+                _unknown_keys(check, trigger, f"{path}.triggeredOn[{k}]", "trigger", warnings)
+    return warnings
+
 
 class _Checker:
     def __init__(self, locator: Locator):
@@ -206,7 +249,7 @@ def parse(text: str) -> Shipyard:
     # triggeredOn may name any stage of the file, before or after this one: check once all are known.
     known = {(stage_name, seq.name) for stage_name, _, seqs in stages for seq in seqs}
     known |= {(stage_name, "evaluation") for stage_name, _, _ in stages}
-    warnings = []
+    warnings = _key_warnings(check, data)
     for stage_name, path, seqs in stages:
         for j, seq in enumerate(seqs):
             for k, trigger in enumerate(seq.triggered_on):

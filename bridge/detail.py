@@ -1,6 +1,7 @@
 """What a sequence's deep link shows: the whole road of a context, its controls, who waits behind it."""
 
 from collections import defaultdict
+from datetime import timedelta
 
 from django.db.models import Q
 from django.urls import reverse
@@ -72,6 +73,7 @@ def context_detail(project: Project, context: str) -> dict | None:
         })
     active = [r for r in runs if not r.is_terminal]
     shown = shown_run(runs)
+    ordered = sorted(runs, key=lambda r: (order.get(r.stage, 99), r.id))
     audit = list(ControlAction.objects.filter(project=project.name, context=context).select_related(
         "task_execution").order_by("id"))
     behind = _behind(runs)
@@ -79,7 +81,40 @@ def context_detail(project: Project, context: str) -> dict | None:
             "badge": context_words(runs, queues), "root": runs[0], "audit": audit, "events": events,
             "can": _allowed(runs), "ahead": _stages_ahead(shipyard, runs) if active else [],
             "behind": behind[:BEHIND_SHOWN], "behind_count": len(behind),
-            "head_message": shown.message if not shown.is_terminal else ""}
+            "head_message": shown.message if not shown.is_terminal else "",
+            "durations": durations(ordered, tasks_by_run, now)}
+
+
+def durations(runs: list[SE], tasks_by_run: dict, now) -> dict | None:
+    """The context on one time axis: per stage, how long it waited for its lane, and per task how long it
+    waited for an executor and how long it ran (the running one up to now). Positions are % of the axis."""
+    start = min(r.triggered_at for r in runs)
+    ends = [r.ended_at or now for r in runs] + [t.finished_at or now for ts in tasks_by_run.values() for t in ts]
+    span = max(max(ends) - start, timedelta(seconds=1))
+
+    def at(moment):
+        return round(100 * (moment - start) / span, 2)
+
+    rows = []
+    for run in runs:
+        waited = (run.started_at or run.ended_at or now) - run.triggered_at
+        if waited.total_seconds() >= 1:
+            rows.append({"label": run.stage, "what": "in the queue", "css": "queue", "left": at(run.triggered_at),
+                         "width": max(0.5, at(run.started_at or run.ended_at or now) - at(run.triggered_at)),
+                         "took": waited, "since": None})
+        for task in tasks_by_run.get(run.id, []):
+            if task.triggered_at is None:
+                continue
+            began = task.started_at or task.triggered_at
+            end = task.finished_at or (now if task.state in (TE.TRIGGERED, TE.STARTED, TE.KILLING) else began)
+            running, badge = task.state == TE.STARTED, task_badge(task)
+            width = max(0.5, at(end) - at(task.triggered_at))
+            rows.append({"label": f"{run.stage} · {task.name}", "what": badge["label"], "css": badge["css"],
+                         "left": at(task.triggered_at), "width": width, "took": end - began,
+                         # the share of its bar it waited for an executor to start it
+                         "waited": min(100.0, round(100 * (at(began) - at(task.triggered_at)) / width, 2)),
+                         "since": task.started_at if running else None})
+    return {"rows": rows, "span": span, "start": start} if rows else None
 
 
 def _executors(task: TE) -> list[dict]:

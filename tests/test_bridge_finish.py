@@ -168,3 +168,26 @@ def test_errors_are_styled_pages_inside_the_bridge_with_a_way_back(browser, view
 def test_a_server_error_page_needs_no_request_context():
     page = render_to_string("500.html")
     assert "Something went wrong" in page and "Back to the projects" in page
+
+
+def test_the_timeline_puts_each_task_on_one_time_axis_with_its_duration(browser, api, sockshop):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        context = api.trigger(tag="1")
+        deployment = current_task(context)
+    with time_machine.travel(start + timedelta(seconds=10), tick=False):
+        api.task_event(deployment, "started")
+    with time_machine.travel(start + timedelta(seconds=130), tick=False):
+        api.finish(deployment)
+    with time_machine.travel(start + timedelta(seconds=135), tick=False):
+        api.task_event(current_task(context), "started")
+    with time_machine.travel(start + timedelta(seconds=190), tick=False):
+        page = page_of(browser, context)
+    timeline = page[page.index('class="durations"'):page.index('class="timeline"')]
+    rows = re.findall(r'<li class="gantt-row" title="([^"]+)">', timeline)
+    assert [unescape(row) for row in rows] == ["dev · deployment: passed, 2m 0s", "dev · test: running, 55s"]
+    # deployment: triggered at 0 of 190 s, waited 10 s of its 130 s bar; test from 130 s, still running
+    assert 'style="left: 0.00%; width: 68.42%"><span class="gantt-waited" style="width: 7.69%">' in timeline
+    assert 'style="left: 68.42%; width: 31.58%"><span class="gantt-waited" style="width: 8.33%">' in timeline
+    assert '<span class="elapsed" data-since=' in timeline  # the running one's duration ticks on the page
+    assert "3m 10s since the trigger" in text(timeline)

@@ -82,7 +82,8 @@ def context_detail(project: Project, context: str) -> dict | None:
             "can": _allowed(runs), "ahead": _stages_ahead(shipyard, runs) if active else [],
             "behind": behind[:BEHIND_SHOWN], "behind_count": len(behind),
             "head_message": shown.message if not shown.is_terminal else "",
-            "durations": durations(ordered, tasks_by_run, now)}
+            "durations": durations(ordered, tasks_by_run, now),
+            "triggered_by": next((e.source for e in events if e.event_id == runs[0].triggered_id), "")}
 
 
 def durations(runs: list[SE], tasks_by_run: dict, now) -> dict | None:

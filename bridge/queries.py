@@ -8,7 +8,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from sequences.configuration import deployed_images
-from sequences.models import Project
+from sequences.models import Event, Project
 from sequences.models import SequenceExecution as SE
 from sequences.models import TaskExecution as TE
 from sequences.registrations import Takers
@@ -209,6 +209,13 @@ def sequence_rows(project: Project, filters: dict, before: int | None = None, si
     return rows, cursor  # read enough for one page: "older" goes on from the last context read
 
 
+def trigger_sources(triggered_ids: list[str]) -> dict[str, str]:
+    """Who sent each sequence's .triggered event, as its `source` says (the Bridge writes "bridge (<user>)",
+    Bosun "bosun" for a sequence the shipyard chained), by the event's id."""
+    return dict(Event.objects.order_by().filter(event_id__in=triggered_ids, type__endswith=".triggered")
+                .values_list("event_id", "source"))
+
+
 def rows_for(project: Project, roots: list[SE]) -> list[dict]:
     contexts = [r.context for r in roots]
     runs_by_context: dict[str, list[SE]] = defaultdict(list)
@@ -219,6 +226,7 @@ def rows_for(project: Project, roots: list[SE]) -> list[dict]:
     current = _current_tasks(all_runs)
     queues = lanes.queue_info(all_runs)
     order = {s: i for i, s in enumerate(project.parsed_shipyard().stage_names)}
+    sources = trigger_sources([r.triggered_id for r in roots])
     rows = []
     for root in roots:
         runs = runs_by_context[root.context]
@@ -236,6 +244,7 @@ def rows_for(project: Project, roots: list[SE]) -> list[dict]:
                              key=lambda s: order.get(s["name"], 99)),
             "task": current.get(shown.id),
             "image": image_of(root),
+            "triggered_by": sources.get(root.triggered_id, ""),
             # a sequence's time counts from when it really started; before that it is queued
             "started": root.started_at,
             "queued_since": None if root.started_at else root.triggered_at,

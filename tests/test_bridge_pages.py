@@ -66,11 +66,11 @@ def test_the_list_makes_the_same_number_of_queries_for_3_or_30_sequences(browser
                                                                           django_assert_num_queries):
     for i in range(3):
         api.trigger(tag=str(i))
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):  # 1 of them: who sent each row's trigger
         browser.get("/bridge/project/sockshop/sequence/")
     for i in range(27):
         api.trigger(tag=str(i), service="orders" if i % 2 else "carts")
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):
         page = browser.get("/bridge/project/sockshop/sequence/").content.decode()
     assert page.count('class="seq-row"') == 25
     assert "Show older" in page
@@ -252,3 +252,15 @@ def test_a_logged_in_person_downloads_a_task_s_log_without_a_token(api, browser,
     other = browser.get(f"/bridge/project/sockshop/sequence/{uuid.uuid4()}/task/{task.triggered_id}/log")
     assert other.status_code == 404
     assert Client().get(f"/bridge/project/sockshop/sequence/{context}/task/{task.triggered_id}/log").status_code == 302
+
+
+def test_the_list_and_the_page_say_who_triggered_each_sequence(api, browser, sockshop):
+    from_api = api.trigger(tag="1.0")  # its event's source: "test"
+    made = browser.post("/bridge/project/sockshop/trigger", {"target": "dev|delivery", "service": "orders",
+                                                            "image": "docker.io/keptnexamples/orders", "tag": "2.0"})
+    from_bridge = made["Location"].rstrip("/").rsplit("/", 1)[-1]
+    rows = browser.get("/bridge/project/sockshop/sequence/").content.decode()
+    by = dict(re.findall(r'<tr id="row-([0-9a-f-]+)".*?<td data-label="Triggered by">([^<]*)</td>', rows, re.S))
+    assert by == {from_api: "test", from_bridge: "bridge (admin-user)"}
+    page = browser.get(f"/bridge/project/sockshop/sequence/{from_bridge}").content.decode()
+    assert re.search(r'Triggered by bridge \(admin-user\) at <time', page)

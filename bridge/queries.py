@@ -251,3 +251,26 @@ def rows_for(project: Project, roots: list[SE]) -> list[dict]:
             "duration": ((ended or timezone.now()) - (root.started_at or root.triggered_at)),
         })
     return rows
+
+
+HISTORY_SHOWN = 50
+
+
+def deployments(project: Project, stage: str, service: str, before: int | None = None) -> tuple[list[dict], int | None]:
+    """A lane's deployments, newest first: each `deployment` task that ran there, when it ended, the image, how
+    it ended, its sequence and who triggered that; and the id to page on when there are older ones."""
+    tasks = (TE.objects.filter(name="deployment", sequence_execution__project=project,
+                               sequence_execution__stage=stage, sequence_execution__service=service)
+             .exclude(triggered_at=None).select_related("sequence_execution").order_by("-id"))
+    if before:
+        tasks = tasks.filter(id__lt=before)
+    found = list(tasks[:HISTORY_SHOWN + 1])
+    older = found[HISTORY_SHOWN - 1].id if len(found) > HISTORY_SHOWN else None
+    found = found[:HISTORY_SHOWN]
+    sources = trigger_sources([t.sequence_execution.triggered_id for t in found])
+    rows = [{"task": task, "run": task.sequence_execution, "badge": task_badge(task),
+             "image": image_of(task.sequence_execution),
+             "at": task.finished_at or task.started_at or task.triggered_at,
+             "took": (task.finished_at - task.started_at) if task.finished_at and task.started_at else None,
+             "triggered_by": sources.get(task.sequence_execution.triggered_id, "")} for task in found]
+    return rows, older

@@ -32,6 +32,7 @@ urlpatterns = [
     path("bridge/tokens/<int:token_id>/revoke", views.revoke_token, name="revoke-token"),
     path(f"{P}/", views.environment, name="environment"),
     path(f"{P}/trigger", views.trigger, name="trigger"),
+    path(f"{P}/stage/<str:stage>/service/<str:service>/deployments", views.deployment_history, name="deployments"),
     path(f"{P}/sequence/", views.sequence_list, name="sequences"),
     path(S, views.sequence_detail, name="sequence"),
     path(f"{S}/stage/<str:stage>", views.sequence_detail, name="sequence-stage"),

@@ -136,6 +136,22 @@ def sequence_detail(request, project, context, stage=None, event_id=None):
 
 @login_required
 @require_safe
+def deployment_history(request, project, stage, service):
+    """What was deployed to a lane, when, by whom and how it ended (reached from the environment's lane)."""
+    found = _project(project)
+    if found.parsed_shipyard().stage(stage) is None or not found.services.filter(name=service).exists():
+        raise Http404(f"Project {project} has no lane {stage}/{service}.")
+    before = request.GET.get("before")
+    before = int(before) if before and before.isdigit() else None
+    rows, older = queries.deployments(found, stage, service, before)
+    deployed = configuration.deployed_images(found).get((stage, service), "")
+    return render(request, "bridge/history.html", _base(request, found, tab="environment", stage=stage,
+                                                        service=service, rows=rows, older=older, before=before,
+                                                        deployed=deployed))
+
+
+@login_required
+@require_safe
 def task_log(request, project, context, triggered_id):
     """A task's log for a person logged in to the Bridge (the API's route takes a token)."""
     task = get_object_or_404(TaskExecution, triggered_id=triggered_id, sequence_execution__context=context,

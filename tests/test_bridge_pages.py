@@ -264,3 +264,23 @@ def test_the_list_and_the_page_say_who_triggered_each_sequence(api, browser, soc
     assert by == {from_api: "test", from_bridge: "bridge (admin-user)"}
     page = browser.get(f"/bridge/project/sockshop/sequence/{from_bridge}").content.decode()
     assert re.search(r'Triggered by bridge \(admin-user\) at <time', page)
+
+
+def test_a_lane_s_deployment_history_says_what_was_deployed_when_how_and_by_whom(api, browser, sockshop):
+    first = api.trigger(tag="1.0")
+    api.finish(current_task(first))  # the deployment passed
+    api.post(f"/api/controlPlane/v1/sequence/sockshop/{first}/control", {"state": "abort", "mode": "force"})
+    second = api.trigger(tag="2.0")
+    api.finish(current_task(second), result="fail")
+    lane = browser.get("/bridge/project/sockshop/").content.decode()
+    lane = lane[lane.index('id="lane-dev-carts"'):lane.index('id="lane-staging-carts"')]
+    link = "/bridge/project/sockshop/stage/dev/service/carts/deployments"
+    assert f'href="{link}">Deployment history →</a>' in lane
+    page = browser.get(link).content.decode()
+    rows = re.findall(r'<tr class="deployment-row">(.*?)</tr>', page, re.S)
+    plain = [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", row)).strip() for row in rows]
+    assert [(second[:8] in p, "carts:2.0" in p, "failed" in p) for p in plain[:1]] == [(True, True, True)]
+    assert [(first[:8] in p, "carts:1.0" in p, "passed" in p, "test" in p) for p in plain[1:]] == [
+        (True, True, True, True)]
+    assert "Deployed now:" in page and "carts:1.0" in re.sub(r"<[^>]+>", "", page.split("Deployed now:")[1][:400])
+    assert browser.get("/bridge/project/sockshop/stage/qa/service/carts/deployments").status_code == 404

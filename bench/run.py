@@ -244,9 +244,13 @@ def batch_rate(b: Bosun, size: int = 1000) -> float:
     return size / took
 
 
-def row(name, bosun, floor):
+def row(name, bosun, floor, raw=None):
     b50, b99, f50, f99 = pct(bosun, 50), pct(bosun, 99), pct(floor, 50), pct(floor, 99)
-    return f"| {name} | {b50:.1f} / {b99:.1f} | {f50:.1f} / {f99:.1f} | {b50 / f50:.2f}× |"
+    line = f"| {name} | {b50:.1f} / {b99:.1f} | {f50:.1f} / {f99:.1f} | {b50 / f50:.2f}× |"
+    if raw:
+        r50 = pct(raw, 50)
+        line += f" {r50:.1f} | {b50 / r50:.2f}× |"
+    return line
 
 
 def measure(label: str, work: Path, database_url: str, floor_env: dict, rounds: int, n: int, seconds: float,
@@ -260,20 +264,43 @@ def measure(label: str, work: Path, database_url: str, floor_env: dict, rounds: 
     subprocess.run([str(PY), "manage.py", "resetdb"], env={**os.environ, **fenv}, cwd=fdir, capture_output=True)
     floor = Server([str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port + 1), "-v", "0",
                     "floorproj.asgi:application"], fenv, fdir, port + 1, work / "floor.log")
+    # On SQLite, the raw floor too: a bare ASGI app with sqlite3 and no framework (the least Python can do)
+    raw = None if database_url else Server(
+        [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port + 3), "-v", "0",
+         "rawfloor:application"], {"RAWFLOOR_SQLITE_PATH": str(work / "raw.sqlite3"), "PYTHONPATH": str(fdir)},
+        fdir, port + 3, work / "raw.log")
     try:
         lat: dict[str, list[float]] = {}
         floor_lat: list[float] = []
-        rates = {"b1": [], "b8": [], "f1": [], "f8": []}
+        raw_lat: list[float] = []
+        rates = {"b1": [], "b8": [], "f1": [], "f8": [], "r1": [], "r8": []}
         for _ in range(rounds):
             for key, values in bosun_latencies(bosun, n).items():
                 lat.setdefault(key, []).extend(values)
             floor_lat.extend(floor_latency(port + 1, n))
+            if raw:
+                raw_lat.extend(floor_latency(port + 3, n))
             rates["b1"].append(throughput(port, bosun_make(bosun), 1, seconds))
             rates["f1"].append(throughput(port + 1, floor_make(), 1, seconds))
             rates["b8"].append(throughput(port, bosun_make(bosun), 8, seconds))
             rates["f8"].append(throughput(port + 1, floor_make(), 8, seconds))
+            if raw:
+                rates["r1"].append(throughput(port + 3, floor_make(), 1, seconds))
+                rates["r8"].append(throughput(port + 3, floor_make(), 8, seconds))
         batch = batch_rate(bosun)
-        med = {k: statistics.median(v) for k, v in rates.items()}
+        med = {k: statistics.median(v) for k, v in rates.items() if v}
+        if raw:
+            lines = [f"### {label}", "", "| single client, ms | Bosun p50 / p99 | floor p50 / p99 | p50 ratio | "
+                     "raw floor p50 | Bosun/raw |", "| --- | --- | --- | --- | --- | --- |"]
+            lines += [row(name, values, floor_lat, raw_lat) for name, values in lat.items()]
+            lines += ["", "| events/s | Bosun | floor | Bosun/floor | raw floor | Bosun/raw |",
+                      "| --- | --- | --- | --- | --- | --- |",
+                      f"| 1 client, triggers | {med['b1']:.0f} | {med['f1']:.0f} | {med['b1'] / med['f1']:.2f} | "
+                      f"{med['r1']:.0f} | {med['b1'] / med['r1']:.2f} |",
+                      f"| 8 clients, triggers | {med['b8']:.0f} | {med['f8']:.0f} | {med['b8'] / med['f8']:.2f} | "
+                      f"{med['r8']:.0f} | {med['b8'] / med['r8']:.2f} |",
+                      f"| one batch of 1,000 `.started` | {batch:.0f} | — | — | — | — |", ""]
+            return lines
         lines = [f"### {label}", "", "| single client, ms | Bosun p50 / p99 | floor p50 / p99 | p50 ratio |",
                  "| --- | --- | --- | --- |"]
         lines += [row(name, values, floor_lat) for name, values in lat.items()]
@@ -285,6 +312,8 @@ def measure(label: str, work: Path, database_url: str, floor_env: dict, rounds: 
     finally:
         bosun.stop()
         floor.stop()
+        if raw:
+            raw.stop()
 
 
 def growth(work: Path, n: int, port: int, rounds: int) -> list[str]:
@@ -323,17 +352,19 @@ def populate(bosun: Bosun, waiting: int, finished: int):
 import uuid
 from django.utils import timezone
 from sequences.models import Project, SequenceExecution as SE
+from sequences.transitions.task_moves import snapshot
 p = Project.objects.get(name="bench")
+tasks = [snapshot(t) for t in p.parsed_shipyard().sequence("dev", "delivery").tasks]  # as a trigger stores them
 now = timezone.now()
 rows = []
 for i in range({waiting}):
     rows.append(SE(project=p, stage="dev", service="s0", name="delivery", context=str(uuid.uuid4()),
-                   triggered_id=str(uuid.uuid4()), state=SE.WAITING, root=True, input_data={{}}, tasks=[]))
+                   triggered_id=str(uuid.uuid4()), state=SE.WAITING, root=True, input_data={{}}, tasks=tasks))
 for i in range({finished}):
     rows.append(SE(project=p, stage="dev", service=f"s{{i % 200}}" if i % 201 else "quiet", name="delivery",
                    context=str(uuid.uuid4()),
                    triggered_id=str(uuid.uuid4()), state=SE.FINISHED, result="pass", status="succeeded",
-                   root=True, input_data={{}}, tasks=[], started_at=now, ended_at=now))
+                   root=True, input_data={{}}, tasks=tasks, started_at=now, ended_at=now))
 SE.objects.bulk_create(rows, batch_size=2000)
 """
     subprocess.run([str(PY), "manage.py", "shell", "-c", script], cwd=ROOT, env={**os.environ, **bosun.env}, check=True)

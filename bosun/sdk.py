@@ -54,6 +54,19 @@ class OutputFiles:
         return len(self.files)
 
 
+@contextmanager
+def _stopped_on_interrupt(stop):
+    """Within it, Ctrl+C first runs `stop` (a kill, as far as Bosun can be reached), then goes on."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        try:
+            stop()
+        except (BosunError, Unreachable):
+            pass
+        raise
+
+
 class Task:
     """One task execution, by its triggered id (the id of its `.triggered` event)."""
 
@@ -100,14 +113,8 @@ class Task:
     @contextmanager
     def sync_context(self):
         """Within it, an interrupted wait (Ctrl+C) kills the task: its job dies with the local session."""
-        try:
+        with _stopped_on_interrupt(lambda: self.kill(reason="the waiting session was interrupted")):
             yield self
-        except KeyboardInterrupt:
-            try:
-                self.kill(reason="the waiting session was interrupted")
-            except (BosunError, Unreachable):
-                pass
-            raise
 
     def get_machine_type(self) -> str | None:
         """The host (and platform) of the executor that ran it, if a job executor did."""
@@ -238,14 +245,8 @@ class Sequence:
     @contextmanager
     def sync_context(self):
         """Within it, an interrupted wait (Ctrl+C) kills the running task and aborts the sequence."""
-        try:
+        with _stopped_on_interrupt(lambda: self.abort(mode="kill", reason="the waiting session was interrupted")):
             yield self
-        except KeyboardInterrupt:
-            try:
-                self.abort(mode="kill", reason="the waiting session was interrupted")
-            except (BosunError, Unreachable):
-                pass
-            raise
 
 
 # How a finished task reads in get_status(), by its result; the states in which a task has yet to end.

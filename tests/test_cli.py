@@ -148,9 +148,17 @@ def test_abort_without_a_terminal_refuses_without_yes_and_changes_nothing(cli, s
     shop.control("cli", context, state="abort", mode="force")
 
 
-def answer_prompt(args: list[str], env: dict, answer: str) -> tuple[int, str]:
-    """Run the CLI on a pseudo-terminal and answer its y/N question as a person would."""
+def terminal(args: list[str], env: dict, answer: str | None = None, columns: int | None = None) -> tuple[int, str]:
+    """Run the CLI on a pseudo-terminal (of `columns` columns, as a person's window) and answer its y/N
+    question as a person would; returns its exit code and what it showed, without colour codes."""
+    import fcntl
+    import struct
+    import termios
+
     leader, follower = pty.openpty()
+    if columns:
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+        env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
     process = subprocess.Popen([sys.executable, "-m", "bosun", *args], cwd=ROOT, env=env, stdin=follower,
                                stdout=follower, stderr=follower, close_fds=True)
     os.close(follower)
@@ -166,40 +174,22 @@ def answer_prompt(args: list[str], env: dict, answer: str) -> tuple[int, str]:
             if not chunk:
                 break
             output += chunk
-            if not answered and b"(y/[N])?" in output:
+            if answer is not None and not answered and b"(y/[N])?" in output:
                 os.write(leader, answer.encode() + b"\n")
                 answered = True
         elif process.poll() is not None:
             break
     code = process.wait(timeout=10)
     os.close(leader)
-    return code, output.decode(errors="replace")
+    return code, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode(errors="replace")).replace("\r", "")
+
+
+def answer_prompt(args: list[str], env: dict, answer: str) -> tuple[int, str]:
+    return terminal(args, env, answer=answer)
 
 
 def on_terminal(args: list[str], env: dict, columns: int) -> str:
-    """Run the CLI on a pseudo-terminal of `columns` columns, as in a person's terminal window."""
-    import fcntl
-    import struct
-    import termios
-
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
-    process = subprocess.Popen([sys.executable, "-m", "bosun", *args], cwd=ROOT, env=env, stdin=follower,
-                               stdout=follower, stderr=follower, close_fds=True)
-    os.close(follower)
-    output = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        output += chunk
-    process.wait(timeout=30)
-    os.close(leader)
-    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode(errors="replace")).replace("\r", "")
+    return terminal(args, env, columns=columns)[1]
 
 
 def test_tables_never_break_a_word_in_an_80_column_terminal(cli, shop):

@@ -171,7 +171,8 @@ def test_keptn_update_project_puts_the_shipyard_with_the_name_in_the_body(admin_
     assert (answer.status_code, answer.json()) == (201, {})
     stages = admin_api.get("/api/controlPlane/v1/project/sockshop").json()["stages"]
     assert [s["stageName"] for s in stages] == ["dev"]
-    for body, code in (({"name": "nope", "shipyard": shipyard}, 404), ({"name": "sockshop", "gitUser": "me"}, 400),
+    for body, code in (({"name": "nope", "shipyard": shipyard}, 404), ({"name": "sock\x00shop", "shipyard": shipyard}, 404),
+                       ({"name": "sockshop", "gitUser": "me"}, 400),
                        ({"name": "sockshop", "shipyard": "kind: [unclosed"}, 400)):
         answer = admin_api.put("/api/controlPlane/v1/project", body)
         assert (answer.status_code, answer["Content-Type"]) == (code, "application/json; charset=utf-8")

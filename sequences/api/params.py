@@ -41,9 +41,11 @@ def project_or_404(name: str, queryset=None):
     """The project of that name, or a 404 that names it."""
     from sequences.models import Project
 
-    found = (queryset if queryset is not None else Project.objects).filter(name=name).first()
+    # a name no project can have (PostgreSQL refuses a NUL in a query) exists nowhere
+    found = None if "\x00" in name else (queryset if queryset is not None else Project.objects).filter(
+        name=name).first()
     if found is None:
-        raise HttpError(404, f"Project '{name}' does not exist.")
+        raise HttpError(404, f"Project {name[:100]!r} does not exist.")
     return found
 
 

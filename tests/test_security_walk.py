@@ -93,7 +93,7 @@ def test_a_viewer_can_read_but_change_nothing(world, viewer_user):
 def test_every_bridge_page_needs_a_login_and_a_viewer_cannot_control(world, viewer_user):
     values = {"project": "sockshop", "context": world["keptnContext"], "stage": "dev",
               "event_id": world["triggeredId"], "triggered_id": world["triggeredId"], "command": "kill",
-              "token_id": "1"}
+              "token_id": "1", "service": "carts"}
     routes = []
 
     def walk(patterns, prefix=""):

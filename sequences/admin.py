@@ -149,8 +149,7 @@ class TaskExecutionInline(admin.TabularInline):
 
 @admin.register(SequenceExecution)
 class SequenceExecutionAdmin(ReadOnlyAdmin):
-    list_display = ["context_id", "project", "stage", "service", "name", "state", "result", "triggered_at",
-                    "on_the_bridge"]
+    list_display = ["context_id", "project", "lane", "name", "state", "result", "triggered_at", "on_the_bridge"]
     list_display_links = ["context_id"]
     list_filter = ["state", "result", "project", "service", "stage", "name", "queue_policy"]
     search_fields = ["context", "service", "triggered_id"]
@@ -164,9 +163,13 @@ class SequenceExecutionAdmin(ReadOnlyAdmin):
     def context_id(self, run):
         return short(run.context)
 
+    @admin.display(description="stage/service", ordering="stage")
+    def lane(self, run):
+        return f"{run.stage}/{run.service}"
+
     @admin.display(description="Bridge")
     def on_the_bridge(self, run):
-        return format_html('<a href="{}">Open on the Bridge →</a>', bridge_url(run))
+        return format_html('<a href="{}" title="Open this sequence on the Bridge">Open&nbsp;→</a>', bridge_url(run))
 
     @admin.display(description="What may be done now")
     def allowed_now(self, run):
@@ -234,7 +237,7 @@ class TaskLogInline(admin.StackedInline):
 
 @admin.register(TaskExecution)
 class TaskExecutionAdmin(ReadOnlyAdmin):
-    list_display = ["name", "task_id", "stage", "service", "state", "result", "triggered_at", "on_the_bridge"]
+    list_display = ["name", "task_id", "lane", "state", "result", "triggered_at", "on_the_bridge"]
     list_filter = ["state", "result", "sequence_execution__project", "sequence_execution__service",
                    "sequence_execution__stage", "name"]
     search_fields = ["triggered_id", "sequence_execution__context", "claimed_by"]
@@ -248,21 +251,14 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
     def task_id(self, task):
         return short(task.triggered_id)
 
-    @admin.display(description="project", ordering="sequence_execution__project__name")
-    def project(self, task):
-        return task.sequence_execution.project.name
-
-    @admin.display(description="stage")
-    def stage(self, task):
-        return task.sequence_execution.stage
-
-    @admin.display(description="service")
-    def service(self, task):
-        return task.sequence_execution.service
+    @admin.display(description="stage/service", ordering="sequence_execution__stage")
+    def lane(self, task):
+        return f"{task.sequence_execution.stage}/{task.sequence_execution.service}"
 
     @admin.display(description="Bridge")
     def on_the_bridge(self, task):
-        return format_html('<a href="{}">Open on the Bridge →</a>', bridge_url(task.sequence_execution, task))
+        return format_html('<a href="{}" title="Open this task on the Bridge">Open&nbsp;→</a>',
+                           bridge_url(task.sequence_execution, task))
 
     @admin.action(description="Kill the selected tasks…", permissions=["operate"])
     def kill(self, request, queryset):

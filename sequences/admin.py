@@ -38,6 +38,10 @@ def short(value: str):
     return format_html('<span title="{}">{}</span>', value, value[:8])
 
 
+def lane_of(run: SequenceExecution) -> str:
+    return f"{run.stage}/{run.service}"
+
+
 def bridge_url(run: SequenceExecution, task: TaskExecution | None = None) -> str:
     url = reverse("sequence", args=[run.project.name, run.context])
     return f"{url}#task-{task.triggered_id}" if task else url
@@ -165,7 +169,7 @@ class SequenceExecutionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="stage/service", ordering="stage")
     def lane(self, run):
-        return f"{run.stage}/{run.service}"
+        return lane_of(run)
 
     @admin.display(description="Bridge")
     def on_the_bridge(self, run):
@@ -253,7 +257,7 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="stage/service", ordering="sequence_execution__stage")
     def lane(self, task):
-        return f"{task.sequence_execution.stage}/{task.sequence_execution.service}"
+        return lane_of(task.sequence_execution)
 
     @admin.display(description="Bridge")
     def on_the_bridge(self, task):

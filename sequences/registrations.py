@@ -15,6 +15,7 @@ import uuid
 from django.utils import timezone
 
 from sequences.models import Integration
+from sequences.rules import jobs as jobs_module
 
 MAX_SUBSCRIPTIONS = 100
 MAX_FILTER_ITEMS = 100
@@ -208,8 +209,6 @@ class Takers:
     integrations whose subscriptions match. Read once per page; `nobody()` says when nothing here takes one."""
 
     def __init__(self, project, integrations: list[Integration] | None = None):
-        from sequences.rules import jobs as jobs_module
-
         self.project = project.name
         try:
             self.jobs = jobs_module.parse(project.jobs or "")

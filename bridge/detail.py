@@ -18,6 +18,7 @@ from sequences.rules.outcomes import context_words, run_words
 from sequences.rules.outcomes import shown as shown_run
 from sequences.store import lanes
 
+from .ansi import styled_lines
 from .queries import image_of, task_badge
 
 LOG_LINES_SHOWN = 200
@@ -176,12 +177,13 @@ def job_view(task: TE, entry: TaskLog | None, project_name: str, context: str) -
         "claimed_by": task.claimed_by,
         "facts": facts,
         "files": facts.get("outputFiles") or [],
-        "tail": "\n".join(lines[-LOG_LINES_SHOWN:]),
+        "tail": styled_lines("\n".join(lines[-LOG_LINES_SHOWN:])),
         "hidden_lines": max(0, len(lines) - LOG_LINES_SHOWN),
         "cut_bytes": entry.cut_bytes if entry else 0,
         "total_bytes": entry.total_bytes if entry else 0,
         "running": task.state in (TE.STARTED, TE.KILLING),
         "log_url": reverse("task-log", args=[project_name, context, task.triggered_id]),
+        "viewer_url": reverse("task-log-view", args=[project_name, context, task.triggered_id]),
     }
 
 

@@ -7,7 +7,7 @@ from django.views.generic import RedirectView
 
 from sequences.api import api
 
-from . import views
+from . import logviewer, views
 
 
 @csrf_exempt  # nothing is applied: a POST to a path that does not exist is a 404, never a CSRF page
@@ -39,6 +39,7 @@ urlpatterns = [
     path(f"{S}/event/<str:event_id>", views.sequence_detail, name="sequence-event"),
     path(f"{S}/control", views.sequence_control, name="sequence-control"),
     path(f"{S}/task/<str:triggered_id>/log", views.task_log, name="task-log"),
+    path(f"{S}/task/<str:triggered_id>/log/view", logviewer.task_log_view, name="task-log-view"),
     path(f"{S}/task/<str:triggered_id>/<str:command>", views.task_command, name="task-command"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),

@@ -84,6 +84,99 @@
     if (target && target.dataset && target.dataset.atBottom !== "false") followLogs(target.parentNode || document);
   });
 
+  // --- the log viewer: search (narrowing to the hits), and following a running job's new lines --------
+  function logSearch(form) {
+    var view = $("#log-lines"), input = $("[data-log-query]", form), only = $("[data-log-only]", form);
+    if (!view || !input) return;
+    var needle = input.value.trim().toLowerCase(), hits = 0;
+    $all(".log-line", view).forEach(function (line) {
+      var hit = !!needle && $(".lt", line).textContent.toLowerCase().indexOf(needle) >= 0;
+      line.classList.toggle("hit", hit);
+      line.classList.remove("current");
+      if (hit) hits += 1;
+    });
+    view.classList.toggle("only-hits", !!needle && only.checked);
+    var count = $("[data-log-count]", form);
+    if (count) count.textContent = needle ? hits + " matching line" + (hits === 1 ? "" : "s") : "";
+    var url = new URL(window.location.href);
+    if (needle) url.searchParams.set("q", input.value.trim()); else url.searchParams.delete("q");
+    if (needle && only.checked) url.searchParams.set("only", "1"); else url.searchParams.delete("only");
+    history.replaceState(null, "", url.pathname + url.search + url.hash);
+  }
+  function nextHit(form) {
+    var hits = $all("#log-lines .log-line.hit");
+    if (!hits.length) return;
+    var current = $("#log-lines .log-line.current"), index = hits.indexOf(current);
+    if (current) current.classList.remove("current");
+    var next = hits[(index + 1) % hits.length];
+    next.classList.add("current");
+    next.scrollIntoView({ block: "center" });
+    setFollow(false);
+  }
+  document.addEventListener("input", function (event) {
+    var form = event.target.closest("[data-log-search]");
+    if (form) logSearch(form);
+  });
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest("[data-log-search]");
+    if (form) { event.preventDefault(); logSearch(form); nextHit(form); }
+  });
+
+  var following = true, polling = false;
+  function setFollow(on) {
+    var button = $("[data-log-follow]");
+    following = on;
+    if (!button) return;
+    button.setAttribute("aria-pressed", on ? "true" : "false");
+    button.textContent = on ? "‖ Pause" : "▶ Follow";
+    if (on) { var view = $("#log-lines"); view.scrollTop = view.scrollHeight; pollLog(); }
+  }
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-log-follow]")) setFollow(!following);
+  });
+  function pollLog() {
+    var view = $("#log-lines[data-live]");
+    if (!view || polling || !following) return;
+    polling = true;
+    var form = $("[data-log-search]"), query = form ? $("[data-log-query]", form).value.trim() : "";
+    var url = view.dataset.live + "?after=" + view.dataset.ended + "&cut=" + view.dataset.cut + "&q=" + encodeURIComponent(query);
+    fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin" }).then(function (response) {
+      if (!response.ok) throw new Error(response.status);
+      return response.text();
+    }).then(function (text) {
+      var template = document.createElement("template");
+      template.innerHTML = text;
+      var update = template.content.querySelector("[data-log-update]");
+      if (!update) return;
+      var first = parseInt(update.dataset.first, 10);
+      $all(".log-line, .log-empty", view).forEach(function (line) {
+        if (!line.id || parseInt(line.id.slice(1), 10) > first) line.remove();
+      });
+      Array.prototype.slice.call(update.children).forEach(function (child) { view.appendChild(child); });
+      view.dataset.ended = update.dataset.ended;
+      view.dataset.cut = update.dataset.cut;
+      var state = $("#log-state");
+      if (state) { state.textContent = update.dataset.state; state.className = "badge " + update.dataset.stateCss; }
+      if (form) logSearch(form);
+      if (following) view.scrollTop = view.scrollHeight;
+      if (update.dataset.running !== "true") {
+        view.removeAttribute("data-live");
+        var button = $("[data-log-follow]");
+        if (button) button.remove();
+      }
+    }).catch(function () { /* the next turn asks again */ }).then(function () { polling = false; });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    var view = $("#log-lines");
+    if (!view) return;
+    if (!window.location.hash) view.scrollTop = view.scrollHeight;
+    else { var line = document.getElementById(window.location.hash.slice(1)); if (line) { following = false; setFollow(false); line.scrollIntoView({ block: "center" }); } }
+    view.addEventListener("scroll", function () {  // scrolled up to read: stop following
+      if (following && $("[data-log-follow]") && view.scrollHeight - view.scrollTop - view.clientHeight > 40) setFollow(false);
+    });
+    setInterval(pollLog, 1500);
+  });
+
   // --- countdowns tick --------------------------------------------------------------------------
   function human(seconds) {
     if (seconds <= 0) return "due";

@@ -157,6 +157,8 @@
       view.dataset.cut = update.dataset.cut;
       var state = $("#log-state");
       if (state) { state.textContent = update.dataset.state; state.className = "badge " + update.dataset.stateCss; }
+      var size = $("#log-size");
+      if (size) size.textContent = update.dataset.size;
       if (form) logSearch(form);
       if (following) view.scrollTop = view.scrollHeight;
       if (update.dataset.running !== "true") {

@@ -7,7 +7,7 @@ from django.views.generic import RedirectView
 
 from sequences.api import api
 
-from . import logviewer, views
+from . import logviewer, project_pages, views
 
 
 @csrf_exempt  # nothing is applied: a POST to a path that does not exist is a 404, never a CSRF page
@@ -30,7 +30,14 @@ urlpatterns = [
     path("metrics", views.metrics, name="metrics"),
     path("bridge/tokens/", views.tokens, name="tokens"),
     path("bridge/tokens/<int:token_id>/revoke", views.revoke_token, name="revoke-token"),
+    path("bridge/projects/new", project_pages.project_new, name="project-new"),
     path(f"{P}/", views.environment, name="environment"),
+    path(f"{P}/settings", project_pages.project_settings, name="project-settings"),
+    path(f"{P}/settings/shipyard", project_pages.save_shipyard, name="project-shipyard"),
+    path(f"{P}/settings/jobs", project_pages.save_jobs, name="project-jobs"),
+    path(f"{P}/settings/service", project_pages.add_service, name="project-add-service"),
+    path(f"{P}/settings/service/<str:service>/remove", project_pages.remove_service, name="project-remove-service"),
+    path(f"{P}/settings/delete", project_pages.delete_project, name="project-delete"),
     path(f"{P}/trigger", views.trigger, name="trigger"),
     path(f"{P}/stage/<str:stage>/service/<str:service>/deployments", views.deployment_history, name="deployments"),
     path(f"{P}/sequence/", views.sequence_list, name="sequences"),

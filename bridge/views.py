@@ -16,7 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bosun.images import ImageError, image_reference
 from sequences import configuration, integration_logs
 from sequences import registrations as uniform
-from sequences.api.auth import OPERATE, authenticate
+from sequences.api.auth import MANAGE, OPERATE, authenticate
 from sequences.models import ApiToken, Event, Project, TaskExecution
 from sequences.notices.metrics import REGISTRY
 from sequences.rules import outcomes
@@ -48,7 +48,8 @@ def home(request):
         if not NAME_RE.match(name) or len(name) > 100:
             raise Http404(f"There is no project named {name[:100]!r}.")
         return redirect(reverse("environment", args=[name]))
-    return render(request, "bridge/home.html", _base(request, cards=queries.project_cards()))
+    return render(request, "bridge/home.html", _base(request, cards=queries.project_cards(),
+                                                     can_manage=request.user.has_perm(MANAGE)))
 
 
 @login_required

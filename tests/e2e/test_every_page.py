@@ -16,7 +16,7 @@ def api(bosun):
 def test_every_page_fits_a_phone_and_keeps_the_console_clean(logged_in, bosun, api, shot):
     project = api.project()
     running = api.trigger(project, "0.11.1-with-a-rather-long-tag-name")
-    api.send(project, running, "started")
+    started = api.send(project, running, "started")
     waiting = api.trigger(project, "0.11.2")
     page = logged_in
     problems, current = [], {"page": ""}
@@ -35,6 +35,9 @@ def test_every_page_fits_a_phone_and_keeps_the_console_clean(logged_in, bosun, a
         "waiting": f"/bridge/project/{project}/sequence/{waiting}",
         "tokens": "/bridge/tokens/",
         "deployments": f"/bridge/project/{project}/stage/dev/service/carts/deployments",
+        "settings": f"/bridge/project/{project}/settings",
+        "new-project": "/bridge/projects/new",
+        "log": f"/bridge/project/{project}/sequence/{running}/task/{started['triggeredID']}/log/view",
         "not-found": "/bridge/project/missing/",
     }
     for name, path in pages.items():
@@ -42,7 +45,7 @@ def test_every_page_fits_a_phone_and_keeps_the_console_clean(logged_in, bosun, a
             current["page"] = name
             page.set_viewport_size({"width": width, "height": height})
             page.goto(bosun["url"] + path)
-            if name not in ("not-found", "tokens", "deployments"):
+            if name not in ("not-found", "tokens", "deployments", "settings", "new-project", "log"):
                 expect(page.locator("#live-indicator")).to_have_attribute("data-state", "live")
             shot(page, f"page-{name}-{width}")
             wide = page.evaluate("document.documentElement.scrollWidth")

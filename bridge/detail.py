@@ -19,7 +19,7 @@ from sequences.rules.outcomes import shown as shown_run
 from sequences.store import lanes
 
 from .ansi import styled_lines
-from .queries import image_of, task_badge
+from .queries import image_of, task_badge, who_triggered
 
 LOG_LINES_SHOWN = 200
 BEHIND_SHOWN = 10
@@ -84,7 +84,8 @@ def context_detail(project: Project, context: str) -> dict | None:
             "behind": behind[:BEHIND_SHOWN], "behind_count": len(behind),
             "head_message": shown.message if not shown.is_terminal else "",
             "durations": durations(ordered, tasks_by_run, now),
-            "triggered_by": next((e.source for e in events if e.event_id == runs[0].triggered_id), "")}
+            "triggered_by": next((who_triggered(e.source, e.sent_by) for e in events
+                                  if e.event_id == runs[0].triggered_id), "")}
 
 
 def durations(runs: list[SE], tasks_by_run: dict, now) -> dict | None:

@@ -59,7 +59,7 @@ MIDDLEWARE_ACCOUNTED_FOR = {
 
 
 def _event(token, headers: dict, content_type: str, body: bytes):
-    return receive(content_type, body)
+    return receive(content_type, body, token_actor(token))
 
 
 def _control(token, headers: dict, content_type: str, body: bytes, project: str, context: str):

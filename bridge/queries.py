@@ -209,11 +209,20 @@ def sequence_rows(project: Project, filters: dict, before: int | None = None, si
     return rows, cursor  # read enough for one page: "older" goes on from the last context read
 
 
+def who_triggered(source: str, sent_by: str) -> str:
+    """Who triggered a sequence, in words: the user and token that sent its .triggered event and the event's
+    `source` ("alice (token ci) via ci-pipeline"); the Bridge's source names its user already ("bridge (alice)"),
+    and a sequence the shipyard chained has Bosun's ("bosun") alone."""
+    if sent_by and source and sent_by not in source:
+        return f"{sent_by} via {source}"
+    return source or sent_by
+
+
 def trigger_sources(triggered_ids: list[str]) -> dict[str, str]:
-    """Who sent each sequence's .triggered event, as its `source` says (the Bridge writes "bridge (<user>)",
-    Bosun "bosun" for a sequence the shipyard chained), by the event's id."""
-    return dict(Event.objects.order_by().filter(event_id__in=triggered_ids, type__endswith=".triggered")
-                .values_list("event_id", "source"))
+    """who_triggered() for each sequence's .triggered event, by the event's id."""
+    rows = (Event.objects.order_by().filter(event_id__in=triggered_ids, type__endswith=".triggered")
+            .values_list("event_id", "source", "sent_by"))
+    return {event_id: who_triggered(source, sent_by) for event_id, source, sent_by in rows}
 
 
 def rows_for(project: Project, roots: list[SE]) -> list[dict]:

@@ -243,7 +243,7 @@ def trigger(request, project):
         data["labels"] = labels
     receipt = intake.receive_event({"id": str(uuid.uuid4()), "source": f"bridge ({request.user.get_username()})",
                                   "specversion": "1.0", "type": f"sh.keptn.event.{stage}.{sequence}.triggered",
-                                  "data": data})
+                                  "data": data}, sent_by=request.user.get_username())
     if receipt.code >= 300:
         messages.error(request, receipt.message)
         return redirect(reverse("environment", args=[project]))

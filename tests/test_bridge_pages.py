@@ -255,15 +255,17 @@ def test_a_logged_in_person_downloads_a_task_s_log_without_a_token(api, browser,
 
 
 def test_the_list_and_the_page_say_who_triggered_each_sequence(api, browser, sockshop):
-    from_api = api.trigger(tag="1.0")  # its event's source: "test"
+    from_api = api.trigger(tag="1.0")  # its event's source: "test"; sent with the operator's token "tests"
     made = browser.post("/bridge/project/sockshop/trigger", {"target": "dev|delivery", "service": "orders",
                                                             "image": "docker.io/keptnexamples/orders", "tag": "2.0"})
     from_bridge = made["Location"].rstrip("/").rsplit("/", 1)[-1]
     rows = browser.get("/bridge/project/sockshop/sequence/").content.decode()
     by = dict(re.findall(r'<tr id="row-([0-9a-f-]+)".*?<td data-label="Triggered by">([^<]*)</td>', rows, re.S))
-    assert by == {from_api: "test", from_bridge: "bridge (admin-user)"}
+    assert by == {from_api: "operator (token tests) via test", from_bridge: "bridge (admin-user)"}
     page = browser.get(f"/bridge/project/sockshop/sequence/{from_bridge}").content.decode()
     assert re.search(r'Triggered by bridge \(admin-user\) at <time', page)
+    page = browser.get(f"/bridge/project/sockshop/sequence/{from_api}").content.decode()
+    assert re.search(r'Triggered by operator \(token tests\) via test at <time', page)
 
 
 def test_a_lane_s_deployment_history_says_what_was_deployed_when_how_and_by_whom(api, browser, sockshop):

@@ -82,6 +82,8 @@ def test_a_trigger_is_answered_without_a_django_request_and_with_the_api_s_heade
     fast = {k.lower(): v for k, v in response.headers.items() if k.lower() != "content-length"}
     assert fast == same
     assert int(response.headers["content-length"]) == len(response.content)
+    senders = Event.objects.filter(type="sh.keptn.event.dev.delivery.triggered").values_list("sent_by", flat=True)
+    assert list(senders) == ["operator (token fast)"] * 2  # who sent it, kept either way in
 
 
 def test_a_bearer_token_and_a_task_s_events_take_the_same_way(project, token):

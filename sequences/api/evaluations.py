@@ -4,7 +4,7 @@ Keptn's evaluation data, through the same intake as any event."""
 from ninja import Field, Router, Schema, Status
 from ninja.errors import HttpError
 
-from sequences.api.auth import OPERATE, require
+from sequences.api.auth import OPERATE, actor, require
 from sequences.api.params import project_or_404
 from sequences.api.schemas import answers
 from sequences.transitions import arrivals as intake
@@ -44,7 +44,7 @@ def trigger_evaluation(request, project: str, stage: str, service: str, payload:
                       "evaluation": window}}
     if payload.gitcommitid:
         event["gitcommitid"] = payload.gitcommitid
-    receipt = intake.receive_event(event)
+    receipt = intake.receive_event(event, sent_by=actor(request))
     if receipt.code >= 300:
         raise HttpError(receipt.code, receipt.as_json().get("message", "The evaluation could not be triggered."))
     return Status(200, {"keptnContext": receipt.as_json()["keptnContext"]})

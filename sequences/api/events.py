@@ -8,7 +8,7 @@ from django.http.request import RawPostDataException
 from ninja import Router, Status
 from ninja.errors import HttpError
 
-from sequences.api.auth import OPERATE, require
+from sequences.api.auth import OPERATE, actor, require
 from sequences.api.params import PAGE_KEY, PAGE_SIZE, moment, page_key, page_size
 from sequences.api.schemas import BATCH_ANSWER, EVENT, RECEIPT, answers, page
 from sequences.models import Event
@@ -85,12 +85,13 @@ def post_event(request):
     require(request, OPERATE)
     content_type = (request.content_type or "").lower()
     limit = intake.MAX_BATCH_BYTES if content_type == BATCH_TYPE else MAX_EVENT_BYTES
-    status, answer = receive(content_type, _body(request, limit))
+    status, answer = receive(content_type, _body(request, limit), actor(request))
     return Status(status, answer)
 
 
-def receive(content_type: str, body: bytes) -> tuple[int, dict | list]:
+def receive(content_type: str, body: bytes, sent_by: str) -> tuple[int, dict | list]:
     """The answer (status, JSON) to a POST of one event or a batch; HttpError for a request it cannot take.
+    `sent_by`: who sent it (the token's user and name), kept with a sequence's trigger.
 
     Shared by this view and the intake's own ASGI path (bridge/intake.py)."""
     if content_type == BATCH_TYPE:
@@ -100,7 +101,7 @@ def receive(content_type: str, body: bytes) -> tuple[int, dict | list]:
         if len(events) > intake.MAX_BATCH_EVENTS:
             raise HttpError(413, f"The batch has {len(events)} events; at most {intake.MAX_BATCH_EVENTS} are "
                                  "accepted in one request. Split it.")
-        receipts = intake.receive_batch(events)
+        receipts = intake.receive_batch(events, sent_by=sent_by)
         answers = [{"status": r.code, **r.as_json()} for r in receipts]
         return (202 if all(r.code < 300 for r in receipts) else 207), answers
     if content_type not in JSON_TYPES and not content_type.endswith("+json"):
@@ -110,7 +111,7 @@ def receive(content_type: str, body: bytes) -> tuple[int, dict | list]:
     if isinstance(raw, list):
         raise HttpError(400, "Send one event as a JSON object, or a batch with Content-Type "
                              "application/cloudevents-batch+json.")
-    receipt = intake.receive_event(raw)
+    receipt = intake.receive_event(raw, sent_by=sent_by)
     return receipt.code, receipt.as_json()
 
 

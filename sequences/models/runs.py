@@ -299,6 +299,8 @@ class Event(models.Model):
     received_at = models.DateTimeField(default=timezone.now)
     outcome = models.CharField(max_length=10, choices=OUTCOMES, default=APPLIED)
     note = models.TextField(blank=True)
+    sent_by = models.CharField(max_length=200, blank=True, default="",
+                               help_text="Who sent a sequence's trigger: the user and token, or the Bridge's user")
     payload = models.JSONField(help_text="The whole CloudEvent")
 
     class Meta:

@@ -55,18 +55,18 @@ class Receipt:
 # --- intake ----------------------------------------------------------------------------------
 
 
-def receive_event(raw) -> Receipt:
-    """Validate, store and apply one client event."""
+def receive_event(raw, sent_by: str = "") -> Receipt:
+    """Validate, store and apply one client event; `sent_by` names who sent it (kept with a sequence's trigger)."""
     try:
         incoming = ev.validate_incoming(raw)
     except EventError as exc:
         event_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else ""
         return Receipt(exc.code, event_id, message=exc.message)
     with write_transaction():
-        return _apply(incoming)
+        return _apply(incoming, sent_by=sent_by)
 
 
-def receive_batch(raws: list) -> list[Receipt]:
+def receive_batch(raws: list, sent_by: str = "") -> list[Receipt]:
     """CloudEvents batch mode: applied in order, in one transaction, one receipt per event.
 
     A batch holds at most MAX_BATCH_EVENTS events, so the transaction holds the writer for a bounded time
@@ -82,7 +82,7 @@ def receive_batch(raws: list) -> list[Receipt]:
             batch.append(Receipt(exc.code, event_id if isinstance(event_id, str) else "", message=exc.message))
     with write_transaction():
         known = Known([i for i in batch if isinstance(i, ev.IncomingEvent)])
-        return [incoming if isinstance(incoming, Receipt) else _apply(incoming, known) for incoming in batch]
+        return [incoming if isinstance(incoming, Receipt) else _apply(incoming, known, sent_by) for incoming in batch]
 
 
 class Known:
@@ -131,7 +131,7 @@ def _task(triggered_id):
     return locks.lock_task(triggered_id)
 
 
-def _apply(incoming: ev.IncomingEvent, known: Known | None = None) -> Receipt:
+def _apply(incoming: ev.IncomingEvent, known: Known | None = None, sent_by: str = "") -> Receipt:
     previous = known.event(incoming) if known else _seen_before(incoming)
     if previous is not None:
         return Receipt(
@@ -142,11 +142,11 @@ def _apply(incoming: ev.IncomingEvent, known: Known | None = None) -> Receipt:
             duplicate=True,
         )
     if incoming.parsed.is_sequence:
-        return _apply_sequence_trigger(incoming)
+        return _apply_sequence_trigger(incoming, sent_by)
     return _apply_task_event(incoming, known)
 
 
-def _apply_sequence_trigger(incoming: ev.IncomingEvent) -> Receipt:
+def _apply_sequence_trigger(incoming: ev.IncomingEvent, sent_by: str) -> Receipt:
     data = incoming.data
     # The project with the service, in one look-up; which one is missing is asked only when one is.
     found = _service(data["project"], data["service"])
@@ -162,7 +162,7 @@ def _apply_sequence_trigger(incoming: ev.IncomingEvent) -> Receipt:
     missing = unknown_target(project, stage, name)
     if missing:
         payload = {**incoming.raw, "id": incoming.id, "shkeptncontext": context, "time": _arrival(incoming)}
-        store_event(payload, context=context, note=missing)
+        store_event(payload, context=context, note=missing, sent_by=sent_by)
         flow.refuse_sequence(project, stage, name, data["service"], data, context, incoming.id,
                              incoming.raw.get("gitcommitid") or "", missing)
         return Receipt(202, incoming.id, context, message=missing)
@@ -175,7 +175,7 @@ def _apply_sequence_trigger(incoming: ev.IncomingEvent) -> Receipt:
             message=f"Sequence '{name}' already runs in stage '{stage}' for context {context}.",
         )
     payload = {**incoming.raw, "id": incoming.id, "shkeptncontext": context, "time": _arrival(incoming)}
-    store_event(payload, context=context)
+    store_event(payload, context=context, sent_by=sent_by)
     flow.trigger_sequence(project, stage, sequence, data["service"], data, context, incoming.id,
                           incoming.raw.get("gitcommitid") or "", new_context=new_context)
     return Receipt(202, incoming.id, context)

@@ -24,7 +24,8 @@ def _event_time(raw: dict):
     return parsed
 
 
-def store_event(payload: dict, *, outcome=Event.APPLIED, note="", context=None, triggered_id=None, data=None):
+def store_event(payload: dict, *, outcome=Event.APPLIED, note="", context=None, triggered_id=None, data=None,
+                sent_by=""):
     data = data if data is not None else payload.get("data") or {}
     try:
         event = Event(
@@ -39,6 +40,7 @@ def store_event(payload: dict, *, outcome=Event.APPLIED, note="", context=None, 
             time=_event_time(payload),
             outcome=outcome,
             note=note,
+            sent_by=sent_by[:200],
             payload=payload,
         )
         save(event)

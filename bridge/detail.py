@@ -46,6 +46,8 @@ def context_detail(project: Project, context: str) -> dict | None:
     takers = Takers(project) if any(t.state == TE.TRIGGERED for t in tasks) else None
     shipyard = project.parsed_shipyard()
     order = {s: i for i, s in enumerate(shipyard.stage_names)}
+    reruns = _reruns(runs, context)
+    latest = {(r.stage, r.name): r.id for r in runs}  # runs are in id order: the last one of each wins
     stages = []
     for run in sorted(runs, key=lambda r: (order.get(r.stage, 99), r.id)):
         run_tasks = []
@@ -71,6 +73,12 @@ def context_detail(project: Project, context: str) -> dict | None:
             "own_events": [] if run.tasks else by_triggered.get(run.triggered_id, []),
             "waited": (run.started_at or now) - run.triggered_at,
             "lane_went_to": _successor(run) if run.state in (SE.ABORTED, SE.TIMED_OUT) else None,
+            # re-run: offered on the latest run of a sequence in its stage, once the state machine allows it
+            "can_rerun": latest[(run.stage, run.name)] == run.id and "retrigger" in run.commands(),
+            "rerun_of": next((r for r in runs if r.id == run.rerun_of_id), None) or (
+                run.rerun_of if run.rerun_of_id else None),
+            "rerun_as": reruns.get(run.id, []),
+            "first_stage": run.id == runs[0].id,
         })
     active = [r for r in runs if not r.is_terminal]
     shown = shown_run(runs)
@@ -86,6 +94,18 @@ def context_detail(project: Project, context: str) -> dict | None:
             "durations": durations(ordered, tasks_by_run, now),
             "triggered_by": next((who_triggered(e.source, e.sent_by) for e in events
                                   if e.event_id == runs[0].triggered_id), "")}
+
+
+def _reruns(runs: list[SE], context: str) -> dict[int, list[SE]]:
+    """The executions that run each of `runs` again: in this context, and in new ones (one query, on an index
+    that holds re-runs only)."""
+    found: dict[int, list[SE]] = defaultdict(list)
+    for run in runs:
+        if run.rerun_of_id:
+            found[run.rerun_of_id].append(run)
+    for run in SE.objects.filter(rerun_of__in=[r.id for r in runs]).exclude(context=context).order_by("id"):
+        found[run.rerun_of_id].append(run)
+    return found
 
 
 def durations(runs: list[SE], tasks_by_run: dict, now) -> dict | None:
@@ -217,5 +237,5 @@ def _allowed(runs) -> dict:
         "resume": any("resume" in a for a in allowed),
         "abort": any("abort:graceful" in a for a in allowed),
         "escalate": any("abort:force" in a and "abort:graceful" not in a for a in allowed),
-        "kill": any(a == {"abort:kill"} for a in allowed),
+        "kill": any("abort:kill" in a and "abort:force" not in a for a in allowed),
     }

@@ -192,6 +192,25 @@ def sequence_control(request, project, context):
 
 @login_required
 @require_POST
+def sequence_rerun(request, project, context):
+    """The Re-run dialog: an ended sequence of a stage again, in its context or in a new one."""
+    outcome = _require_operator(request) or control.retrigger_sequence(
+        project, context, actor=control.Actor(request.user.get_username(), "bridge"),
+        stage=request.POST.get("stage", ""), sequence=request.POST.get("sequence", ""),
+        new_context=request.POST.get("new_context") == "on", reason=request.POST.get("reason", ""),
+        idempotency_key=request.POST.get("idempotency_key", ""))
+    if outcome.code >= 300:
+        messages.error(request, outcome.body.get("message", "The sequence could not be re-run."))
+        return redirect(reverse("sequence", args=[project, context]))
+    body = outcome.body
+    where = "" if body["keptnContext"] == context else " in a new context"
+    messages.success(request, f"Re-run: {body['sequence']} of {body['service']} in {body['stage']}{where} is "
+                              f"{body['state']}.")
+    return redirect(reverse("sequence", args=[project, body["keptnContext"]]) + f"#stage-{body['stage']}")
+
+
+@login_required
+@require_POST
 def task_command(request, project, context, triggered_id, command):
     get_object_or_404(TaskExecution, triggered_id=triggered_id, sequence_execution__context=context)
     who = control.Actor(request.user.get_username(), "bridge")

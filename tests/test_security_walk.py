@@ -55,7 +55,7 @@ def send(client: Client, method: str, path: str, headers=None):
     # a body every endpoint would take, so that only the permission can refuse it
     body = {"state": "pause", "serviceName": "x", "name": "x", "shipyard": "x", "result": "pass",
             "status": "succeeded", "reason": "r", "executor": "e", "event": "sh.keptn.event.x.triggered",
-            "text": "a line\n", "url": "http://127.0.0.1:9/other"}
+            "text": "a line\n", "url": "http://127.0.0.1:9/other", "stage": "dev"}
     kwargs = {"content_type": "application/json", **(headers or {})}
     if method == "GET":
         return client.get(path, **(headers or {}))

@@ -108,15 +108,21 @@ def test_the_api_applies_a_sequence_command_exactly_where_the_table_allows_it(ct
     context, stage = STATES[state](ctl)
     run = run_of(context, stage)
     assert run.state == state.split(",")[0]
-    expected = 200 if command in allowed(run) else 409
+    rerun = command == "retrigger"
+    expected = (201 if rerun else 200) if command in allowed(run) else 409
     listed = ctl.get("/api/controlPlane/v1/sequence-execution", project="ops", keptnContext=context,
                      stage=stage).json()["sequenceExecutions"][0]["commands"]
     assert set(listed) == allowed(run)  # what the CLI offers to abort, and scripts read
-    response = ctl.control(context, project="ops", stage=stage, **as_request(command))
+    if rerun:
+        response = ctl.post(f"/api/controlPlane/v1/sequence/ops/{context}/retrigger", {"stage": stage})
+    else:
+        response = ctl.control(context, project="ops", stage=stage, **as_request(command))
     assert response.status_code == expected, response.json()
     if expected == 409:
-        assert response.json()["message"] == (f"Nothing in context {context} can be "
-                                               f"{machine.COMMANDS[command].done}: it is {run.state}.")
+        assert response.json()["message"] == (
+            f"Sequence '{run.name}' in stage '{stage}' is {run.state}; it cannot be re-run. Abort it first, or "
+            "wait for it to end." if rerun else
+            f"Nothing in context {context} can be {machine.COMMANDS[command].done}: it is {run.state}.")
         assert run_of(context, stage).state == run.state
 
 
@@ -136,6 +142,8 @@ def test_the_bridge_offers_a_button_exactly_where_the_table_allows_the_command(c
     if commands & {"abort:graceful", "abort:force", "abort:kill"}:
         expected.add("abort-dialog")
     assert offered == expected
+    reruns = set(re.findall(r'data-rerun-stage="([\w-]+)"', page))
+    assert reruns == {run.stage for run in runs if "retrigger" in allowed(run)}
     modes = set(re.findall(r'name="mode" value="(\w+)"', page))
     assert modes == {c.partition(":")[2] for c in commands if c.startswith("abort:")}
 

@@ -6,7 +6,8 @@ from ninja import Field, Header, Router, Schema, Status
 
 from sequences.api.auth import OPERATE, actor, require
 from sequences.api.params import project_or_404, task_or_404
-from sequences.api.schemas import AUDIT, CONTROL_ANSWER, TASK, TASK_ANSWER, TASK_REQUESTS, answers
+from sequences.api.schemas import (AUDIT, CONTROL_ANSWER, RETRIGGER_ANSWER, TASK, TASK_ANSWER, TASK_REQUESTS,
+                                   answers)
 from sequences.api.tasks import task_facts_json
 from sequences.models import ControlAction, TaskExecution
 from sequences.rules.cloudevents import iso_or_none
@@ -23,6 +24,13 @@ class ControlCommand(Schema):
                               "(as Keptn's clients send it)")
     mode: Literal["graceful", "force", "kill"] | None = None
     suspendRunning: bool = False
+    reason: str = REASON
+
+
+class RetriggerCommand(Schema):
+    stage: str = Field(min_length=1, max_length=100, description="The stage whose sequence runs again")
+    sequence: str = Field("", max_length=100, description="Which sequence of the stage (empty: the latest)")
+    newContext: bool = Field(False, description="Run it in a new context (a whole delivery from its first stage)")
     reason: str = REASON
 
 
@@ -64,6 +72,17 @@ def control_command(project: str, context: str, payload: ControlCommand, who: co
     return control.control_sequence(
         project, context, payload.state, actor=who, stage=payload.stage, mode=payload.mode,
         suspend_running=payload.suspendRunning, reason=payload.reason, idempotency_key=idempotency_key)
+
+
+@router.post("/sequence/{project}/{keptnContext}/retrigger", **answers({201: RETRIGGER_ANSWER}, 403, 404, 409),
+             summary="Run an ended sequence of a stage again, with the same input (same context, or a new one)")
+def retrigger_sequence(request, project: str, keptnContext: str, payload: RetriggerCommand,
+                       idempotency_key: str = Header("", alias="Idempotency-Key"),
+                       source: str | None = Header(None, alias="X-Bosun-Source")):
+    require(request, OPERATE)
+    return _answer(control.retrigger_sequence(
+        project, keptnContext, actor=_actor(request, source), stage=payload.stage, sequence=payload.sequence,
+        new_context=payload.newContext, reason=payload.reason, idempotency_key=idempotency_key))
 
 
 @router.get("/sequence/{project}/{keptnContext}/audit", **answers({200: AUDIT}, 404),

@@ -31,9 +31,11 @@ def _task_events(task: TaskExecution) -> list[dict]:
     return rows
 
 
-def execution_json(execution: SequenceExecution, queue: dict | None, context_runs=(), killable=frozenset()) -> dict:
-    """Keptn's sequence execution, plus Bosun's queue, outcome and allowed commands. `killable`: ids of
-    aborted runs whose abandoned task may still have processes (read once for a page)."""
+def execution_json(execution: SequenceExecution, queue: dict | None, context_runs=(), killable=frozenset(),
+                   reruns=()) -> dict:
+    """Keptn's sequence execution, plus Bosun's queue, outcome, re-runs and allowed commands. `killable`: ids of
+    aborted runs whose abandoned task may still have processes; `reruns`: the executions that run this one
+    again (both read once for a page)."""
     tasks = list(execution.task_executions.all())  # prefetched
     previous = [
         {"name": t.name, "triggeredID": t.triggered_id, "result": t.result, "status": t.status,
@@ -79,16 +81,19 @@ def execution_json(execution: SequenceExecution, queue: dict | None, context_run
         "endedAt": iso_or_none(execution.ended_at),
         "queue": queue or {**lanes.policy_info(execution), "position": None, "blockedBy": None},
         "supersededBy": _superseded_by(execution),
+        "rerunOf": _link(execution.rerun_of) if execution.rerun_of_id else None,
+        "rerunAs": [_link(r) for r in reruns],
         "outcome": outcomes.as_json(outcomes.run_words(execution, queue, context_runs)),
         "commands": run_commands(execution.state, abandoned_with_executor=execution.id in killable),
     }
 
 
 def _superseded_by(execution) -> dict | None:
-    newer = execution.superseded_by if execution.superseded_by_id else None
-    if newer is None:
-        return None
-    return {"keptnContext": newer.context, "_id": str(newer.execution_id), "sequence": newer.name}
+    return _link(execution.superseded_by) if execution.superseded_by_id else None
+
+
+def _link(other) -> dict:
+    return {"keptnContext": other.context, "_id": str(other.execution_id), "sequence": other.name}
 
 
 @router.get("/sequence-execution", summary="Sequence executions, newest first (Keptn's shape plus queue)",
@@ -115,7 +120,7 @@ def sequence_executions(
             executions = executions.filter(**{field: value})
     total = executions.count()
     page = list(
-        executions.select_related("project", "superseded_by")
+        executions.select_related("project", "superseded_by", "rerun_of")
         .prefetch_related(Prefetch("task_executions", queryset=TaskExecution.objects.order_by("index")))
         .order_by("-id")[offset: offset + size]
     )
@@ -129,9 +134,12 @@ def sequence_executions(
     aborted = [e.id for e in page if e.state == SequenceExecution.ABORTED]
     killable = set(TaskExecution.objects.filter(sequence_execution__in=aborted).killable_abandoned()
                    .values_list("sequence_execution_id", flat=True)) if aborted else set()
+    reruns: dict[int, list] = {}
+    for rerun in SequenceExecution.objects.filter(rerun_of__in=[e.id for e in page]).order_by("id"):
+        reruns.setdefault(rerun.rerun_of_id, []).append(rerun)
     return {
-        "sequenceExecutions": [execution_json(e, queues.get(e.id), of_context.get(e.context, ()), killable)
-                               for e in page],
+        "sequenceExecutions": [execution_json(e, queues.get(e.id), of_context.get(e.context, ()), killable,
+                                              reruns.get(e.id, ())) for e in page],
         # Keptn's models.SequenceExecutionResult: an integer, absent on the last page
         **({"nextPageKey": offset + size} if offset + size < total else {}),
         "pageSize": len(page),

@@ -87,6 +87,8 @@ SEQUENCE_EXECUTION = obj({
     "inputProperties": OBJECT,
     "triggeredAt": TIME,
 }, {"startedAt": TIME, "endedAt": TIME, "queue": QUEUE, "supersededBy": SUPERSEDED_BY, "outcome": OUTCOME,
+    # a re-run: the ended execution it runs again, and the re-runs of this one
+    "rerunOf": SUPERSEDED_BY, "rerunAs": {"type": "array", "items": SUPERSEDED_BY["anyOf"][0]},
     # the commands sequences/rules/machine.py allows now (pause, resume, abort:graceful, abort:force, abort:kill)
     "commands": {"type": "array", "items": {"type": "string", "enum": list(machine.COMMANDS)}}})
 
@@ -120,6 +122,9 @@ CONTROL_ANSWER = obj({"keptnContext": STRING, "state": {"type": "string", "enum"
                       "sequenceExecutions": {"type": "array", "items": SEQUENCE_SUMMARY}},
                      {"warning": {"type": "string", "description": "After a force abort: a job that may still be "
                                                                    "running, where, and how to kill it"}})
+RETRIGGER_ANSWER = obj({"keptnContext": STRING, "executionId": STRING, "stage": STRING, "sequence": STRING,
+                        "service": STRING, "state": {"type": "string", "enum": SEQUENCE_STATES},
+                        "rerunOf": obj({"keptnContext": STRING, "executionId": STRING})})
 AUDIT = obj({"keptnContext": STRING, "actions": {"type": "array", "items": obj(
     {"command": STRING, "actor": STRING, "source": STRING, "time": STRING},
     {"reason": STRING, "stateBefore": STRING, "stateAfter": STRING, "idempotencyKey": OPT_STRING,

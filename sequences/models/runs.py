@@ -129,6 +129,8 @@ class SequenceExecution(models.Model):
     superseded_by = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True,
                                       related_name="superseded", help_text="The newer execution that took its turn")
     root = models.BooleanField(default=False, help_text="The first sequence of its context (one list row each)")
+    rerun_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, db_index=False,
+                                 related_name="reruns", help_text="The ended execution this one runs again")
     result = models.CharField(max_length=10, blank=True)
     status = models.CharField(max_length=10, blank=True)
     message = models.TextField(blank=True)
@@ -161,6 +163,8 @@ class SequenceExecution(models.Model):
             # the Bridge's environment and project cards: who holds lanes, what failed lately
             models.Index(fields=["project", "stage", "service"], condition=Q(holds_lane=True), name="seq_holders"),
             models.Index(fields=["project", "ended_at"], name="seq_project_ended"),
+            # "re-run as": only re-runs are in it, so a trigger writes nothing to it
+            models.Index(fields=["rerun_of"], condition=Q(rerun_of__isnull=False), name="seq_reruns"),
         ]
 
     def __str__(self):

@@ -122,6 +122,8 @@ COMMANDS = {c.name: c for c in (
     # kill also reaches an aborted sequence whose task a force abort abandoned while an executor ran it
     Command("abort:kill", "sequence", ("abort", "kill"), R.ACTIVE + (R.ABORTED,), done="aborted (kill)",
             label="Kill"),
+    # a new execution of an ended sequence, in its stage, with the same input (it queues like any other)
+    Command("retrigger", "sequence", ("start", "wait"), R.TERMINAL, done="re-run", label="Re-run"),
     Command("finish", "task", ("finish",), _ALIVE + (R.ABORTING,), T.OPEN, done="force-finished",
             label="Force-finish", approval=False),
     Command("kill", "task", ("kill",), _ALIVE + (R.ABORTING,), T.OPEN, done="killed", label="Kill",
@@ -146,7 +148,7 @@ def run_allows(command: str, state: str, *, abandoned_with_executor: bool = Fals
     spec = COMMANDS[command]
     if state not in spec.run_states:
         return False
-    if state == R.ABORTED:
+    if state == R.ABORTED and command == "abort:kill":
         return abandoned_with_executor
     if command == "abort:graceful" and state == R.ABORTING:
         return False

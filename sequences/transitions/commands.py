@@ -20,7 +20,7 @@ from sequences.rules import machine
 from sequences.store import locks
 from sequences.store.db import announce, write_transaction
 from sequences.store.prepared import Prepared, save
-from sequences.transitions import deadlines, flow, task_moves
+from sequences.transitions import deadlines, flow, reruns, task_moves
 from sequences.transitions.moves import audit, enter
 
 SE = SequenceExecution
@@ -172,6 +172,43 @@ def control_sequence(project_name: str, context: str, state: str, *, actor: Acto
     return _run(command, actor, idempotency_key, reason, work,
                 {"project": project_name, "context": context, "stage": stage or "", "mode": mode,
                  "suspendRunning": suspend_running})
+
+
+def retrigger_sequence(project_name: str, context: str, *, actor: Actor, stage: str = "", sequence: str = "",
+                       new_context: bool = False, reason: str = "", idempotency_key: str = "") -> Outcome:
+    """POST .../sequence/{project}/{context}/retrigger: run an ended sequence of a stage again, with the same
+    input, in the same context (or in a new one: `new_context`). The latest execution of `sequence` (or of
+    any sequence) in `stage` is the one run again."""
+    if not stage:
+        return Outcome(400, {"code": 400, "message": "stage is required: the stage whose sequence runs again."})
+
+    def work():
+        runs = _runs_of(project_name, context)
+        if not runs:
+            if not Project.objects.filter(name=project_name).exists():
+                raise _Refused(404, f"Project '{project_name}' does not exist.")
+            raise _Refused(404, f"Project '{project_name}' has no sequence with context {context}.")
+        found = [r for r in runs if r.stage == stage and (not sequence or r.name == sequence)]
+        if not found:
+            what = f"sequence '{sequence}'" if sequence else "sequence"
+            raise _Refused(404, f"Context {context} has no {what} in stage '{stage}'.")
+        run = found[-1]
+        if not machine.run_allows("retrigger", run.state):
+            raise _Refused(409, machine.refusal("retrigger", f"Sequence '{run.name}' in stage '{run.stage}'",
+                                                run.state) + " Abort it first, or wait for it to end.",
+                           state=run.state)
+        try:
+            new = reruns.rerun(run, new_context=new_context, sent_by=actor.name)
+        except reruns.RerunError as exc:
+            raise _Refused(exc.code, exc.message) from None
+        body = {"keptnContext": new.context, "executionId": str(new.execution_id), "stage": new.stage,
+                "sequence": new.name, "service": new.service, "state": new.state,
+                "rerunOf": {"keptnContext": run.context, "executionId": str(run.execution_id)}}
+        return Outcome(201, body), {"run": run, "before": run.state, "after": new.state}
+
+    return _run("retrigger", actor, idempotency_key, reason, work,
+                {"project": project_name, "context": context, "stage": stage, "sequence": sequence,
+                 "newContext": new_context})
 
 
 _runs_of = Prepared(lambda project, context: _locked(SE.objects.filter(project__name=project, context=context))

@@ -42,7 +42,7 @@ def executor_finished(task, sequence, source, data, now):
 
 
 def trigger_sequence(project, stage, sequence, service, data, context, triggered_id, gitcommitid="",
-                     new_context=False):
+                     new_context=False, rerun_of=None):
     """Create a sequence execution; it takes its lane at once if it may, else it waits.
 
     Its queue policy (sequences/transitions/policies.py) may let it take no lane (parallel), or make it take
@@ -53,7 +53,7 @@ def trigger_sequence(project, stage, sequence, service, data, context, triggered
         root=new_context or not SE.objects.filter(project=project, context=context).exists(),
         project=project, stage=stage, service=service, name=sequence.name, context=context,
         triggered_id=triggered_id, gitcommitid=gitcommitid, input_data=data,
-        tasks=[task_moves.snapshot(t) for t in sequence.tasks], queue_policy=policy,
+        tasks=[task_moves.snapshot(t) for t in sequence.tasks], queue_policy=policy, rerun_of=rerun_of,
     )
     if policy == SE.CANCEL_IN_PROGRESS:
         policies.lock_running(project, stage, service, sequence.name)

@@ -161,12 +161,33 @@ def trigger_delivery(project: str = typer.Option(...), service: str = typer.Opti
 
 
 @trigger_app.command("sequence")
-def trigger_sequence(name: str, project: str = typer.Option(...), stage: str = typer.Option(...),
-                     service: str = typer.Option(...),
+def trigger_sequence(name: str = typer.Argument(None, help="The sequence (with --context: which one to re-run)"),
+                     project: str = typer.Option(None), stage: str = typer.Option(...),
+                     service: str = typer.Option(None),
                      label: list[str] = typer.Option([], "--label", "-l", help="k=v (repeatable)"),
                      data: list[str] = typer.Option([], "--data", "-d", help="a.b=c into the event's data"),
+                     context: str = typer.Option(None, "--context", help="Re-run this context's ended sequence "
+                                                 "of the stage, with the same input"),
+                     new_context: bool = typer.Option(False, "--new-context", help="With --context: re-run it "
+                                                      "in a new context (a whole delivery from its first stage)"),
+                     reason: str = typer.Option("", help="With --context: why (kept in the audit trail)"),
                      watch: bool = typer.Option(False, "--watch")):
-    """Trigger any sequence of a stage."""
+    """Trigger any sequence of a stage, or (--context) run an ended one again."""
+    if context:
+        with errors():
+            run = client().sequence(context, project).rerun(stage, name, new_context, reason)
+        answer = run.rerun_answer
+        where = "" if answer["keptnContext"] == context else " in a new context"
+        print(f"Re-run of {answer['sequence']} ({answer['service']}) in {answer['stage']}{where}: "
+              f"{answer['state']}.")
+        triggered(run, watch)
+        return
+    missing = [flag for flag, value in (("NAME", name), ("--project", project), ("--service", service))
+               if not value]
+    if missing:
+        err.print(f"[red]Missing {', '.join(missing)}:[/] a new trigger needs the sequence's name, --project "
+                  "and --service (or --context C to re-run an ended one).", highlight=False)
+        raise typer.Exit(2)
     with errors():
         run = client().trigger_sequence(name, project, stage, service, pairs(label, "label") or None,
                                         pairs(data, "data"))

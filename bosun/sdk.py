@@ -225,6 +225,18 @@ class Sequence:
         """graceful (the running task may end), force (now; the task is abandoned) or kill (and its processes)."""
         return self._control("abort", stage=stage, mode=mode, reason=reason)
 
+    def rerun(self, stage: str, sequence: str | None = None, new_context: bool = False,
+              reason: str = "") -> "Sequence":
+        """Run this context's ended sequence of `stage` again with the same input (the latest one, or the one
+        named `sequence`); in a new context with `new_context`. Returns the Sequence it runs in."""
+        body = {"stage": stage, "sequence": sequence or "", "newContext": new_context, "reason": reason}
+        answer = read(self.client.post(f"/api/controlPlane/v1/sequence/{self.project}/{self.context}/retrigger",
+                                       body, ok=(201,), headers={"X-Bosun-Source": self.client.source}))
+        again = self if answer["keptnContext"] == self.context else Sequence(self.client, answer["keptnContext"],
+                                                                             self.project)
+        again.rerun_answer = answer
+        return again
+
     def _control(self, state: str, **body) -> dict:
         body = {k: v for k, v in body.items() if v not in (None, "")}
         return read(self.client.post(f"/api/controlPlane/v1/sequence/{self.project}/{self.context}/control",

@@ -268,6 +268,28 @@ def test_a_trigger_of_a_sequence_that_does_not_exist_says_so(cli, shop):
     assert "It ended at once: Stage 'dev' has no sequence 'nosuch'; it has delivery" in done.stderr
 
 
+def test_an_ended_delivery_is_re_run_from_the_cli_and_the_sdk(cli, shop):
+    first = cli("trigger", "delivery", "--project", "cli", "--service", "orders", "--image", "o:1", "-l", "fail=true")
+    context = context_of(first.stdout)
+    shop.wait(lambda: shop.state("cli", context) == "finished")
+    early = cli("trigger", "sequence", "--stage", "dev")
+    assert early.returncode == 2
+    assert "Missing NAME, --project, --service" in early.stderr
+    again = cli("trigger", "sequence", "--context", context, "--stage", "dev", "--reason", "registry was down",
+                "--watch")
+    assert again.returncode == 1, again.stderr  # the same input: the test fails again
+    assert again.stdout.startswith("Re-run of delivery (orders) in dev: started.\nID of context: " + context)
+    assert "Outcome: fail" in again.stdout
+    audit = shop.http.get(f"/api/controlPlane/v1/sequence/cli/{context}/audit").json()["actions"]
+    assert [(a["command"], a["source"], a["reason"]) for a in audit] == [("retrigger", "cli", "registry was down")]
+    run = Client(shop.base, shop.token).sequence(context)
+    fresh = run.rerun("dev", "delivery", new_context=True, reason="from the start")
+    assert fresh.context != context and fresh.rerun_answer["rerunOf"]["keptnContext"] == context
+    assert fresh.wait(timeout=30) == "fail"
+    refused = cli("trigger", "sequence", "--context", context, "--stage", "prod")
+    assert refused.returncode == 5 and f"Context {context} has no sequence in stage 'prod'." in refused.stderr
+
+
 def test_send_event_from_a_file_and_read_the_events(cli, shop, tmp_path):
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"type": "sh.keptn.event.dev.delivery.triggered", "source": "file",

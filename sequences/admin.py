@@ -161,7 +161,7 @@ class SequenceExecutionAdmin(ReadOnlyAdmin):
     date_hierarchy = "triggered_at"
     readonly_fields = ["on_the_bridge", "allowed_now"] + read_only_fields(SequenceExecution, "input_data", "tasks")
     inlines = [TaskExecutionInline]
-    actions = ["pause", "resume", "abort", "abort_force", "abort_kill"]
+    actions = ["pause", "resume", "abort", "abort_force", "abort_kill", "rerun"]
 
     @admin.display(description="context", ordering="context")
     def context_id(self, run):
@@ -225,6 +225,23 @@ class SequenceExecutionAdmin(ReadOnlyAdmin):
                                "As force, and executors terminate the running tasks' processes (SIGTERM, then "
                                "SIGKILL).", "Abort and kill")
 
+    @admin.action(description="Re-run the selected ended sequences in their stages…", permissions=["operate"])
+    def rerun(self, request, queryset):
+        answer = confirm(self, request, queryset, title="Re-run these sequences?",
+                         explain="Each runs again in its stage and context with the same input; it waits in its "
+                                 "lane if another sequence holds it. One that has not ended is left alone.",
+                         submit="Re-run", danger=False)
+        if isinstance(answer, TemplateResponse):
+            return answer
+        who = control.Actor(request.user.get_username(), "admin")
+        for run in queryset.select_related("project"):
+            outcome = control.retrigger_sequence(run.project.name, run.context, actor=who, stage=run.stage,
+                                                 sequence=run.name, reason=answer)
+            ok = outcome.code < 300
+            detail = f"re-run, {outcome.body['state']}" if ok else outcome.body.get("message")
+            self.message_user(request, f"{run}: {detail}", messages.SUCCESS if ok else messages.WARNING)
+        return None
+
     def has_operate_permission(self, request):
         return request.user.has_perm("sequences.operate_sequences")
 
@@ -276,6 +293,23 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
             outcome = control.kill_task(task.triggered_id, answer, actor=who)
             level = messages.SUCCESS if outcome.code == 200 else messages.WARNING
             self.message_user(request, f"{task}: {outcome.body.get('state') or outcome.body.get('message')}", level)
+        return None
+
+    @admin.action(description="Re-run the selected ended sequences in their stages…", permissions=["operate"])
+    def rerun(self, request, queryset):
+        answer = confirm(self, request, queryset, title="Re-run these sequences?",
+                         explain="Each runs again in its stage and context with the same input; it waits in its "
+                                 "lane if another sequence holds it. One that has not ended is left alone.",
+                         submit="Re-run", danger=False)
+        if isinstance(answer, TemplateResponse):
+            return answer
+        who = control.Actor(request.user.get_username(), "admin")
+        for run in queryset.select_related("project"):
+            outcome = control.retrigger_sequence(run.project.name, run.context, actor=who, stage=run.stage,
+                                                 sequence=run.name, reason=answer)
+            ok = outcome.code < 300
+            detail = f"re-run, {outcome.body['state']}" if ok else outcome.body.get("message")
+            self.message_user(request, f"{run}: {detail}", messages.SUCCESS if ok else messages.WARNING)
         return None
 
     def has_operate_permission(self, request):

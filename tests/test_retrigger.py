@@ -127,3 +127,52 @@ def test_a_viewer_may_not_re_run(viewer_api, ctl, sockshop):
     context = failed_delivery(ctl)
     assert retrigger(viewer_api, context, stage="dev").status_code == 403
     assert len(runs(context)) == 1
+
+
+def test_the_bridge_offers_re_run_on_an_ended_stage_and_links_both_ways(ctl, sockshop, admin_user):
+    from django.test import Client
+
+    context = failed_delivery(ctl)
+    browser = Client()
+    browser.force_login(admin_user)
+    page = browser.get(f"/bridge/project/sockshop/sequence/{context}").content.decode()
+    first = runs(context)[0]
+    assert f'data-open-dialog="rerun-{first.id}" data-rerun-stage="dev"' in page
+    assert 'name="new_context"' in page  # the context's first stage may run again as a new delivery
+    done = browser.post(f"/bridge/project/sockshop/sequence/{context}/rerun",
+                        {"stage": "dev", "sequence": "delivery", "reason": "retry the build"}, follow=True)
+    page = done.content.decode()
+    assert "Re-run: delivery of carts in dev is started." in page
+    again = runs(context)[-1]
+    assert again.rerun_of == first
+    assert page.count("↻ Re-run as") == 1 and page.count("↻ Re-run of") == 1
+    assert f'data-open-dialog="rerun-{first.id}"' not in page  # only the latest run of a stage is offered
+    refused = browser.post(f"/bridge/project/sockshop/sequence/{context}/rerun", {"stage": "dev"}, follow=True)
+    assert "Sequence &#x27;delivery&#x27; in stage &#x27;dev&#x27; is started; it cannot be re-run." in (
+        refused.content.decode())
+    ctl.finish(again.task_executions.get(), result="fail")
+    fresh = browser.post(f"/bridge/project/sockshop/sequence/{context}/rerun",
+                         {"stage": "dev", "sequence": "delivery", "new_context": "on"})
+    new = SE.objects.get(rerun_of=again)
+    assert new.context != context
+    assert fresh["Location"] == f"/bridge/project/sockshop/sequence/{new.context}#stage-dev"
+
+
+def test_admin_re_runs_the_selected_ended_sequences_through_the_same_function(ctl, sockshop, admin_user):
+    from django.test import Client
+
+    ended = failed_delivery(ctl, tag="1.0")
+    running = ctl.trigger(tag="2.0", service="orders")
+    browser = Client()
+    browser.force_login(admin_user)
+    selected = [runs(ended)[0].pk, runs(running)[0].pk]
+    url = "/admin/sequences/sequenceexecution/"
+    page = browser.post(url, {"action": "rerun", "_selected_action": selected})
+    assert page.status_code == 200 and b'name="reason"' in page.content and len(runs(ended)) == 1
+    done = browser.post(url, {"action": "rerun", "_selected_action": selected, "confirmed": "yes",
+                              "reason": "from admin"}, follow=True).content.decode()
+    assert "re-run, started" in done
+    assert "is started; it cannot be re-run" in done
+    assert len(runs(ended)) == 2 and len(runs(running)) == 1
+    row = ControlAction.objects.get(command="retrigger")
+    assert (row.source, row.actor, row.reason) == ("admin", "admin-user", "from admin")

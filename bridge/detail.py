@@ -13,7 +13,7 @@ from sequences.models import ControlAction, Event, Project
 from sequences.models import SequenceExecution as SE
 from sequences.models import TaskExecution as TE
 from sequences.models import TaskLog
-from sequences.rules import machine, timers
+from sequences.rules import approvals, machine, timers
 from sequences.rules.outcomes import context_words, run_words
 from sequences.rules.outcomes import shown as shown_run
 from sequences.store import lanes
@@ -47,6 +47,8 @@ def context_detail(project: Project, context: str) -> dict | None:
     shipyard = project.parsed_shipyard()
     order = {s: i for i, s in enumerate(shipyard.stage_names)}
     reruns = _reruns(runs, context)
+    root_trigger = next((e for e in events if e.event_id == runs[0].triggered_id), None)
+    starter = approvals.person(root_trigger.sent_by) if root_trigger else ""
     latest = {(r.stage, r.name): r.id for r in runs}  # runs are in id order: the last one of each wins
     stages = []
     for run in sorted(runs, key=lambda r: (order.get(r.stage, 99), r.id)):
@@ -61,7 +63,11 @@ def context_detail(project: Project, context: str) -> dict | None:
                               if takers and task.state == TE.TRIGGERED else "",
                               "elapsed": now - task.started_at if task.state == TE.STARTED and task.started_at
                               else None,
-                              "job": job_view(task, logs.get(task.id), project.name, context)})
+                              "job": job_view(task, logs.get(task.id), project.name, context),
+                              "approval": approvals.shown(approvals.rule_of(run.task_spec(task.index)),
+                                                          task.approvals, starter)
+                              if task.name == "approval" and (task.approvals or run.state == SE.WAITING_FOR_APPROVAL)
+                              else None})
         task_messages = {t.message for t in tasks_by_run[run.id] if t.message}
         stages.append({
             "run": run, "badge": run_words(run, queues.get(run.id), runs), "queue": queues.get(run.id), "tasks": run_tasks,

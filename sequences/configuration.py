@@ -4,6 +4,8 @@ import base64
 import binascii
 import difflib
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
@@ -45,10 +47,28 @@ def check_name(name, what="project") -> str:
 def validated_shipyard(text: str) -> str:
     text = decode_shipyard(text)
     try:
-        shipyard_module.parse(text)
+        shipyard = shipyard_module.parse(text)
     except ShipyardError as exc:
         raise ProjectError(400, f"The shipyard is not valid: {exc}") from None
+    _check_approval_groups(shipyard)
     return text
+
+
+def _check_approval_groups(shipyard):
+    """An approval rule that names a group needs that group, with as many active members as approvals."""
+    for stage in shipyard.stages:
+        for sequence in stage.sequences:
+            for task in sequence.tasks:
+                rule = task.approval or {}
+                if not rule.get("group"):
+                    continue
+                members = get_user_model().objects.filter(groups__name=rule["group"], is_active=True).count()
+                if members < rule["required"]:
+                    has = (f"has {members} active member{'s' if members != 1 else ''}"
+                           if Group.objects.filter(name=rule["group"]).exists() else "does not exist")
+                    raise ProjectError(400, f"The shipyard is not valid: {task.where}.approval.required: "
+                                            f"{rule['required']} approvals from group '{rule['group']}' can never "
+                                            f"be given: the group {has}.")
 
 
 def warnings(project: Project) -> list[str]:

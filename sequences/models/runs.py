@@ -218,6 +218,8 @@ class TaskExecution(models.Model):
     executors = models.JSONField(default=dict, help_text="source -> {started, finished, result, status, message}")
     finished_data = models.JSONField(default=dict, help_text="The executors' .finished data, merged")
     finished_by = models.CharField(max_length=150, blank=True, help_text="Set when an operator finished it")
+    approvals = models.JSONField(default=list, blank=True,
+                                 help_text="An approval task's approvals so far: [{by, at, reason}]")
     due_at = models.DateTimeField(null=True, blank=True, help_text="When a delayed task is triggered")
     triggered_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)

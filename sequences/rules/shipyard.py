@@ -30,6 +30,9 @@ class Task:
     start_timeout: float | None = None  # seconds; None means the settings default
     timeout: float | None = None
     heartbeat_timeout: float | None = None
+    approval: dict | None = None  # Bosun's approval rule (rules/approvals.py), on a task named approval
+    where: str = ""  # "line 12: spec.stages[1].sequences[0].tasks[1]" (the line of its approval rule, if it has
+    # one), for checks made after parsing
 
     def as_keptn(self) -> dict:
         return {"name": self.name, "properties": self.properties}
@@ -146,7 +149,8 @@ KNOWN_KEYS = {
     "spec": ("stages",),
     "stage": ("name", "sequences"),
     "sequence": ("name", "tasks", "triggeredOn", "queue"),
-    "task": ("name", "properties", "triggeredAfter", "startTimeout", "timeout", "heartbeatTimeout"),
+    "task": ("name", "properties", "triggeredAfter", "startTimeout", "timeout", "heartbeatTimeout", "approval"),
+    "approval": ("required", "group", "preventSelfApproval"),
     "trigger": ("event", "selector"),
 }
 
@@ -177,6 +181,8 @@ def _key_warnings(check: "_Checker", data: dict) -> list[str]:
             _unknown_keys(check, sequence, path, "sequence", warnings)
             for k, task in enumerate(sequence.get("tasks") or []):
                 _unknown_keys(check, task, f"{path}.tasks[{k}]", "task", warnings)
+                if isinstance(task, dict):
+                    _unknown_keys(check, task.get("approval"), f"{path}.tasks[{k}].approval", "approval", warnings)
             for k, trigger in enumerate(sequence.get("triggeredOn") or []):
                 _unknown_keys(check, trigger, f"{path}.triggeredOn[{k}]", "trigger", warnings)
     return warnings
@@ -337,6 +343,7 @@ def _parse_task(check: _Checker, raw, path: str) -> Task:
         durations[key] = check.duration(raw.get(key), f"{path}.{key}")
         if key != "triggeredAfter" and durations[key] is not None and durations[key] <= 0:
             check.fail(f"{path}.{key}", "must be longer than zero")
+    approval = _parse_approval(check, raw.get("approval"), f"{path}.approval", name)
     return Task(
         name=name,
         properties=properties,
@@ -344,7 +351,33 @@ def _parse_task(check: _Checker, raw, path: str) -> Task:
         start_timeout=durations["startTimeout"],
         timeout=durations["timeout"],
         heartbeat_timeout=durations["heartbeatTimeout"],
+        approval=approval,
+        where=f"line {check.locator.line(path + '.approval' if approval else path)}: {path}",
     )
+
+
+MAX_APPROVERS = 20
+
+
+def _parse_approval(check: _Checker, raw, path: str, task_name: str) -> dict | None:
+    """Bosun's approval rule: `required` distinct approvers (1 to 20), optionally members of `group`, and
+    with `preventSelfApproval` never the person who triggered the sequence."""
+    if raw is None:
+        return None
+    if task_name != "approval":
+        check.fail(path, "an approval rule applies to a task named approval only")
+    check.mapping(raw, path, "a mapping with required, group and preventSelfApproval")
+    required = raw.get("required", 1)
+    if isinstance(required, bool) or not isinstance(required, int) or not 1 <= required <= MAX_APPROVERS:
+        check.fail(f"{path}.required", f"must be a whole number of approvers from 1 to {MAX_APPROVERS}, "
+                                       f"not {required!r}")
+    group = raw.get("group", "")
+    if not isinstance(group, str) or len(group) > 150:
+        check.fail(f"{path}.group", "must be the name of a group of users")
+    prevent = raw.get("preventSelfApproval", False)
+    if not isinstance(prevent, bool):
+        check.fail(f"{path}.preventSelfApproval", f"must be true or false, not {prevent!r}")
+    return {"required": required, "group": group.strip(), "preventSelfApproval": prevent}
 
 
 def _parse_trigger(check: _Checker, raw, path: str) -> Trigger:

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
-from sequences.models import ControlAction, Project, SequenceExecution, TaskExecution
+from django.contrib.auth.models import Group
+
+from sequences.models import ControlAction, Event, Project, SequenceExecution, TaskExecution
 from sequences.notices import metrics as observe
 from sequences.rules import cloudevents as ev
-from sequences.rules import machine
+from sequences.rules import approvals, machine
 from sequences.store import locks
 from sequences.store.db import announce, write_transaction
 from sequences.store.prepared import Prepared, save
@@ -339,9 +341,18 @@ def kill_task(triggered_id: str, reason: str, *, actor: Actor, idempotency_key: 
     return _run("kill", actor, idempotency_key, reason, work, {"task": triggered_id})
 
 
+def triggered_by(run) -> str:
+    """The person who triggered the context `run` is in (its first sequence's trigger)."""
+    root = SE.objects.filter(context=run.context, project_id=run.project_id, root=True).order_by("id").first()
+    sender = Event.objects.filter(event_id=(root or run).triggered_id, type__endswith=".triggered").values_list(
+        "sent_by", flat=True).first()
+    return approvals.person(sender or "")
+
+
 def decide_approval(triggered_id: str, approve: bool, reason: str, *, actor: Actor,
                     idempotency_key: str = "") -> Outcome:
-    """Approve or decline a manual approval task; a decline needs a reason and fails the sequence."""
+    """Approve or decline a manual approval task; a decline needs a reason and fails the sequence. Under an
+    approval rule (sequences/rules/approvals.py) the task passes once enough distinct people approved."""
     if not approve and not (reason or "").strip():
         return Outcome(400, {"code": 400, "message": "reason is required to decline."})
 
@@ -349,16 +360,33 @@ def decide_approval(triggered_id: str, approve: bool, reason: str, *, actor: Act
         task, run = _task_work(triggered_id, "approve" if approve else "decline")
         before = task.state
         now = timezone.now()
+        rule = approvals.rule_of(run.task_spec(task.index))
+        who = approvals.person(actor.name)
+        starter = triggered_by(run)
+        groups = set(Group.objects.filter(user__username=who).values_list("name", flat=True)) \
+            if rule["group"] else set()
+        refused = approvals.refusal(rule, task.approvals, who, groups, starter, approve)
+        if refused is not None:
+            raise _Refused(refused.code, refused.message, state=task.state)
+        if approve:
+            task.approvals = [*task.approvals, {"by": who, "at": ev.now_iso(now), "reason": reason}]
+            if approvals.still_needed(rule, task.approvals):
+                save(task, ["approvals"])
+                announce(run.project.name, run.context)
+                body = {**_task_body(task, run), "approvals": approvals.shown(rule, task.approvals, starter)}
+                return Outcome(200, body), _task_audit(task, run, before)
         result = "pass" if approve else "fail"
-        verb = "Approved" if approve else "Declined"
-        message = f"{verb} by {actor.name}" + (f": {reason}" if reason else ".")
+        names = " and ".join(entry["by"] for entry in task.approvals) if approve and rule["required"] > 1 \
+            else actor.name
+        message = f"{'Approved' if approve else 'Declined'} by {names}" + (f": {reason}" if reason else ".")
         task.finished_by = actor.name
         task.executors = {actor.name: {"started": ev.now_iso(now), "finished": ev.now_iso(now), "result": result,
                                        "status": "succeeded", "message": message}}
         flow.finish_task(task, run, "finish", TE.FINISHED, result, "succeeded", message, now)
         announce(run.project.name, run.context)
         run.refresh_from_db()
-        return Outcome(200, _task_body(task, run)), _task_audit(task, run, before)
+        body = {**_task_body(task, run), "approvals": approvals.shown(rule, task.approvals, starter)}
+        return Outcome(200, body), _task_audit(task, run, before)
 
     return _run("approve" if approve else "decline", actor, idempotency_key, reason, work, {"task": triggered_id})
 

@@ -25,8 +25,11 @@ tasks_of = Prepared(lambda execution_id: TE.objects.filter(sequence_execution_id
 
 def snapshot(task) -> dict:
     """A shipyard task as a sequence execution keeps it (the shipyard may change while it runs)."""
-    return {"name": task.name, "properties": task.properties, "triggeredAfter": task.triggered_after,
+    kept = {"name": task.name, "properties": task.properties, "triggeredAfter": task.triggered_after,
             "startTimeout": task.start_timeout, "timeout": task.timeout, "heartbeatTimeout": task.heartbeat_timeout}
+    if task.approval:
+        kept["approval"] = task.approval
+    return kept
 
 
 def merged_payload(execution, upto_index: int, strict: bool = True, tasks=None) -> dict:

@@ -1,4 +1,5 @@
-"""Random interleavings of triggers, task events, control commands and timeouts keep the lane rules."""
+"""Random interleavings of triggers, task events, control commands, re-runs, approvals and timeouts keep the
+lane rules."""
 
 import uuid
 from datetime import timedelta
@@ -33,6 +34,9 @@ spec:
         - name: hotfix
           queue: cancel-in-progress
           tasks: [{name: deploy, startTimeout: 1m}, {name: check}]
+        - name: gated
+          tasks: [{name: approval, properties: {pass: manual, warning: manual}, approval: {required: 2}},
+                  {name: deploy, startTimeout: 1m}]
         - name: probe
           queue: parallel
           tasks: [{name: look, startTimeout: 1m}]
@@ -43,7 +47,8 @@ spec:
       sequences:
         - name: delivery
           triggeredOn: [{event: dev.delivery.finished}]
-          tasks: [{name: deploy}]
+          tasks: [{name: approval, properties: {pass: manual, warning: manual}, approval: {required: 2}},
+                  {name: deploy}]
 """
 SERVICES = ["a", "b"]
 HOLDING = (SE.STARTED, SE.WAITING_FOR_APPROVAL, SE.ABORTING)
@@ -74,7 +79,7 @@ class LaneMachine(RuleBasedStateMachine):
         return list(TaskExecution.objects.open().order_by("id"))
 
     @rule(service=st.sampled_from(SERVICES),
-          sequence=st.sampled_from(["delivery", "delivery", "latest", "hotfix", "probe"]))
+          sequence=st.sampled_from(["delivery", "delivery", "latest", "hotfix", "probe", "gated"]))
     def trigger(self, service, sequence):
         receipt = self.send({"id": str(uuid.uuid4()), "source": "t", "type": f"sh.keptn.event.dev.{sequence}.triggered",
                              "data": {"project": "lanes", "stage": "dev", "service": service}})
@@ -132,16 +137,38 @@ class LaneMachine(RuleBasedStateMachine):
     @precondition(lambda self: TaskExecution.objects.open().exists())
     @rule(pick=st.integers(0, 10), result=st.sampled_from(["pass", "fail"]))
     def force_finish(self, pick, result):
-        tasks = self.open_tasks()
-        outcome = control.finish_task(tasks[pick % len(tasks)].triggered_id, result, "succeeded", "by hand",
-                                      actor=OPERATOR)
-        assert outcome.code == 200, outcome.body
+        task = self.open_tasks()[pick % len(self.open_tasks())]
+        outcome = control.finish_task(task.triggered_id, result, "succeeded", "by hand", actor=OPERATOR)
+        waits_for_a_decision = task.name == "approval" and task.sequence_execution.state == SE.WAITING_FOR_APPROVAL
+        assert outcome.code == (409 if waits_for_a_decision else 200), outcome.body
 
     @precondition(lambda self: TaskExecution.objects.open().exists())
     @rule(pick=st.integers(0, 10))
     def kill_task(self, pick):
-        tasks = self.open_tasks()
-        assert control.kill_task(tasks[pick % len(tasks)].triggered_id, "runaway", actor=OPERATOR).code == 200
+        task = self.open_tasks()[pick % len(self.open_tasks())]
+        outcome = control.kill_task(task.triggered_id, "runaway", actor=OPERATOR)
+        waits_for_a_decision = task.name == "approval" and task.sequence_execution.state == SE.WAITING_FOR_APPROVAL
+        assert outcome.code == (409 if waits_for_a_decision else 200), outcome.body
+
+    @precondition(lambda self: SE.objects.filter(state__in=SE.TERMINAL).exists())
+    @rule(pick=st.integers(0, 20))
+    def rerun(self, pick):
+        ended = list(SE.objects.filter(state__in=SE.TERMINAL).order_by("id"))
+        run = ended[pick % len(ended)]
+        outcome = control.retrigger_sequence("lanes", run.context, actor=OPERATOR, stage=run.stage,
+                                             sequence=run.name)
+        assert outcome.code in (201, 409), outcome.body  # 409: a later run of it has not ended
+
+    @precondition(lambda self: SE.objects.filter(state=SE.WAITING_FOR_APPROVAL).exists())
+    @rule(pick=st.integers(0, 10), who=st.sampled_from(["p1", "p2", "p3"]), approve=st.sampled_from([True] * 4 + [False]))
+    def decide(self, pick, who, approve):
+        tasks = list(TaskExecution.objects.open().filter(name="approval").order_by("id"))
+        if not tasks:
+            return
+        task = tasks[pick % len(tasks)]
+        outcome = control.decide_approval(task.triggered_id, approve, "" if approve else "no",
+                                          actor=control.Actor(who, "api"))
+        assert outcome.code in (200, 409), outcome.body  # 409: it approved already, or it is not waiting
 
     @rule(minutes=st.sampled_from([1, 4, 11]))
     def time_passes(self, minutes):
@@ -225,8 +252,23 @@ class LaneMachine(RuleBasedStateMachine):
     @invariant()
     def follow_ups_of_the_holder_never_wait(self):
         """A rollback chained from the lane's holder (same context) starts before the backlog, at once."""
-        for run in SE.objects.filter(name="rollback"):
+        for run in SE.objects.filter(name="rollback", rerun_of__isnull=True):  # a re-run queues like any trigger
             assert run.started_at is not None, (run.state, run.context)
+
+    @invariant()
+    def an_approval_passes_only_with_enough_distinct_approvers(self):
+        for task in TaskExecution.objects.filter(name="approval"):
+            people = [entry["by"] for entry in task.approvals]
+            assert len(people) == len(set(people)), people
+            if task.state == TaskExecution.FINISHED and task.finished_by in ("p1", "p2", "p3"):
+                assert task.result == "fail" or len(people) >= 2, (task.result, people)
+
+    @invariant()
+    def a_re_run_follows_an_ended_run_of_its_sequence(self):
+        for run in SE.objects.filter(rerun_of__isnull=False).select_related("rerun_of"):
+            first = run.rerun_of
+            assert (first.stage, first.name, first.service) == (run.stage, run.name, run.service)
+            assert first.id < run.id and first.state in SE.TERMINAL
 
 
 @pytest.mark.django_db

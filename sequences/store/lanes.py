@@ -38,12 +38,13 @@ def holder_contexts(project_id: int, stage: str, service: str) -> list[str]:
         return [context for (context,) in cursor.fetchall()]
 
 
-def may_take(sequence: SequenceExecution) -> bool:
+def may_take(sequence: SequenceExecution, follow_up: bool = True) -> bool:
     """Whether a sequence that is not yet queued may take its lane now.
 
-    It may when the lane is held only by its own context (a rollback after a failed delivery does not
-    wait for it), or when the lane is free and nobody who is not paused waits ahead of it (strict FIFO).
-    One statement asks all three questions: it runs for every trigger.
+    It may when the lane is held only by its own context and it is a follow-up (a rollback after a failed
+    delivery does not wait for it; a re-run, `follow_up=False`, does), or when the lane is free and nobody
+    who is not paused waits ahead of it (strict FIFO). One statement asks all three questions: it runs for
+    every trigger.
     """
     table = SequenceExecution._meta.db_table
     lane = "project_id = %s AND stage = %s AND service = %s"
@@ -58,7 +59,7 @@ def may_take(sequence: SequenceExecution) -> bool:
             [*params, sequence.context, *params, *params, SequenceExecution.WAITING, *priority])
         other_holder, held, someone_ahead = (bool(v) for v in cursor.fetchone())
     if held:
-        return not other_holder
+        return follow_up and not other_holder
     return not someone_ahead
 
 

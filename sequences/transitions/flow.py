@@ -60,7 +60,7 @@ def trigger_sequence(project, stage, sequence, service, data, context, triggered
     if policy != SE.PARALLEL:
         lanes.lock_lane(project, stage, service)
     # The state it starts in is decided before the row is written: one INSERT, no UPDATE after it.
-    if policy == SE.PARALLEL or lanes.may_take(execution):
+    if policy == SE.PARALLEL or lanes.may_take(execution, follow_up=rerun_of is None):
         _start_sequence(execution, take_lane=policy != SE.PARALLEL)
     else:
         enter(execution, "wait")

@@ -60,7 +60,8 @@ def context_detail(project: Project, context: str) -> dict | None:
                               "executors": _executors(task), "deadlines": _deadlines(task, now),
                               "reported": reported.get(task.triggered_id, []),
                               "nobody": takers.nobody(task.name, run.stage, run.service)
-                              if takers and task.state == TE.TRIGGERED else "",
+                              if takers and task.state == TE.TRIGGERED
+                              and not machine.awaits_decision(task.name, run.state) else "",
                               "elapsed": now - task.started_at if task.state == TE.STARTED and task.started_at
                               else None,
                               "job": job_view(task, logs.get(task.id), project.name, context),

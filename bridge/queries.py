@@ -12,7 +12,7 @@ from sequences.models import Event, Project
 from sequences.models import SequenceExecution as SE
 from sequences.models import TaskExecution as TE
 from sequences.registrations import Takers
-from sequences.rules import outcomes
+from sequences.rules import machine, outcomes
 from sequences.rules.outcomes import context_words, run_words
 from sequences.rules.outcomes import shown as shown_run
 from sequences.store import lanes
@@ -139,7 +139,8 @@ def _lane(stage, service, holder, task, waiting, latest, queue_note="", deployed
           takers=None) -> dict:
     """A lane: who holds it and with which version, how many wait, the last result, what is deployed, and
     whether its triggered task has anything to take it."""
-    nobody = takers.nobody(task.name, stage, service) if takers and task and task.state == TE.TRIGGERED else ""
+    nobody = takers.nobody(task.name, stage, service) if takers and task and task.state == TE.TRIGGERED \
+        and not machine.awaits_decision(task.name, holder.state if holder else "") else ""
     return {"stage": stage, "service": service, "holder": holder, "task": task, "waiting": waiting, "nobody": nobody,
             "queue_note": queue_note or "", "deployed": deployed, "holder_version": image_of(holder) if holder else "",
             "latest": latest, "badge": run_words(holder) if holder else None,

@@ -49,14 +49,14 @@ def still_needed(rule: dict, given: list[dict]) -> int:
 def shown(rule: dict, given: list[dict], triggered_by: str) -> dict:
     """What the page and the API say of an approval: who approved, and who is still needed."""
     needed = still_needed(rule, given)
-    parts = [f"{needed} more approval{'s' if needed != 1 else ''}" if given else
-             f"{needed} approval{'s' if needed != 1 else ''}"] if needed else []
-    if needed and rule["group"]:
-        parts.append(f"from group '{rule['group']}'")
-    if needed and rule["preventSelfApproval"] and triggered_by:
-        parts.append(f"not from {triggered_by}, who triggered it")
-    if needed and rule["required"] > 1:
-        parts.append("each from a different person")
+    words = ""
+    if needed:
+        words = f"{needed}{' more' if given else ''} approval{'s' if needed != 1 else ''}"
+        if rule["group"]:
+            words += f" from group '{rule['group']}'"
+        if rule["required"] > 1:
+            words += ", each from a different person"
+        if rule["preventSelfApproval"] and triggered_by:
+            words += f"; not from {triggered_by}, who triggered it"
     return {"required": rule["required"], "group": rule["group"] or None,
-            "preventSelfApproval": rule["preventSelfApproval"], "given": given, "needed": needed,
-            "words": (", ".join(parts[:1]) + (" " + ", ".join(parts[1:]) if parts[1:] else "")) if parts else ""}
+            "preventSelfApproval": rule["preventSelfApproval"], "given": given, "needed": needed, "words": words}

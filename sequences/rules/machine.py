@@ -155,11 +155,16 @@ def run_allows(command: str, state: str, *, abandoned_with_executor: bool = Fals
     return True
 
 
+def awaits_decision(task_name: str, run_state: str) -> bool:
+    """A manual approval that waits for people: no executor takes it, a person approves or declines it."""
+    return task_name == "approval" and run_state == R.WAITING_FOR_APPROVAL
+
+
 def task_allows(command: str, task_state: str, run_state: str, task_name: str) -> bool:
     """Whether a task command applies to a task in `task_state` of a run in `run_state`. A manual approval
     that waits for a person is approved or declined; any other open task is force-finished or killed."""
     spec = COMMANDS[command]
-    awaiting_decision = task_name == "approval" and run_state == R.WAITING_FOR_APPROVAL
+    awaiting_decision = awaits_decision(task_name, run_state)
     return (task_state in spec.task_states and run_state in spec.run_states
             and awaiting_decision == bool(spec.approval))
 

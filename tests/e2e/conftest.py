@@ -44,9 +44,10 @@ def start_bosun(data, port):
 
 @pytest.fixture(scope="session")
 def bosun(tmp_path_factory):
-    """{url, token, password} of a running Bosun with the demo project."""
-    process, url, token = start_bosun(tmp_path_factory.mktemp("bosun-e2e"), free_port())
-    yield {"url": url, "token": token, "password": ADMIN_PASSWORD}
+    """{url, token, password, data} of a running Bosun with the demo project (`data`: its data folder)."""
+    data = tmp_path_factory.mktemp("bosun-e2e")
+    process, url, token = start_bosun(data, free_port())
+    yield {"url": url, "token": token, "password": ADMIN_PASSWORD, "data": data}
     process.terminate()
     process.wait(timeout=15)
 

@@ -176,3 +176,15 @@ def test_admin_re_runs_the_selected_ended_sequences_through_the_same_function(ct
     assert len(runs(ended)) == 2 and len(runs(running)) == 1
     row = ControlAction.objects.get(command="retrigger")
     assert (row.source, row.actor, row.reason) == ("admin", "admin-user", "from admin")
+
+
+def test_aborting_a_context_also_aborts_its_re_run_waiting_behind_its_own_holder(ctl, ops):
+    context = ctl.trigger(project="ops")
+    ctl.control(context, "abort", project="ops", mode="force")
+    holder = ctl.trigger(project="ops", context=context, sequence="remediation")  # its context holds the lane
+    assert holder == context
+    assert retrigger(ctl, context, project="ops", stage="dev", sequence="delivery").json()["state"] == "waiting"
+    assert ctl.control(context, "abort", project="ops", mode="kill").status_code == 200
+    left = SE.objects.filter(context=context).exclude(state__in=SE.TERMINAL)
+    assert not left.exists()
+    assert not TE.objects.filter(sequence_execution__context=context, state__in=TE.OPEN).exists()

@@ -264,9 +264,12 @@ def _resume(runs, **_):
 
 
 def _abort(runs, *, mode, reason, actor, command, **_):
+    """The queued ones first: a holder's abort releases its lane, which must not start a sequence of this very
+    context (a re-run waits behind its own context) that is about to be aborted too."""
     message = f"Aborted ({mode}) by {actor.name}" + (f": {reason}" if reason else ".")
     now = timezone.now()
-    return [run for run in runs if command in run.commands() and flow.abort_run(run, mode, message, now)]
+    queued_first = sorted(runs, key=lambda r: SE.WAITING not in (r.state, r.state_before_pause))
+    return [run for run in queued_first if command in run.commands() and flow.abort_run(run, mode, message, now)]
 
 
 # --- tasks -----------------------------------------------------------------------------------

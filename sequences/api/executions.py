@@ -84,7 +84,8 @@ def execution_json(execution: SequenceExecution, queue: dict | None, context_run
         "rerunOf": _link(execution.rerun_of) if execution.rerun_of_id else None,
         "rerunAs": [_link(r) for r in reruns],
         "outcome": outcomes.as_json(outcomes.run_words(execution, queue, context_runs)),
-        "commands": run_commands(execution.state, abandoned_with_executor=execution.id in killable),
+        "commands": run_commands(execution.state, abandoned_with_executor=execution.id in killable,
+                                 refused=not execution.tasks),
     }
 
 

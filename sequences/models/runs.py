@@ -182,7 +182,7 @@ class SequenceExecution(models.Model):
         """The commands sequences/rules/machine.py allows now. On an aborted run, kill applies while a task
         it abandoned may still have processes (one query, only then)."""
         killable = self.state == self.ABORTED and self.task_executions.killable_abandoned().exists()
-        return run_commands(self.state, abandoned_with_executor=killable)
+        return run_commands(self.state, abandoned_with_executor=killable, refused=not self.tasks)
 
     def task_spec(self, index: int) -> dict | None:
         return self.tasks[index] if 0 <= index < len(self.tasks) else None

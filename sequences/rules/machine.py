@@ -142,11 +142,12 @@ def may_move(table: dict, name: str, state: str) -> bool:
     return state in table[name].sources
 
 
-def run_allows(command: str, state: str, *, abandoned_with_executor: bool = False) -> bool:
+def run_allows(command: str, state: str, *, abandoned_with_executor: bool = False, refused: bool = False) -> bool:
     """Whether a sequence command applies to a run in `state`. Kill on an aborted run applies only while a
-    task it abandoned may still have processes (an executor had started it and no kill was asked yet)."""
+    task it abandoned may still have processes (an executor had started it and no kill was asked yet). A
+    trigger that was refused (no such stage or sequence: it never had a task) is not re-run."""
     spec = COMMANDS[command]
-    if state not in spec.run_states:
+    if state not in spec.run_states or (refused and command == "retrigger"):
         return False
     if state == R.ABORTED and command == "abort:kill":
         return abandoned_with_executor
@@ -169,9 +170,9 @@ def task_allows(command: str, task_state: str, run_state: str, task_name: str) -
             and awaiting_decision == bool(spec.approval))
 
 
-def run_commands(state: str, *, abandoned_with_executor: bool = False) -> list[str]:
+def run_commands(state: str, *, abandoned_with_executor: bool = False, refused: bool = False) -> list[str]:
     return [c.name for c in SEQUENCE_COMMANDS
-            if run_allows(c.name, state, abandoned_with_executor=abandoned_with_executor)]
+            if run_allows(c.name, state, abandoned_with_executor=abandoned_with_executor, refused=refused)]
 
 
 def task_commands(task_state: str, run_state: str, task_name: str) -> list[str]:

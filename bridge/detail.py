@@ -54,7 +54,9 @@ def context_detail(project: Project, context: str) -> dict | None:
     for run in sorted(runs, key=lambda r: (order.get(r.stage, 99), r.id)):
         run_tasks = []
         for task in tasks_by_run[run.id]:
+            policy = (run.task_spec(task.index) or {}).get("retry")
             run_tasks.append({"task": task, "badge": task_badge(task),
+                              "attempt": f"attempt {task.attempt} of {policy['limit'] + 1}" if policy else "",
                               "can": machine.task_commands(task.state, run.state, task.name),
                               "events": by_triggered.get(task.triggered_id, []),
                               "executors": _executors(task), "deadlines": _deadlines(task, now),

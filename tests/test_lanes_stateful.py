@@ -27,7 +27,8 @@ spec:
     - name: dev
       sequences:
         - name: delivery
-          tasks: [{name: deploy, startTimeout: 1m}, {name: check, timeout: 5m}]
+          tasks: [{name: deploy, startTimeout: 1m, retry: {limit: 1, backoff: 2m, on: [fail, timedOut]}},
+                  {name: check, timeout: 5m}]
         - name: latest
           queue: newest
           tasks: [{name: deploy, startTimeout: 1m}]
@@ -262,6 +263,17 @@ class LaneMachine(RuleBasedStateMachine):
             assert len(people) == len(set(people)), people
             if task.state == TaskExecution.FINISHED and task.finished_by in ("p1", "p2", "p3"):
                 assert task.result == "fail" or len(people) >= 2, (task.result, people)
+
+    @invariant()
+    def attempts_of_a_task_never_overlap(self):
+        """A retry's attempt is made only once the one before it ended: one unfinished attempt at most."""
+        attempts: dict[tuple[int, int], list] = {}
+        for run_id, index, attempt, state in TaskExecution.objects.order_by("id").values_list(
+                "sequence_execution_id", "index", "attempt", "state"):
+            attempts.setdefault((run_id, index), []).append((attempt, state))
+        for key, found in attempts.items():
+            assert [a for a, _ in found] == list(range(1, len(found) + 1)), (key, found)
+            assert all(state not in TaskExecution.UNFINISHED for _, state in found[:-1]), (key, found)
 
     @invariant()
     def a_re_run_follows_an_ended_run_of_its_sequence(self):

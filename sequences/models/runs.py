@@ -208,6 +208,8 @@ class TaskExecution(models.Model):
 
     sequence_execution = models.ForeignKey(SequenceExecution, on_delete=models.CASCADE, related_name="task_executions")
     index = models.PositiveIntegerField()
+    attempt = models.PositiveSmallIntegerField(default=1, help_text="1, then 2, 3... as its retry policy tries "
+                                                                     "it again")
     name = models.CharField(max_length=100)
     triggered_id = models.CharField(max_length=100, unique=True, help_text="Id of the task's .triggered event")
     state = models.CharField(max_length=16, choices=STATES, default=TRIGGERED)

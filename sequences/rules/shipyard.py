@@ -31,6 +31,7 @@ class Task:
     timeout: float | None = None
     heartbeat_timeout: float | None = None
     approval: dict | None = None  # Bosun's approval rule (rules/approvals.py), on a task named approval
+    retry: dict | None = None  # Bosun's retry policy: {limit, backoff (seconds), on: [fail, errored, timedOut]}
     where: str = ""  # "line 12: spec.stages[1].sequences[0].tasks[1]" (the line of its approval rule, if it has
     # one), for checks made after parsing
 
@@ -149,7 +150,9 @@ KNOWN_KEYS = {
     "spec": ("stages",),
     "stage": ("name", "sequences"),
     "sequence": ("name", "tasks", "triggeredOn", "queue"),
-    "task": ("name", "properties", "triggeredAfter", "startTimeout", "timeout", "heartbeatTimeout", "approval"),
+    "task": ("name", "properties", "triggeredAfter", "startTimeout", "timeout", "heartbeatTimeout", "approval",
+             "retry"),
+    "retry": ("limit", "backoff", "on"),
     "approval": ("required", "group", "preventSelfApproval"),
     "trigger": ("event", "selector"),
 }
@@ -160,7 +163,7 @@ def _unknown_keys(check: "_Checker", raw, path: str, level: str, warnings: list)
         return
     known = KNOWN_KEYS[level]
     for key in raw:
-        if key in known:
+        if key in known or (key is True and "on" in known):  # YAML 1.1 reads a bare `on:` key as true
             continue
         where = f"{path}.{key}" if path else str(key)
         close = difflib.get_close_matches(str(key), known, n=1)
@@ -183,6 +186,7 @@ def _key_warnings(check: "_Checker", data: dict) -> list[str]:
                 _unknown_keys(check, task, f"{path}.tasks[{k}]", "task", warnings)
                 if isinstance(task, dict):
                     _unknown_keys(check, task.get("approval"), f"{path}.tasks[{k}].approval", "approval", warnings)
+                    _unknown_keys(check, task.get("retry"), f"{path}.tasks[{k}].retry", "retry", warnings)
             for k, trigger in enumerate(sequence.get("triggeredOn") or []):
                 _unknown_keys(check, trigger, f"{path}.triggeredOn[{k}]", "trigger", warnings)
     return warnings
@@ -344,6 +348,7 @@ def _parse_task(check: _Checker, raw, path: str) -> Task:
         if key != "triggeredAfter" and durations[key] is not None and durations[key] <= 0:
             check.fail(f"{path}.{key}", "must be longer than zero")
     approval = _parse_approval(check, raw.get("approval"), f"{path}.approval", name)
+    retry = _parse_retry(check, raw.get("retry"), f"{path}.retry")
     return Task(
         name=name,
         properties=properties,
@@ -352,8 +357,36 @@ def _parse_task(check: _Checker, raw, path: str) -> Task:
         timeout=durations["timeout"],
         heartbeat_timeout=durations["heartbeatTimeout"],
         approval=approval,
+        retry=retry,
         where=f"line {check.locator.line(path + '.approval' if approval else path)}: {path}",
     )
+
+
+MAX_RETRIES = 10
+RETRY_ON = ("fail", "errored", "timedOut")
+
+
+def _parse_retry(check: _Checker, raw, path: str) -> dict | None:
+    """Bosun's retry policy: up to `limit` more attempts, `backoff` apart, when an attempt ends as one of `on`
+    (fail: its result is fail; errored: its status is errored; timedOut: a timer ended it)."""
+    if raw is None:
+        return None
+    check.mapping(raw, path, "a mapping with limit, backoff and on")
+    limit = raw.get("limit")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_RETRIES:
+        check.fail(f"{path}.limit", f"must be a whole number of retries from 1 to {MAX_RETRIES}, not {limit!r}")
+    backoff = check.duration(raw.get("backoff"), f"{path}.backoff") or 0
+    on = raw.get("on", raw.get(True, list(RETRY_ON)))  # YAML 1.1 reads a bare `on:` key as true
+    if isinstance(on, str):
+        on = [on]
+    if not isinstance(on, list) or not on:
+        check.fail(f"{path}.on", f"must be a list of {', '.join(RETRY_ON)}")
+    for k, value in enumerate(on):
+        if value not in RETRY_ON:
+            close = difflib.get_close_matches(str(value), RETRY_ON, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            check.fail(f"{path}.on[{k}]", f"{value!r} is not one of {', '.join(RETRY_ON)}{hint}")
+    return {"limit": limit, "backoff": backoff, "on": list(dict.fromkeys(on))}
 
 
 MAX_APPROVERS = 20

@@ -100,8 +100,9 @@ def _start_sequence(execution, take_lane=True):
     trigger_task(execution, 0)
 
 
-def trigger_task(execution, index: int, tasks=None):
-    """Create the task execution; emit its .triggered now, or schedule it after its triggeredAfter.
+def trigger_task(execution, index: int, tasks=None, attempt: int = 1, delay: float | None = None):
+    """Create the task execution; emit its .triggered now, or schedule it after its triggeredAfter (or, for a
+    retry's attempt, after `delay`: its backoff).
 
     `tasks`, when the caller has them, are the task executions before this one, in index order."""
     spec = execution.task_spec(index)
@@ -111,10 +112,11 @@ def trigger_task(execution, index: int, tasks=None):
         return None
     now = timezone.now()
     task = TE(sequence_execution=execution, index=index, name=spec["name"], properties=spec.get("properties"),
-              triggered_id=str(uuid.uuid4()))
-    if spec.get("triggeredAfter"):
+              triggered_id=str(uuid.uuid4()), attempt=attempt)
+    wait = spec.get("triggeredAfter") if delay is None else delay
+    if wait:
         enter(task, "schedule")
-        task.due_at = now + timedelta(seconds=spec["triggeredAfter"])
+        task.due_at = now + timedelta(seconds=wait)
         save(task)
         return task
     emit_task_triggered(execution, task, now, tasks)
@@ -180,6 +182,8 @@ def advance(execution, finished_task):
                      f"Aborted; the running task '{finished_task.name}' ended ({finished_task.state}).")
         return
     if finished_task.result == "fail":
+        if _retried(execution, finished_task):
+            return
         end_sequence(execution, "finish", SE.FINISHED, "fail", finished_task.status,
                      finished_task.message or f"Task '{finished_task.name}' failed.")
         return
@@ -195,9 +199,30 @@ def advance(execution, finished_task):
     end_sequence(execution, "finish", SE.FINISHED, result, "succeeded", tasks=tasks, only_its_end=True)
 
 
+def _retried(execution, task) -> bool:
+    """Under the task's retry policy (the shipyard's `retry`), a new attempt of it instead of the sequence's
+    end: when it ended as the policy's `on` says (fail, errored or timedOut), attempts are left, and nobody
+    ended it by hand. The new attempt is triggered after the policy's backoff (a timer); a paused sequence
+    makes it when it is resumed."""
+    policy = (execution.task_spec(task.index) or {}).get("retry")
+    ended = "timedOut" if task.state == TE.TIMED_OUT else "errored" if task.status == "errored" else "fail"
+    if not policy or ended not in policy["on"] or task.attempt > policy["limit"] or task.finished_by:
+        return False
+    if execution.state == SE.PAUSED:
+        return True  # the resume advances from this task again, and retries it then
+    if execution.state != SE.STARTED:
+        return False
+    trigger_task(execution, task.index, attempt=task.attempt + 1, delay=policy["backoff"])
+    announce(execution.project.name, execution.context, stage=execution.stage, service=execution.service)
+    return True
+
+
 def time_out_task(task, execution, message, now):
-    """A timer fired: the task is timedOut; its sequence is timedOut (or aborted, if it was aborting)."""
+    """A timer fired: the task is timedOut; its sequence is timedOut (or aborted, if it was aborting), unless
+    its retry policy tries it again."""
     task_moves.end(task, execution, "time-out", TE.TIMED_OUT, "fail", "errored", message, now)
+    if execution.state != SE.ABORTING and _retried(execution, task):
+        return
     if execution.state == SE.ABORTING:
         end_sequence(execution, "abort", SE.ABORTED, "fail", "aborted", f"Aborted; {message}")
     else:

@@ -29,6 +29,8 @@ def snapshot(task) -> dict:
             "startTimeout": task.start_timeout, "timeout": task.timeout, "heartbeatTimeout": task.heartbeat_timeout}
     if task.approval:
         kept["approval"] = task.approval
+    if task.retry:
+        kept["retry"] = task.retry
     return kept
 
 

@@ -295,23 +295,6 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
             self.message_user(request, f"{task}: {outcome.body.get('state') or outcome.body.get('message')}", level)
         return None
 
-    @admin.action(description="Re-run the selected ended sequences in their stages…", permissions=["operate"])
-    def rerun(self, request, queryset):
-        answer = confirm(self, request, queryset, title="Re-run these sequences?",
-                         explain="Each runs again in its stage and context with the same input; it waits in its "
-                                 "lane if another sequence holds it. One that has not ended is left alone.",
-                         submit="Re-run", danger=False)
-        if isinstance(answer, TemplateResponse):
-            return answer
-        who = control.Actor(request.user.get_username(), "admin")
-        for run in queryset.select_related("project"):
-            outcome = control.retrigger_sequence(run.project.name, run.context, actor=who, stage=run.stage,
-                                                 sequence=run.name, reason=answer)
-            ok = outcome.code < 300
-            detail = f"re-run, {outcome.body['state']}" if ok else outcome.body.get("message")
-            self.message_user(request, f"{run}: {detail}", messages.SUCCESS if ok else messages.WARNING)
-        return None
-
     def has_operate_permission(self, request):
         return request.user.has_perm("sequences.operate_sequences")
 

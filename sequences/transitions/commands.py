@@ -137,11 +137,7 @@ def control_sequence(project_name: str, context: str, state: str, *, actor: Acto
     command = state if state != "abort" else f"abort:{mode}"
 
     def work():
-        runs = _runs_of(project_name, context)
-        if not runs:
-            if not Project.objects.filter(name=project_name).exists():
-                raise _Refused(404, f"Project '{project_name}' does not exist.")
-            raise _Refused(404, f"Project '{project_name}' has no sequence with context {context}.")
+        runs = _context_runs(project_name, context)
         project = runs[0].project
         if stage:
             runs = [r for r in runs if r.stage == stage]
@@ -185,11 +181,7 @@ def retrigger_sequence(project_name: str, context: str, *, actor: Actor, stage: 
         return Outcome(400, {"code": 400, "message": "stage is required: the stage whose sequence runs again."})
 
     def work():
-        runs = _runs_of(project_name, context)
-        if not runs:
-            if not Project.objects.filter(name=project_name).exists():
-                raise _Refused(404, f"Project '{project_name}' does not exist.")
-            raise _Refused(404, f"Project '{project_name}' has no sequence with context {context}.")
+        runs = _context_runs(project_name, context)
         found = [r for r in runs if r.stage == stage and (not sequence or r.name == sequence)]
         if not found:
             what = f"sequence '{sequence}'" if sequence else "sequence"
@@ -211,6 +203,16 @@ def retrigger_sequence(project_name: str, context: str, *, actor: Actor, stage: 
     return _run("retrigger", actor, idempotency_key, reason, work,
                 {"project": project_name, "context": context, "stage": stage, "sequence": sequence,
                  "newContext": new_context})
+
+
+def _context_runs(project_name: str, context: str) -> list:
+    """The context's sequence executions, locked, or 404 naming what does not exist."""
+    runs = _runs_of(project_name, context)
+    if not runs:
+        if not Project.objects.filter(name=project_name).exists():
+            raise _Refused(404, f"Project '{project_name}' does not exist.")
+        raise _Refused(404, f"Project '{project_name}' has no sequence with context {context}.")
+    return runs
 
 
 _runs_of = Prepared(lambda project, context: _locked(SE.objects.filter(project__name=project, context=context))

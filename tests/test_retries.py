@@ -42,6 +42,11 @@ def test_a_failed_attempt_is_tried_again_after_its_backoff_and_the_sequence_goes
     assert timeouts.fire_due(timezone.now() + timedelta(seconds=5)) == 0  # not before its backoff
     second = due(context)
     assert second.state == TE.TRIGGERED and second.triggered_id != first.triggered_id
+    status = ctl.get("/api/controlPlane/v1/sequence-execution", project="retrying",
+                     keptnContext=context).json()["sequenceExecutions"][0]["status"]
+    assert [(t["triggeredID"], t["attempt"], t["result"]) for t in status["previousTasks"]] == [
+        (first.triggered_id, 1, "fail")]
+    assert (status["currentTask"]["triggeredID"], status["currentTask"]["attempt"]) == (second.triggered_id, 2)
     ctl.finish(second, result="pass")
     run = SE.objects.get(context=context)
     assert run.state == SE.STARTED and run.task_executions.order_by("-id").first().name == "test"

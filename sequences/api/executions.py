@@ -39,7 +39,8 @@ def execution_json(execution: SequenceExecution, queue: dict | None, context_run
     tasks = list(execution.task_executions.all())  # prefetched
     previous = [
         {"name": t.name, "triggeredID": t.triggered_id, "result": t.result, "status": t.status,
-         "state": t.state, "properties": t.finished_data or None, "finishedBy": t.finished_by or None}
+         "state": t.state, "properties": t.finished_data or None, "finishedBy": t.finished_by or None,
+         "attempt": t.attempt}
         for t in tasks if t.state not in TaskExecution.UNFINISHED
     ]
     current = next((t for t in tasks if t.state in TaskExecution.UNFINISHED), None)
@@ -49,6 +50,7 @@ def execution_json(execution: SequenceExecution, queue: dict | None, context_run
             "name": current.name,
             "triggeredID": current.triggered_id,
             "state": current.state,
+            "attempt": current.attempt,
             "events": _task_events(current),
             "timeouts": {key: iso_or_none(getattr(current, field)) for field, key in timers.API_KEYS.items()},
         }

@@ -25,6 +25,7 @@ from sequences.store import throttle
 from sequences.transitions import arrivals as intake
 from sequences.transitions import claims
 from sequences.transitions import commands as control
+from sequences.transitions import decisions
 
 from . import queries
 from .detail import context_detail
@@ -225,7 +226,7 @@ def task_command(request, project, context, triggered_id, command):
         elif command == "kill":
             outcome = control.kill_task(triggered_id, reason, actor=who, idempotency_key=key)
         elif command in ("approve", "decline"):
-            outcome = control.decide_approval(triggered_id, command == "approve", reason, actor=who,
+            outcome = decisions.decide_approval(triggered_id, command == "approve", reason, actor=who,
                                               idempotency_key=key)
         else:
             raise Http404(f"No task command {command}.")

@@ -15,6 +15,7 @@ from sequences.configuration import create_project
 from sequences.models import Event, Lane, Project, SequenceExecution, TaskExecution
 from sequences.transitions import arrivals as intake
 from sequences.transitions import commands as control
+from sequences.transitions import decisions
 from sequences.transitions import timeouts
 
 SE = SequenceExecution
@@ -167,7 +168,7 @@ class LaneMachine(RuleBasedStateMachine):
         if not tasks:
             return
         task = tasks[pick % len(tasks)]
-        outcome = control.decide_approval(task.triggered_id, approve, "" if approve else "no",
+        outcome = decisions.decide_approval(task.triggered_id, approve, "" if approve else "no",
                                           actor=control.Actor(who, "api"))
         assert outcome.code in (200, 409), outcome.body  # 409: it approved already, or it is not waiting
 

@@ -12,6 +12,7 @@ from sequences.api.tasks import task_facts_json
 from sequences.models import ControlAction, TaskExecution
 from sequences.rules.cloudevents import iso_or_none
 from sequences.transitions import commands as control
+from sequences.transitions import decisions
 
 router = Router(tags=["Control"])
 TASK_ANSWERS = answers({200: TASK_ANSWER}, 403, 404, 409)
@@ -139,7 +140,7 @@ def approve(request, triggeredId: str, payload: ReasonBody,
             idempotency_key: str = Header("", alias="Idempotency-Key"),
             source: str | None = Header(None, alias="X-Bosun-Source")):
     require(request, OPERATE)
-    return _answer(control.decide_approval(triggeredId, True, payload.reason, actor=_actor(request, source),
+    return _answer(decisions.decide_approval(triggeredId, True, payload.reason, actor=_actor(request, source),
                                            idempotency_key=idempotency_key))
 
 
@@ -149,7 +150,7 @@ def decline(request, triggeredId: str, payload: ReasonBody,
             idempotency_key: str = Header("", alias="Idempotency-Key"),
             source: str | None = Header(None, alias="X-Bosun-Source")):
     require(request, OPERATE)
-    return _answer(control.decide_approval(triggeredId, False, payload.reason, actor=_actor(request, source),
+    return _answer(decisions.decide_approval(triggeredId, False, payload.reason, actor=_actor(request, source),
                                            idempotency_key=idempotency_key))
 
 

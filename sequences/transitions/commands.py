@@ -1,4 +1,5 @@
-"""The operator's commands: pause, resume, abort (graceful / force / kill), force-finish, kill, approve.
+"""The operator's commands: pause, resume, abort (graceful / force / kill), re-run, force-finish, kill (approving is in
+decisions.py, on the same helpers: run_command, task_work).
 
 Each command is one atomic function that locks what it decides on, checks the state, changes it through
 sequences/transitions/flow.py's helpers, and writes its audit row. A repeated Idempotency-Key returns the first answer;
@@ -13,12 +14,10 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
-from django.contrib.auth.models import Group
-
-from sequences.models import ControlAction, Event, Project, SequenceExecution, TaskExecution
+from sequences.models import ControlAction, Project, SequenceExecution, TaskExecution
 from sequences.notices import metrics as observe
 from sequences.rules import cloudevents as ev
-from sequences.rules import approvals, machine
+from sequences.rules import machine
 from sequences.store import locks
 from sequences.store.db import announce, write_transaction
 from sequences.store.prepared import Prepared, save
@@ -44,7 +43,7 @@ class Actor:
     source: str
 
 
-class _Refused(Exception):
+class Refused(Exception):
     def __init__(self, code: int, message: str, **extra):
         super().__init__(message)
         self.outcome = Outcome(code, {"code": code, "message": message, **extra})
@@ -74,7 +73,7 @@ def _replay(done: ControlAction, digest: str) -> Outcome:
     return Outcome(done.response.get("code", 200), done.response.get("body", {}))
 
 
-def _run(command: str, actor: Actor, key: str, reason: str, work, request: dict) -> Outcome:
+def run_command(command: str, actor: Actor, key: str, reason: str, work, request: dict) -> Outcome:
     """Idempotency, transaction and audit around one command; `work()` returns (Outcome, audit fields).
 
     A key belongs to its actor. The same key with the same request answers as the first time; with a
@@ -97,7 +96,7 @@ def _run(command: str, actor: Actor, key: str, reason: str, work, request: dict)
                 raise IntegrityError("idempotency key taken")
             try:
                 outcome, row = work()
-            except _Refused as refused:
+            except Refused as refused:
                 return refused.outcome
             audit(command=command, actor=actor.name, source=actor.source, reason=reason, idempotency_key=key,
                   request_digest=digest, response={"code": outcome.code, "body": outcome.body}, **row)
@@ -142,13 +141,13 @@ def control_sequence(project_name: str, context: str, state: str, *, actor: Acto
         if stage:
             runs = [r for r in runs if r.stage == stage]
             if not runs:
-                raise _Refused(404, f"Context {context} has no sequence in stage '{stage}'.")
+                raise Refused(404, f"Context {context} has no sequence in stage '{stage}'.")
         before = context_state(runs)
         handler = {"pause": _pause, "resume": _resume, "abort": _abort}[state]
         changed = handler(runs, mode=mode, suspend_running=suspend_running, reason=reason, actor=actor,
                           command=command)
         if not changed:
-            raise _Refused(409, machine.refusal(command, f"context {context}", before, whole=True), state=before,
+            raise Refused(409, machine.refusal(command, f"context {context}", before, whole=True), state=before,
                            sequenceExecutions=_summary(runs))
         # A pause changes only the rows in hand. An abort or a resume into the queue may start a sequence
         # through a lane release, on another copy of the same row: read them again then.
@@ -167,7 +166,7 @@ def control_sequence(project_name: str, context: str, state: str, *, actor: Acto
         first = changed[0]
         return Outcome(200, body), {"run": first, "before": before, "after": after}
 
-    return _run(command, actor, idempotency_key, reason, work,
+    return run_command(command, actor, idempotency_key, reason, work,
                 {"project": project_name, "context": context, "stage": stage or "", "mode": mode,
                  "suspendRunning": suspend_running})
 
@@ -185,22 +184,22 @@ def retrigger_sequence(project_name: str, context: str, *, actor: Actor, stage: 
         found = [r for r in runs if r.stage == stage and (not sequence or r.name == sequence)]
         if not found:
             what = f"sequence '{sequence}'" if sequence else "sequence"
-            raise _Refused(404, f"Context {context} has no {what} in stage '{stage}'.")
+            raise Refused(404, f"Context {context} has no {what} in stage '{stage}'.")
         run = found[-1]
         if not machine.run_allows("retrigger", run.state):
-            raise _Refused(409, machine.refusal("retrigger", f"Sequence '{run.name}' in stage '{run.stage}'",
+            raise Refused(409, machine.refusal("retrigger", f"Sequence '{run.name}' in stage '{run.stage}'",
                                                 run.state) + " Abort it first, or wait for it to end.",
                            state=run.state)
         try:
             new = reruns.rerun(run, new_context=new_context, sent_by=actor.name)
         except reruns.RerunError as exc:
-            raise _Refused(exc.code, exc.message) from None
+            raise Refused(exc.code, exc.message) from None
         body = {"keptnContext": new.context, "executionId": str(new.execution_id), "stage": new.stage,
                 "sequence": new.name, "service": new.service, "state": new.state,
                 "rerunOf": {"keptnContext": run.context, "executionId": str(run.execution_id)}}
         return Outcome(201, body), {"run": run, "before": run.state, "after": new.state}
 
-    return _run("retrigger", actor, idempotency_key, reason, work,
+    return run_command("retrigger", actor, idempotency_key, reason, work,
                 {"project": project_name, "context": context, "stage": stage, "sequence": sequence,
                  "newContext": new_context})
 
@@ -210,8 +209,8 @@ def _context_runs(project_name: str, context: str) -> list:
     runs = _runs_of(project_name, context)
     if not runs:
         if not Project.objects.filter(name=project_name).exists():
-            raise _Refused(404, f"Project '{project_name}' does not exist.")
-        raise _Refused(404, f"Project '{project_name}' has no sequence with context {context}.")
+            raise Refused(404, f"Project '{project_name}' does not exist.")
+        raise Refused(404, f"Project '{project_name}' has no sequence with context {context}.")
     return runs
 
 
@@ -277,28 +276,28 @@ def _abort(runs, *, mode, reason, actor, command, **_):
 # --- tasks -----------------------------------------------------------------------------------
 
 
-def _task_work(triggered_id: str, command: str):
+def task_work(triggered_id: str, command: str):
     task = locks.lock_task(triggered_id)
     if task is None:
-        raise _Refused(404, f"No task was triggered with id {triggered_id}.")
+        raise Refused(404, f"No task was triggered with id {triggered_id}.")
     run = task.sequence_execution
     if not machine.task_allows(command, task.state, run.state, task.name):
         if task.state in TE.OPEN and run.state in machine.COMMANDS[command].run_states:
             hint = ("it waits for a decision: approve or decline it" if task.name == "approval"
                     and run.state == SE.WAITING_FOR_APPROVAL else "it does not wait for an approval")
-            raise _Refused(409, f"Task '{task.name}' cannot be {machine.COMMANDS[command].done}: {hint}.",
+            raise Refused(409, f"Task '{task.name}' cannot be {machine.COMMANDS[command].done}: {hint}.",
                            state=run.state)
         state = task.state if task.state not in TE.OPEN else f"{task.state} in a sequence that is {run.state}"
-        raise _Refused(409, machine.refusal(command, f"Task '{task.name}'", state), state=task.state)
+        raise Refused(409, machine.refusal(command, f"Task '{task.name}'", state), state=task.state)
     return task, run
 
 
-def _task_body(task, run) -> dict:
+def task_body(task, run) -> dict:
     return {"triggeredId": task.triggered_id, "task": task.name, "state": task.state, "result": task.result,
             "status": task.status, "keptnContext": run.context, "sequenceState": run.state}
 
 
-def _task_audit(task, run, before) -> dict:
+def task_audit(task, run, before) -> dict:
     return {"run": run, "task": task, "before": before, "after": task.state}
 
 
@@ -313,7 +312,7 @@ def finish_task(triggered_id: str, result: str, status: str, reason: str, *, act
         return Outcome(400, {"code": 400, "message": "reason is required: say why the task is finished by hand."})
 
     def work():
-        task, run = _task_work(triggered_id, "finish")
+        task, run = task_work(triggered_id, "finish")
         before = task.state
         now = timezone.now()
         task.finished_by = actor.name
@@ -321,9 +320,9 @@ def finish_task(triggered_id: str, result: str, status: str, reason: str, *, act
         flow.finish_task(task, run, "finish", TE.FINISHED, result, status, message, now)
         announce(run.project.name, run.context)
         run.refresh_from_db()
-        return Outcome(200, _task_body(task, run)), _task_audit(task, run, before)
+        return Outcome(200, task_body(task, run)), task_audit(task, run, before)
 
-    return _run("finish", actor, idempotency_key, reason, work,
+    return run_command("finish", actor, idempotency_key, reason, work,
                 {"task": triggered_id, "result": result, "status": status})
 
 
@@ -331,7 +330,7 @@ def kill_task(triggered_id: str, reason: str, *, actor: Actor, idempotency_key: 
     """Kill one task: it ends failed now (the sequence goes on as for a failure); executors are asked to kill."""
 
     def work():
-        task, run = _task_work(triggered_id, "kill")
+        task, run = task_work(triggered_id, "kill")
         before = task.state
         now = timezone.now()
         task.finished_by = actor.name
@@ -341,59 +340,9 @@ def kill_task(triggered_id: str, reason: str, *, actor: Actor, idempotency_key: 
         flow.finish_task(task, run, "kill", state, "fail", "aborted", message, now)
         announce(run.project.name, run.context)
         run.refresh_from_db()
-        return Outcome(200, _task_body(task, run)), _task_audit(task, run, before)
+        return Outcome(200, task_body(task, run)), task_audit(task, run, before)
 
-    return _run("kill", actor, idempotency_key, reason, work, {"task": triggered_id})
-
-
-def triggered_by(run) -> str:
-    """The person who triggered the context `run` is in (its first sequence's trigger)."""
-    root = SE.objects.filter(context=run.context, project_id=run.project_id, root=True).order_by("id").first()
-    sender = Event.objects.filter(event_id=(root or run).triggered_id, type__endswith=".triggered").values_list(
-        "sent_by", flat=True).first()
-    return approvals.person(sender or "")
-
-
-def decide_approval(triggered_id: str, approve: bool, reason: str, *, actor: Actor,
-                    idempotency_key: str = "") -> Outcome:
-    """Approve or decline a manual approval task; a decline needs a reason and fails the sequence. Under an
-    approval rule (sequences/rules/approvals.py) the task passes once enough distinct people approved."""
-    if not approve and not (reason or "").strip():
-        return Outcome(400, {"code": 400, "message": "reason is required to decline."})
-
-    def work():
-        task, run = _task_work(triggered_id, "approve" if approve else "decline")
-        before = task.state
-        now = timezone.now()
-        rule = approvals.rule_of(run.task_spec(task.index))
-        who = approvals.person(actor.name)
-        starter = triggered_by(run)
-        groups = set(Group.objects.filter(user__username=who).values_list("name", flat=True)) \
-            if rule["group"] else set()
-        refused = approvals.refusal(rule, task.approvals, who, groups, starter, approve)
-        if refused is not None:
-            raise _Refused(refused.code, refused.message, state=task.state)
-        if approve:
-            task.approvals = [*task.approvals, {"by": who, "at": ev.now_iso(now), "reason": reason}]
-            if approvals.still_needed(rule, task.approvals):
-                save(task, ["approvals"])
-                announce(run.project.name, run.context)
-                body = {**_task_body(task, run), "approvals": approvals.shown(rule, task.approvals, starter)}
-                return Outcome(200, body), _task_audit(task, run, before)
-        result = "pass" if approve else "fail"
-        names = " and ".join(entry["by"] for entry in task.approvals) if approve and rule["required"] > 1 \
-            else actor.name
-        message = f"{'Approved' if approve else 'Declined'} by {names}" + (f": {reason}" if reason else ".")
-        task.finished_by = actor.name
-        task.executors = {actor.name: {"started": ev.now_iso(now), "finished": ev.now_iso(now), "result": result,
-                                       "status": "succeeded", "message": message}}
-        flow.finish_task(task, run, "finish", TE.FINISHED, result, "succeeded", message, now)
-        announce(run.project.name, run.context)
-        run.refresh_from_db()
-        body = {**_task_body(task, run), "approvals": approvals.shown(rule, task.approvals, starter)}
-        return Outcome(200, body), _task_audit(task, run, before)
-
-    return _run("approve" if approve else "decline", actor, idempotency_key, reason, work, {"task": triggered_id})
+    return run_command("kill", actor, idempotency_key, reason, work, {"task": triggered_id})
 
 
 def confirm_killed(triggered_id: str, *, actor: Actor) -> Outcome:
@@ -402,16 +351,16 @@ def confirm_killed(triggered_id: str, *, actor: Actor) -> Outcome:
     def work():
         task = locks.lock_task(triggered_id)
         if task is None:
-            raise _Refused(404, f"No task was triggered with id {triggered_id}.")
+            raise Refused(404, f"No task was triggered with id {triggered_id}.")
         run = task.sequence_execution
         if task.state != TE.KILLING:
-            raise _Refused(409, f"Task '{task.name}' is {task.state}; only a task being killed is confirmed "
+            raise Refused(409, f"Task '{task.name}' is {task.state}; only a task being killed is confirmed "
                                 "killed.", state=task.state)
         task_moves.confirm_killed(task)
         announce(run.project.name, run.context)
-        return Outcome(200, _task_body(task, run)), _task_audit(task, run, TE.KILLING)
+        return Outcome(200, task_body(task, run)), task_audit(task, run, TE.KILLING)
 
-    return _run("killed", actor, "", "", work, {"task": triggered_id})
+    return run_command("killed", actor, "", "", work, {"task": triggered_id})
 
 
 def heartbeat(triggered_id: str, source: str) -> Outcome:

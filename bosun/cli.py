@@ -395,7 +395,12 @@ def approve(triggered_id: str, reason: str = typer.Option("")):
     """Approve a manual approval task."""
     with errors():
         answer = client().task(triggered_id).approve(reason)
-    print(f"Approved; the sequence is {answer['sequenceState']}.")
+    rule = answer.get("approvals") or {}
+    if rule.get("needed"):  # an approval rule asks for more people
+        print(f"Approved ({len(rule['given'])} of {rule['required']}); the sequence is {answer['sequenceState']}. "
+              f"Still needed: {rule['words']}.")
+    else:
+        print(f"Approved; the sequence is {answer['sequenceState']}.")
 
 
 @app.command()

@@ -442,6 +442,20 @@ def test_trigger_sequence_get_sequence_approve_and_decline(cli, executors):
     assert cli("get", "sequence", "00000000-0000-0000-0000-000000000000").returncode == 5
 
 
+def test_approve_under_a_rule_says_who_is_still_needed(cli, executors):
+    executors.project("two-keys", [{"name": "approval", "properties": {"pass": "manual", "warning": "manual"},
+                                    "approval": {"required": 2}}], [])
+    context = context_of(cli("trigger", "sequence", "delivery", "--project", "two-keys", "--stage", "dev",
+                             "--service", "carts").stdout)
+    task = executors.current_task("two-keys", context)["triggeredID"]
+    first = cli("approve", task, "--reason", "looks fine")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == ("Approved (1 of 2); the sequence is waitingForApproval. Still needed: 1 more "
+                                    "approval, each from a different person.")
+    again = cli("approve", task)
+    assert again.returncode == 6 and "approved this task already" in again.stderr
+
+
 def test_get_sequences_says_a_delivery_that_failed_in_production_was_rolled_back(cli, executors):
     from sequences.demo import DEMO_SHIPYARD
 

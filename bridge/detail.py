@@ -141,7 +141,8 @@ def durations(runs: list[SE], tasks_by_run: dict, now) -> dict | None:
             end = task.finished_at or (now if task.state in (TE.TRIGGERED, TE.STARTED, TE.KILLING) else began)
             running, badge = task.state == TE.STARTED, task_badge(task)
             width = max(0.5, at(end) - at(task.triggered_at))
-            rows.append({"label": f"{run.stage} · {task.name}", "what": badge["label"], "css": badge["css"],
+            again = f" (attempt {task.attempt})" if task.attempt > 1 else " (re-run)" if run.rerun_of_id else ""
+            rows.append({"label": f"{run.stage} · {task.name}{again}", "what": badge["label"], "css": badge["css"],
                          "left": at(task.triggered_at), "width": width, "took": end - began,
                          # the share of its bar it waited for an executor to start it
                          "waited": min(100.0, round(100 * (at(began) - at(task.triggered_at)) / width, 2)),

@@ -101,6 +101,9 @@ def test_the_page_shows_each_attempt(ctl, retrying, admin_user):
     assert '<span class="muted attempt">attempt 1 of 3</span>' in page
     assert '<span class="muted attempt">attempt 2 of 3</span>' in page
     assert "is triggered in" in page  # the backoff's countdown
+    due(context)
+    page = browser.get(f"/bridge/project/retrying/sequence/{context}").content.decode()
+    assert '<span class="gantt-label">dev · deployment (attempt 2)</span>' in page  # the timeline tells them apart
 
 
 @pytest.mark.parametrize("retry,error", [

@@ -146,6 +146,7 @@ def test_the_bridge_offers_re_run_on_an_ended_stage_and_links_both_ways(ctl, soc
     again = runs(context)[-1]
     assert again.rerun_of == first
     assert page.count("↻ Re-run as") == 1 and page.count("↻ Re-run of") == 1
+    assert '<span class="gantt-label">dev · deployment (re-run)</span>' in page
     assert f'data-open-dialog="rerun-{first.id}"' not in page  # only the latest run of a stage is offered
     refused = browser.post(f"/bridge/project/sockshop/sequence/{context}/rerun", {"stage": "dev"}, follow=True)
     assert "Sequence &#x27;delivery&#x27; in stage &#x27;dev&#x27; is started; it cannot be re-run." in (

@@ -11,9 +11,10 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
-from sequences.models import Project, TaskExecution as TE, TaskLog
+from sequences.models import TaskExecution as TE, TaskLog
 
 from .ansi import styled_lines
+from .pages import page_context
 from .queries import task_badge
 
 
@@ -61,6 +62,5 @@ def task_log_view(request, project, context, triggered_id):
         page.update(lines=log_lines(text, query, first), first=first, replace=first == 0)
         return render(request, "bridge/log.html#update", page)
     lines = log_lines(text, query)
-    page.update(lines=lines, hits=sum(line["hit"] for line in lines), project=get_object_or_404(Project, name=project),
-                projects=Project.objects.order_by("name").values_list("name", flat=True), tab="sequences")
-    return render(request, "bridge/log.html", page)
+    page.update(lines=lines, hits=sum(line["hit"] for line in lines))
+    return render(request, "bridge/log.html", page_context(request, run.project, tab="sequences", **page))

@@ -15,6 +15,8 @@ from sequences.api.auth import DEFINE_JOBS, MANAGE
 from sequences.configuration import ProjectError
 from sequences.models import Project
 
+from .pages import page_context
+
 MAX_UPLOAD = 256 * 1024  # as much as the API takes in a shipyard
 
 
@@ -77,19 +79,17 @@ def project_new(request):
             if project is not None:
                 messages.success(request, f"Project '{project.name}' is created.")
                 return redirect("project-settings", project.name)
-    return render(request, "bridge/project_new.html", {
-        "projects": Project.objects.order_by("name").values_list("name", flat=True), "may": may,
-        "values": values, "errors": errors}, status=400 if errors else 200)
+    return render(request, "bridge/project_new.html", page_context(request, may=may, values=values, errors=errors),
+                  status=400 if errors else 200)
 
 
 def _settings_page(request, project: Project, errors=None, values=None, status=200):
     may = _may(request)
     shown = {"shipyard": project.shipyard, "jobs": project.jobs, "service": "", **(values or {})}
-    return render(request, "bridge/project_settings.html", {
-        "projects": Project.objects.order_by("name").values_list("name", flat=True), "project": project,
-        "project_name": project.name, "tab": "settings", "may": may, "values": shown, "errors": errors or {},
-        "services": [s.name for s in project.services.order_by("name")],
-        "warnings": configuration.warnings(project)}, status=status)
+    return render(request, "bridge/project_settings.html", page_context(
+        request, project, tab="settings", may=may, values=shown, errors=errors or {},
+        services=[s.name for s in project.services.order_by("name")], warnings=configuration.warnings(project)),
+        status=status)
 
 
 @login_required

@@ -29,15 +29,11 @@ from sequences.transitions import decisions
 
 from . import queries
 from .detail import context_detail
+from .pages import page_context
 
 
 def _project(name) -> Project:
     return get_object_or_404(Project.objects.prefetch_related("services"), name=name)
-
-
-def _base(request, project=None, **extra):
-    return {"projects": Project.objects.order_by("name").values_list("name", flat=True), "project": project,
-            "project_name": project.name if project else "", "can_operate": request.user.has_perm(OPERATE), **extra}
 
 
 @login_required
@@ -49,7 +45,7 @@ def home(request):
         if not NAME_RE.match(name) or len(name) > 100:
             raise Http404(f"There is no project named {name[:100]!r}.")
         return redirect(reverse("environment", args=[name]))
-    return render(request, "bridge/home.html", _base(request, cards=queries.project_cards(),
+    return render(request, "bridge/home.html", page_context(request, cards=queries.project_cards(),
                                                      can_manage=request.user.has_perm(MANAGE)))
 
 
@@ -70,7 +66,7 @@ def _environment_page(request, project, form=None, status=200):
     errors = integration_logs.latest([i.integration_id for i in integrations])
     for integration in integrations:
         integration.recent_errors = errors[integration.integration_id]
-    context = _base(request, found, tab="environment", env=env, sequences=[s.split("|") for s in sequences],
+    context = page_context(request, found, tab="environment", env=env, sequences=[s.split("|") for s in sequences],
                     stage_names=shipyard.stage_names, shipyard_warnings=configuration.warnings(found),
                     integrations=integrations,
                     form=form or {"values": {"target": f"{shipyard.stage_names[0]}|delivery"}, "errors": {}})
@@ -101,7 +97,7 @@ def sequence_list(request, project):
     before = int(before) if before and before.isdigit() else None
     rows, older = queries.sequence_rows(found, filters, before)
     shipyard = found.parsed_shipyard()
-    context = _base(request, found, tab="sequences", rows=rows, older=older, filters=filters, before=before,
+    context = page_context(request, found, tab="sequences", rows=rows, older=older, filters=filters, before=before,
                     stage_names=shipyard.stage_names,
                     sequence_names=sorted({q.name for s in shipyard.stages for q in s.sequences}),
                     services=[s.name for s in found.services.all()], states=list(outcomes.FILTER_KEYS))
@@ -122,13 +118,13 @@ def sequence_detail(request, project, context, stage=None, event_id=None):
             raise Http404(f"Project {project} has no sequence with context {context}.")
         # a trigger that ended at once (no such stage or sequence): its events, and why
         ended = next((e for e in events if e.type.endswith(".finished")), None)
-        return render(request, "bridge/context_events.html", _base(request, found, context=context, events=events,
+        return render(request, "bridge/context_events.html", page_context(request, found, context=context, events=events,
                                                                       first=events[0], ended=ended))
     if stage and stage not in {r.stage for r in detail["runs"]}:
         raise Http404(f"Context {context} did not reach stage {stage}.")
     if event_id and not any(e.event_id == event_id for e in detail["events"]):
         raise Http404(f"Context {context} has no event {event_id}.")
-    page = _base(request, found, d=detail, selected_stage=stage, selected_event=event_id,
+    page = page_context(request, found, d=detail, selected_stage=stage, selected_event=event_id,
                  outcome=None, now=timezone.now())
     template = "bridge/sequence.html"
     if request.htmx and request.GET.get("partial") == "live":
@@ -147,7 +143,7 @@ def deployment_history(request, project, stage, service):
     before = int(before) if before and before.isdigit() else None
     rows, older = queries.deployments(found, stage, service, before)
     deployed = configuration.deployed_images(found).get((stage, service), "")
-    return render(request, "bridge/history.html", _base(request, found, tab="environment", stage=stage,
+    return render(request, "bridge/history.html", page_context(request, found, tab="environment", stage=stage,
                                                         service=service, rows=rows, older=older, before=before,
                                                         deployed=deployed))
 
@@ -168,7 +164,7 @@ def _outcome_response(request, project, context, outcome: control.Outcome):
     if request.htmx:
         found = _project(project)
         detail = context_detail(found, context)
-        return render(request, "bridge/sequence.html#live", _base(
+        return render(request, "bridge/sequence.html#live", page_context(
             request, found, d=detail, outcome={"ok": ok, "text": text}, now=timezone.now()))
     messages.add_message(request, messages.SUCCESS if ok else messages.ERROR, text)
     return redirect(reverse("sequence", args=[project, context]))
@@ -279,10 +275,10 @@ def tokens(request):
             messages.error(request, "Give the token a name (at most 100 characters).")
         else:
             _, plaintext = ApiToken.issue(request.user, name)
-            return render(request, "bridge/tokens.html", _base(request, tokens=request.user.api_tokens.all(),
+            return render(request, "bridge/tokens.html", page_context(request, tokens=request.user.api_tokens.all(),
                                                                new_token=plaintext, new_name=name))
         return redirect("tokens")
-    return render(request, "bridge/tokens.html", _base(request, tokens=request.user.api_tokens.all()))
+    return render(request, "bridge/tokens.html", page_context(request, tokens=request.user.api_tokens.all()))
 
 
 @login_required

@@ -103,6 +103,18 @@ def _refused(request, project: Project, what: str):
     return redirect("project-settings", project.name)
 
 
+def _change(request, project: Project, field: str, value: str, change, done: str, anchor: str, error: str = ""):
+    """Apply one change of the settings page: what is wrong goes beside `field` with `value` kept (400), else
+    the page again with `done` said, at the section it was made in."""
+    errors = {field: error} if error else {}
+    if not errors:
+        _checked(errors, field, change, project, value)
+    if errors:
+        return _settings_page(request, project, errors, {field: value}, status=400)
+    messages.success(request, done)
+    return redirect(reverse("project-settings", args=[project.name]) + f"#{anchor}")
+
+
 @login_required
 @require_POST
 def save_shipyard(request, project):
@@ -110,13 +122,8 @@ def save_shipyard(request, project):
     if not _may(request)["manage"]:
         return _refused(request, found, "change the shipyard")
     text, upload_error = _text(request, "shipyard", "shipyard_file")
-    errors = {"shipyard": upload_error} if upload_error else {}
-    if not errors:
-        _checked(errors, "shipyard", configuration.update_shipyard, found, text)
-    if errors:
-        return _settings_page(request, found, errors, {"shipyard": text}, status=400)
-    messages.success(request, "The shipyard is saved: sequences triggered from now on follow it.")
-    return redirect(reverse("project-settings", args=[found.name]) + "#shipyard")
+    return _change(request, found, "shipyard", text, configuration.update_shipyard,
+                   "The shipyard is saved: sequences triggered from now on follow it.", "shipyard", upload_error)
 
 
 @login_required
@@ -125,13 +132,8 @@ def save_jobs(request, project):
     found = get_object_or_404(Project, name=project)
     if not _may(request)["define_jobs"]:
         return _refused(request, found, "define jobs (they run commands on executor hosts)")
-    text = request.POST.get("jobs", "")
-    errors = {}
-    _checked(errors, "jobs", configuration.update_jobs, found, text)
-    if errors:
-        return _settings_page(request, found, errors, {"jobs": text}, status=400)
-    messages.success(request, "The job definitions are saved: tasks triggered from now on run them.")
-    return redirect(reverse("project-settings", args=[found.name]) + "#jobs")
+    return _change(request, found, "jobs", request.POST.get("jobs", ""), configuration.update_jobs,
+                   "The job definitions are saved: tasks triggered from now on run them.", "jobs")
 
 
 @login_required
@@ -141,12 +143,8 @@ def add_service(request, project):
     if not _may(request)["manage"]:
         return _refused(request, found, "add services")
     name = request.POST.get("service", "").strip()
-    errors = {}
-    _checked(errors, "service", configuration.create_service, found, name)
-    if errors:
-        return _settings_page(request, found, errors, {"service": name}, status=400)
-    messages.success(request, f"Service '{name}' is added: it exists in every stage.")
-    return redirect(reverse("project-settings", args=[found.name]) + "#services")
+    return _change(request, found, "service", name, configuration.create_service,
+                   f"Service '{name}' is added: it exists in every stage.", "services")
 
 
 @login_required

@@ -151,3 +151,29 @@ def test_deleting_a_project_asks_for_its_name(manager, sockshop):
     deleted = manager.post("/bridge/project/sockshop/settings/delete", {"confirm": "sockshop"})
     assert (deleted.status_code, deleted["Location"]) == (302, "/bridge/")
     assert not Project.objects.filter(name="sockshop").exists()
+
+
+def test_odd_input_on_the_new_routes_gets_a_4xx_or_a_page_never_a_500_and_changes_nothing(job_author, ctl, sockshop):
+    from sequences.models import SequenceExecution as SE
+
+    context = ctl.trigger()
+    task = SE.objects.get(context=context).task_executions.get()
+    before = (Project.objects.get(name="sockshop").shipyard, list(SE.objects.values_list("id", "state")))
+    huge = SimpleUploadedFile("shipyard.yaml", b"a: b\n" * 60_000, content_type="text/yaml")
+    answers = [
+        job_author.post("/bridge/projects/new", {"name": "x" * 500, "shipyard": "\x00", "services": "a,,b c\x00"}),
+        job_author.post("/bridge/projects/new", {"name": "big", "shipyard_file": huge}),
+        job_author.post("/bridge/project/sockshop/settings/shipyard", {"shipyard": "spec: [unclosed"}),
+        job_author.post("/bridge/project/sockshop/settings/jobs", {"jobs": "jobs: {not: a list}"}),
+        job_author.post("/bridge/project/sockshop/settings/service/no-such/remove"),
+        job_author.post("/bridge/project/sockshop/settings/delete", {}),
+        job_author.get(f"/bridge/project/sockshop/sequence/{context}/task/{task.triggered_id}/log/view",
+                       {"after": "-1", "cut": "x" * 50, "q": "\x00" * 300}),
+        job_author.post(f"/bridge/project/sockshop/sequence/{context}/rerun", {"stage": "", "sequence": "y" * 500}),
+        ctl.post(f"/api/controlPlane/v1/sequence/sockshop/{context}/retrigger",
+                 {"stage": "dev", "sequence": "z" * 101, "newContext": "perhaps"}),
+        ctl.post(f"/api/controlPlane/v1/sequence/sockshop/{context}/retrigger", ["not", "an", "object"]),
+    ]
+    assert [a.status_code for a in answers] == [400, 400, 400, 400, 302, 400, 200, 302, 400, 400]
+    assert (Project.objects.get(name="sockshop").shipyard, list(SE.objects.values_list("id", "state"))) == before
+    assert list(Project.objects.values_list("name", flat=True)) == ["sockshop"]

@@ -1,6 +1,6 @@
 """Where the time of each intake path goes: cProfile of the server-side work, in process, on SQLite.
 
-  .venv/bin/python bench/hotpaths.py [-n 300] [--top 12] [--path trigger|started|handoff|release|control]
+  .venv/bin/python bench/hotpaths.py [-n 300] [--top 12] [--path trigger|started|handoff|release|control] [--sql] [--pg]
 
 For a trigger, a task's `.started`, a `.finished` that hands off to the next task, a `.finished` that
 releases a lane to a waiting sequence, and a control command (pause, then resume), it runs the same
@@ -118,6 +118,46 @@ def prepare(path, token, n):
     return calls
 
 
+def print_statements(path, calls, n):
+    """The statements of one call, each with its mean time over `n` calls (the database's answer included),
+    and the commit's: where a database-bound path spends its time."""
+    timed, commits = [], []
+
+    def timing(execute, sql, *rest):
+        started = time.perf_counter()
+        try:
+            return execute(sql, *rest)
+        finally:
+            timed.append((sql, time.perf_counter() - started))
+
+    commit = connection._commit
+
+    def timed_commit():
+        started = time.perf_counter()
+        try:
+            return commit()
+        finally:
+            commits.append(time.perf_counter() - started)
+
+    connection._commit = timed_commit
+    try:
+        with connection.execute_wrapper(timing):
+            started = time.perf_counter()
+            for call in calls:
+                call()
+            took = time.perf_counter() - started
+    finally:
+        del connection._commit
+    per_call = len(timed) // n
+    print(f"\n## {path}: the statements of one call, mean ms over {n} calls")
+    for i in range(per_call):
+        mean = sum(d for _, d in timed[i::per_call]) / n * 1000
+        print(f"{mean:6.3f}  {timed[i][0][:150]}")
+    in_db = (sum(d for _, d in timed) + sum(commits)) / n * 1000
+    print(f"{sum(commits) / n * 1000:6.3f}  COMMIT ({len(commits) / n:.1f} per call)")
+    print(f"{in_db:6.3f}  in all, of {took / n * 1000:.3f} ms per call")
+
+
 def main():
     if not os.environ.get("HOTPATHS_LOG"):
         logging.disable(logging.INFO)  # the transitions' log lines would drown the figures
@@ -144,8 +184,7 @@ def main():
                 call()
             took = time.perf_counter() - started
         if args.sql:
-            print(f"\n## {path}: the statements of one call")
-            print("\n".join(queries[-int(len(queries) / args.n):]))
+            print_statements(path, prepare(path, token, args.n), args.n)
         profile = cProfile.Profile()
         profile.enable()
         for call in profiled:

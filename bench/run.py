@@ -4,7 +4,8 @@ Starts every server it needs (Bosun's `manage.py up` without demo or executor; t
 prints one Markdown table per database: single-client p50/p99 of a trigger, a task's `.started`, a
 `.finished` that hands off to the next task, a `.finished` that releases a lane to a waiting sequence, and
 a control command (pause/resume), each beside the floor's one-transaction event and as a ratio; events/s
-with 1 and 8 clients, and a CloudEvents batch of 1,000 `.started` events. Then the growth table: the same
+with 1 and 8 clients (on PostgreSQL also 8 clients over two web processes), and a CloudEvents batch of
+1,000 `.started` events. Then the growth table: the same
 single-client figures with 10,000 sequences waiting in one lane and with 100,000 finished sequences
 besides (three servers side by side, in alternating rounds), and the Bridge's sequence list with a filter
 that matches nothing.
@@ -199,11 +200,13 @@ def floor_latency(port: int, n: int) -> list[float]:
 
 
 def throughput(port, make, clients, seconds) -> float:
+    """Requests/s of `clients` clients for `seconds`; `port` may be a list, the clients spread over them."""
+    ports = port if isinstance(port, list) else [port]
     stop = time.time() + seconds
     counts = [0] * clients
 
     def worker(k):
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn = http.client.HTTPConnection("127.0.0.1", ports[k % len(ports)], timeout=60)
         while time.time() < stop:
             path, body, headers = make()
             conn.request("POST", path, body, headers)
@@ -269,11 +272,14 @@ def measure(label: str, work: Path, database_url: str, floor_env: dict, rounds: 
         [str(ROOT / ".venv" / "bin" / "daphne"), "-b", "127.0.0.1", "-p", str(port + 3), "-v", "0",
          "rawfloor:application"], {"RAWFLOOR_SQLITE_PATH": str(work / "raw.sqlite3"), "PYTHONPATH": str(fdir)},
         fdir, port + 3, work / "raw.log")
+    # On PostgreSQL, a second web process beside the first (`up --no-engine`, as the scale-out topology runs them)
+    second = Server([str(PY), "manage.py", "up", "--port", str(port + 10), "--no-demo", "--no-executor",
+                     "--no-engine"], bosun.env, ROOT, port + 10, work / "bosun" / "up-2.log") if database_url else None
     try:
         lat: dict[str, list[float]] = {}
         floor_lat: list[float] = []
         raw_lat: list[float] = []
-        rates = {"b1": [], "b8": [], "f1": [], "f8": [], "r1": [], "r8": []}
+        rates = {"b1": [], "b8": [], "f1": [], "f8": [], "r1": [], "r8": [], "two": []}
         for _ in range(rounds):
             for key, values in bosun_latencies(bosun, n).items():
                 lat.setdefault(key, []).extend(values)
@@ -284,6 +290,8 @@ def measure(label: str, work: Path, database_url: str, floor_env: dict, rounds: 
             rates["f1"].append(throughput(port + 1, floor_make(), 1, seconds))
             rates["b8"].append(throughput(port, bosun_make(bosun), 8, seconds))
             rates["f8"].append(throughput(port + 1, floor_make(), 8, seconds))
+            if second:
+                rates["two"].append(throughput([port, port + 10], bosun_make(bosun), 8, seconds))
             if raw:
                 rates["r1"].append(throughput(port + 3, floor_make(), 1, seconds))
                 rates["r8"].append(throughput(port + 3, floor_make(), 8, seconds))
@@ -307,10 +315,14 @@ def measure(label: str, work: Path, database_url: str, floor_env: dict, rounds: 
         lines += ["", "| events/s | Bosun | floor | Bosun/floor |", "| --- | --- | --- | --- |",
                   f"| 1 client, triggers | {med['b1']:.0f} | {med['f1']:.0f} | {med['b1'] / med['f1']:.2f} |",
                   f"| 8 clients, triggers | {med['b8']:.0f} | {med['f8']:.0f} | {med['b8'] / med['f8']:.2f} |",
+                  f"| 8 clients, triggers, over two web processes | {med['two']:.0f} | — | "
+                  f"{med['two'] / med['b8']:.2f} of one process |",
                   f"| one batch of 1,000 `.started` | {batch:.0f} | — | — |", ""]
         return lines
     finally:
         bosun.stop()
+        if second:
+            second.stop()
         floor.stop()
         if raw:
             raw.stop()

@@ -20,7 +20,7 @@ from . import config
 from .cli_util import EXIT_FAILED, EXIT_USAGE, OUTPUT, confirm, emit, err, errors, fitted, out, pairs, short
 from .client import BosunError
 from .client import answer as read
-from .sdk import RESULTS, TERMINAL, Client, Sequence
+from .sdk import RESULTS, TERMINAL, Client, Sequence, queue_words
 
 app = typer.Typer(help="Bosun from the command line. Exit codes: 0 done, 1 the followed sequence did not pass, "
                        "2 usage/configuration, 3 unreachable, 4 token refused, 5 not found, 6 refused, "
@@ -32,8 +32,9 @@ task_app = typer.Typer(help="Look at and control one task (by its triggered id).
 pause_app = typer.Typer(help="Pause a sequence.", no_args_is_help=True)
 resume_app = typer.Typer(help="Resume a sequence.", no_args_is_help=True)
 abort_app = typer.Typer(help="Abort a sequence.", no_args_is_help=True)
+freeze_app = typer.Typer(help="Freeze windows: while one is on, its lanes start nothing.", no_args_is_help=True)
 for sub, name in ((trigger_app, "trigger"), (get_app, "get"), (send_app, "send"), (task_app, "task"),
-                  (pause_app, "pause"), (resume_app, "resume"), (abort_app, "abort")):
+                  (pause_app, "pause"), (resume_app, "resume"), (abort_app, "abort"), (freeze_app, "freeze")):
     app.add_typer(sub, name=name)
 
 def client() -> Client:
@@ -123,8 +124,7 @@ def follow(run: Sequence) -> int:
             line = short(execution) + (f" · {status['currentTask']['name']} {status['currentTask']['state']}"
                                        if status["currentTask"] else "")
             if execution["status"]["state"] == "waiting" and execution.get("queue"):
-                blocker = (execution["queue"].get("blockedBy") or {}).get("keptnContext", "")
-                line += f" · queued #{execution['queue'].get('position')} behind {blocker}"
+                line += f" · queued {queue_words(execution['queue'])}"
             if seen.get(execution["_id"]) != line:
                 seen[execution["_id"]] = line
                 print(f"{time.strftime('%H:%M:%S')}  {where}: {line}", flush=True)
@@ -215,11 +215,10 @@ def executions_table(runs: list[dict], title: str) -> Table:
     rows = []
     for run in runs:
         queue = run.get("queue") or {}
-        blocker = (queue.get("blockedBy") or {}).get("keptnContext", "")
         task = run["status"]["currentTask"]
         rows.append([run["scope"]["keptnContext"], f"{run['scope']['stage']}/{run['scope']['service']}",
                      run["sequence"]["name"], short(run), f"{task['name']}: {task['state']}" if task else "",
-                     f"#{queue.get('position')} ← {blocker[:8]}" if queue.get("position") else
+                     queue_words(queue) if queue.get("position") else
                      (queue.get("policy") or "") if queue.get("policy") not in (None, "fifo") else ""])
     return fitted(title, ["context", "lane", "sequence", "state", "task", "queue"], rows,
                   shorten=lambda context: context[:8])
@@ -341,6 +340,19 @@ def task_kill(triggered_ids: list[str], reason: str = typer.Option("", help="Why
             print(f"Successfully sent kill request for task {task.triggered_id}.")
 
 
+@task_app.command("retry")
+def task_retry(triggered_id: str, reason: str = typer.Option("", help="Why (kept in the audit trail)")):
+    """Retry from here: the task an ended sequence failed at runs again, and the sequence goes on from it."""
+    with errors():
+        answer = client().task(triggered_id).retry(reason)
+    if answer["triggeredId"]:
+        print(f"Retrying {answer['task']} in {answer['stage']}: attempt {answer['attempt']}, triggered id "
+              f"{answer['triggeredId']}.")
+    else:
+        print(f"Retrying {answer['task']} in {answer['stage']}: the sequence waits for its lane; the new attempt "
+              "starts when it gets it.")
+
+
 @task_app.command("status")
 def task_status(triggered_id: str):
     """A task's state."""
@@ -409,6 +421,74 @@ def decline(triggered_id: str, reason: str = typer.Option(..., help="Why (requir
     with errors():
         answer = client().task(triggered_id).decline(reason)
     print(f"Declined; the sequence is {answer['sequenceState']}.")
+
+
+# --- freeze windows ---------------------------------------------------------------------------------
+
+
+def freezes_table(windows: list[dict], title: str) -> Table:
+    rows = []
+    for w in windows:
+        when = (f"every '{w['cron']}' for {w['duration']} ({w['timeZone']})" if w["cron"]
+                else f"{w['start']} – {w['end']}")
+        now = (f"on until {w['activeUntil']}" if w["active"] else "over" if w["over"]
+               else f"next {w['nextStart']}")
+        scope = f"{', '.join(w['stages']) or 'every stage'} · {', '.join(w['services']) or 'every service'}"
+        rows.append([w["name"], now, when, scope, w["running"]])
+    return fitted(title, ["name", "now", "when", "stages · services", "running"], rows)
+
+
+@freeze_app.command("list")
+def freeze_list(project: str = typer.Option(...), output: str = OUTPUT):
+    """A project's freeze windows: those on now, upcoming, and over."""
+    with errors():
+        windows = client().freezes(project)
+    emit(windows, output, freezes_table(windows, f"{project}: {len(windows)} freeze window(s)"))
+
+
+@get_app.command("freezes")
+def get_freezes(project: str = typer.Option(...), output: str = OUTPUT):
+    """A project's freeze windows (as `bosun freeze list`)."""
+    freeze_list(project, output)
+
+
+@freeze_app.command("create")
+def freeze_create(name: str, project: str = typer.Option(...),
+                  start: str = typer.Option(None, help="A one-off window's start, ISO 8601 (2026-12-24T18:00)"),
+                  end: str = typer.Option(None, help="A one-off window's end"),
+                  cron: str = typer.Option(None, help="A recurring window's starts: '0 18 * * fri'"),
+                  duration: str = typer.Option(None, help="A recurring window's length: 2h, 90m, 2d14h"),
+                  time_zone: str = typer.Option("UTC", "--time-zone", help="e.g. Europe/Vienna"),
+                  stage: list[str] = typer.Option([], "--stage", help="Only this stage (repeatable)"),
+                  service: list[str] = typer.Option([], "--service", help="Only this service (repeatable)"),
+                  reason: str = typer.Option("", help="Why (shown with the window)"),
+                  running: str = typer.Option("hold", help="hold: running sequences hold at their next task; "
+                                                           "finish: they run to their end")):
+    """Create a freeze window: one-off (--start, --end) or recurring (--cron, --duration)."""
+    with errors():
+        window = client().create_freeze(project, name, start=start, end=end, cron=cron, duration=duration,
+                                        time_zone=time_zone, stages=stage, services=service, reason=reason,
+                                        running=running)
+    state = (f"on now, until {window['activeUntil']}" if window["active"] else
+             f"next on {window['nextStart']} – {window['nextEnd']}" if window["nextStart"] else "already over")
+    print(f"Freeze window '{window['name']}' of {project} is created: {state}.")
+
+
+@freeze_app.command("delete")
+def freeze_delete(name: str, project: str = typer.Option(...)):
+    """Delete a freeze window: what it held or kept waiting goes on now."""
+    with errors():
+        answer = client().delete_freeze(project, name)
+    print(answer["message"])
+
+
+@freeze_app.command("let-through")
+def freeze_let_through(context: str = typer.Option(..., "--context", "--keptn-context", help="The context"),
+                       stage: str = typer.Option(...), reason: str = typer.Option(..., help="Why (required, audited)")):
+    """Let one sequence through the freeze window that keeps it."""
+    with errors():
+        answer = client().sequence(context).let_through(stage, reason)
+    print(f"Let through: the sequence in {stage} is {answer['state']}.")
 
 
 @app.command()

@@ -154,6 +154,12 @@ class Task:
         """Finish the task by hand with a result and status (a reason is required)."""
         return self._command("finish", {"result": result, "status": status, "reason": reason})
 
+    def retry(self, reason: str = "") -> dict:
+        """Retry from here: this task, the one its ended sequence failed or timed out at, runs again (a new
+        attempt) and the sequence goes on from it. The answer's `triggeredId` is the new attempt (None while the
+        sequence waits for its lane)."""
+        return self._command("retry", {"reason": reason})
+
     def approve(self, reason: str = "") -> dict:
         return self._command("approve", {"reason": reason})
 
@@ -237,6 +243,13 @@ class Sequence:
         again.rerun_answer = answer
         return again
 
+    def let_through(self, stage: str, reason: str) -> dict:
+        """Let this context's sequence of `stage` through the freeze window that keeps it (needs the
+        pass_freezes permission; the reason is kept in the audit trail)."""
+        return read(self.client.post(f"/api/controlPlane/v1/sequence/{self.project}/{self.context}/let-through",
+                                     {"stage": stage, "reason": reason},
+                                     headers={"X-Bosun-Source": self.client.source}))
+
     def _control(self, state: str, **body) -> dict:
         body = {k: v for k, v in body.items() if v not in (None, "")}
         return read(self.client.post(f"/api/controlPlane/v1/sequence/{self.project}/{self.context}/control",
@@ -268,6 +281,19 @@ OPEN_STATES = ("scheduled", "triggered", "started", "killing")
 # Bosun's outcome keys (the API's `outcome.key`) as the results scripts test for.
 RESULTS = {"succeeded": "pass", "warning": "warning", "failed": "fail", "superseded": "fail",
            "aborted": "aborted", "timedout": "timedOut"}
+
+
+def queue_words(queue: dict | None) -> str:
+    """Why a waiting execution waits, in a few words: "#2 ← 1a2b3c4d" (behind that context), "#1 ❄ frozen until ... (window
+    'release-week')" (the API's `queue` object; the CLI's lists and `bosun watch` show it)."""
+    queue = queue or {}
+    if not queue.get("position"):
+        return ""
+    frozen = queue.get("frozen")
+    if frozen:
+        return f"#{queue['position']} ❄ {frozen['description']}"
+    blocker = (queue.get("blockedBy") or {}).get("keptnContext", "")
+    return f"#{queue['position']}" + (f" ← {blocker[:8]}" if blocker else "")
 
 
 class Client(_Http):
@@ -342,3 +368,26 @@ class Client(_Http):
 
     def task(self, triggered_id: str) -> Task:
         return Task(triggered_id, self)
+
+    # --- freeze windows ---
+
+    def freezes(self, project: str) -> list[dict]:
+        """A project's freeze windows: those on now first, then upcoming ones, then those that are over."""
+        return self.get(f"/api/controlPlane/v1/project/{project}/freeze")["windows"]
+
+    def create_freeze(self, project: str, name: str, *, start: str | None = None, end: str | None = None,
+                      cron: str | None = None, duration: str | None = None, time_zone: str = "UTC",
+                      stages: list[str] | None = None, services: list[str] | None = None, reason: str = "",
+                      running: str = "hold") -> dict:
+        """A one-off window (start, end: ISO 8601) or a recurring one (cron, duration such as 2h, in time_zone).
+        BosunError(400) names the field that is wrong."""
+        body = {"name": name, "start": start, "end": end, "cron": cron, "duration": duration, "timeZone": time_zone,
+                "stages": stages, "services": services, "reason": reason, "running": running}
+        return read(self.post(f"/api/controlPlane/v1/project/{project}/freeze",
+                              {k: v for k, v in body.items() if v not in (None, "", [])}, ok=(201,),
+                              headers={"X-Bosun-Source": self.source}))
+
+    def delete_freeze(self, project: str, name: str) -> dict:
+        """Delete a window: what it held or kept waiting goes on now."""
+        return read(self.request("DELETE", f"/api/controlPlane/v1/project/{project}/freeze/{name}",
+                                 headers={"X-Bosun-Source": self.source}))

@@ -41,7 +41,7 @@ def view(client: Client, project: str) -> Group:
                       Text(state, style=STYLE.get(status["state"], "")), f"{bar} {done}/{total}",
                       f"{task['name']} ({task['state']})" if task else "",
                       f"{blocker.get('sequence', '')} {blocker.get('keptnContext', '')[:8]} ({blocker.get('state')})"
-                      if blocker else "")
+                      if blocker else f"❄ {queue['frozen']['description']}" if queue.get("frozen") else "")
     if not runs:
         table.add_row("—", "", "", "nothing runs or waits", "", "", "")
     return Group(table, Text("Ctrl+C quits · updates on every change", style="dim"))

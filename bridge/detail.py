@@ -31,8 +31,10 @@ def context_detail(project: Project, context: str) -> dict | None:
                   key=lambda r: r.id)
     if not runs:
         return None
+    for run in runs:
+        run.project = project
     tasks_by_run: dict[int, list[TE]] = defaultdict(list)
-    tasks = list(TE.objects.filter(sequence_execution__in=[r.id for r in runs]).order_by("index"))
+    tasks = list(TE.objects.filter(sequence_execution__in=[r.id for r in runs]).order_by("index", "id"))
     for task in tasks:
         tasks_by_run[task.sequence_execution_id].append(task)
     events = list(Event.objects.filter(context=context).order_by("id"))
@@ -53,11 +55,15 @@ def context_detail(project: Project, context: str) -> dict | None:
     stages = []
     for run in sorted(runs, key=lambda r: (order.get(r.stage, 99), r.id)):
         run_tasks = []
+        retry_point = run.retry_point(tasks_by_run[run.id])
         for task in tasks_by_run[run.id]:
             policy = (run.task_spec(task.index) or {}).get("retry")
             run_tasks.append({"task": task, "badge": task_badge(task),
-                              "attempt": f"attempt {task.attempt} of {policy['limit'] + 1}" if policy else "",
-                              "can": machine.task_commands(task.state, run.state, task.name),
+                              "attempt": f"attempt {task.attempt} of {policy['limit'] + 1}"
+                              if policy and task.attempt <= policy["limit"] + 1
+                              else f"attempt {task.attempt}" if task.attempt > 1 else "",
+                              "can": machine.task_commands(task.state, run.state, task.name,
+                                                           task is retry_point),
                               "events": by_triggered.get(task.triggered_id, []),
                               "executors": _executors(task), "deadlines": _deadlines(task, now),
                               "reported": reported.get(task.triggered_id, []),
@@ -84,6 +90,8 @@ def context_detail(project: Project, context: str) -> dict | None:
             "lane_went_to": _successor(run) if run.state in (SE.ABORTED, SE.TIMED_OUT) else None,
             # re-run: offered on the latest run of a sequence in its stage, once the state machine allows it
             "can_rerun": latest[(run.stage, run.name)] == run.id and "retrigger" in run.commands(),
+            # through a freeze: a run that waits in a frozen lane or holds under a window
+            "can_let_through": "let-through" in run.commands(),
             "rerun_of": next((r for r in runs if r.id == run.rerun_of_id), None) or (
                 run.rerun_of if run.rerun_of_id else None),
             "rerun_as": reruns.get(run.id, []),

@@ -7,6 +7,7 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from sequences import freeze_config
 from sequences.configuration import deployed_images
 from sequences.models import Event, Project
 from sequences.models import SequenceExecution as SE
@@ -99,22 +100,39 @@ def environment(project: Project, integrations=None) -> dict:
         for service in services:
             lane_map[(stage, service)] = _lane(stage, service, None, None, waiting.get((stage, service), 0),
                                                latest.get((stage, service)), notes.get((stage, service)),
-                                               deployed.get((stage, service), ""), latest_words.get((stage, service)))
+                                               deployed.get((stage, service), ""), latest_words.get((stage, service)),
+                                               project=project)
     takers = Takers(project, integrations) if any(t.state == TE.TRIGGERED for t in current.values() if t) else None
     for holder in holders:
         lane = lane_map.get((holder.stage, holder.service))
         if lane and lane["holder"] is None:
             lane.update(_lane(holder.stage, holder.service, holder, current.get(holder.id), lane["waiting"],
-                              lane["latest"], lane["queue_note"], lane["deployed"], lane["latest_badge"], takers))
+                              lane["latest"], lane["queue_note"], lane["deployed"], lane["latest_badge"], takers,
+                              project))
     columns = stage_columns(project)
     rows = [{"service": service, "columns": [[lane_map[(stage, service)] for stage in column] for column in columns]}
             for service in services]
-    return {"services": services, "columns": columns, "lanes": lane_map, "rows": rows}
+    return {"services": services, "columns": columns, "lanes": lane_map, "rows": rows,
+            **freezes_shown(project)}
+
+
+UPCOMING_SHOWN = 8
+
+
+def freezes_shown(project: Project) -> dict:
+    """The environment's freeze windows: every one on now, the next few to come, and how many more there are
+    (the API and `bosun freeze list` list them all)."""
+    if not project.has_freezes:
+        return {"freezes": [], "freezes_more": 0}
+    found = [w for w in freeze_config.windows_of(project) if not w["over"]]
+    on = [w for w in found if w["active"]]
+    coming = [w for w in found if not w["active"]]
+    return {"freezes": on + coming[:UPCOMING_SHOWN], "freezes_more": max(0, len(coming) - UPCOMING_SHOWN)}
 
 
 def _queue_notes(runs) -> dict[tuple, str]:
     """Per lane with a queue: the policy that decides who goes next, in words (the first waiting one's)."""
-    waiting = list(runs.filter(state=SE.WAITING).order_by("-queue_priority", "id"))
+    waiting = list(runs.filter(state=SE.WAITING).select_related("project").order_by("-queue_priority", "id"))
     info = lanes.queue_info(waiting)
     notes = {}
     for run in waiting:
@@ -136,12 +154,13 @@ def _latest_words(project: Project, latest_runs) -> dict[tuple, dict]:
 
 
 def _lane(stage, service, holder, task, waiting, latest, queue_note="", deployed="", latest_words=None,
-          takers=None) -> dict:
-    """A lane: who holds it and with which version, how many wait, the last result, what is deployed, and
-    whether its triggered task has anything to take it."""
+          takers=None, project=None) -> dict:
+    """A lane: who holds it and with which version, how many wait, the last result, what is deployed, whether
+    its triggered task has anything to take it, and the freeze it is under (sequences/rules/windows.py)."""
     nobody = takers.nobody(task.name, stage, service) if takers and task and task.state == TE.TRIGGERED \
         and not machine.awaits_decision(task.name, holder.state if holder else "") else ""
     return {"stage": stage, "service": service, "holder": holder, "task": task, "waiting": waiting, "nobody": nobody,
+            "frozen": project.freeze(stage, service) if project is not None else None,
             "queue_note": queue_note or "", "deployed": deployed, "holder_version": image_of(holder) if holder else "",
             "latest": latest, "badge": run_words(holder) if holder else None,
             "latest_badge": latest_words or (run_words(latest) if latest else None),
@@ -159,7 +178,7 @@ def lane(project: Project, stage: str, service: str) -> dict:
     deployed = deployed_images(project).get((stage, service), "")
     words = _latest_words(project, [latest]).get((stage, service)) if latest else None
     takers = Takers(project) if task and task.state == TE.TRIGGERED else None
-    return _lane(stage, service, holder, task, waiting, latest, note, deployed, words, takers)
+    return _lane(stage, service, holder, task, waiting, latest, note, deployed, words, takers, project)
 
 
 def _current_tasks(runs) -> dict[int, TE]:
@@ -232,6 +251,7 @@ def rows_for(project: Project, roots: list[SE]) -> list[dict]:
     # Sorted here, not in SQL: an ORDER BY id would lure SQLite onto the project index (a scan of the project).
     all_runs = sorted(SE.objects.filter(project=project, context__in=contexts).order_by(), key=lambda r: r.id)
     for run in all_runs:
+        run.project = project  # what it allows and whether its lane is frozen are read without a query
         runs_by_context[run.context].append(run)
     current = _current_tasks(all_runs)
     queues = lanes.queue_info(all_runs)

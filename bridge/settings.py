@@ -164,12 +164,18 @@ def _database() -> dict:
         "PASSWORD": unquote(parsed.password or ""),
         "HOST": parsed.hostname or "",
         "PORT": str(parsed.port or ""),
-        "OPTIONS": {"pool": True},
+        # Bosun's hot statements are prepared once per connection (sequences/store/prepared.py): parsing
+        # them again costs PostgreSQL more than running them. Plans stay custom, made for each call's values
+        # (as unprepared statements' are), so a partial index still serves the values it covers.
+        "OPTIONS": {"pool": True, "options": "-c plan_cache_mode=force_custom_plan"},
         "TEST": {"NAME": env_str("BOSUN_TEST_DATABASE", f"test_{name}")},
     }
 
 
 DATABASES = {"default": _database()}
+# Off behind a connection pooler that cannot carry prepared statements (PgBouncer before 1.21 in
+# transaction mode): every statement is then sent whole each time.
+BOSUN_PG_PREPARE = env_bool("BOSUN_PG_PREPARE", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")

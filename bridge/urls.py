@@ -46,6 +46,7 @@ urlpatterns = [
     path(f"{S}/event/<str:event_id>", views.sequence_detail, name="sequence-event"),
     path(f"{S}/control", views.sequence_control, name="sequence-control"),
     path(f"{S}/rerun", views.sequence_rerun, name="sequence-rerun"),
+    path(f"{S}/let-through", views.sequence_let_through, name="sequence-let-through"),
     path(f"{S}/task/<str:triggered_id>/log", views.task_log, name="task-log"),
     path(f"{S}/task/<str:triggered_id>/log/view", logviewer.task_log_view, name="task-log-view"),
     path(f"{S}/task/<str:triggered_id>/<str:command>", views.task_command, name="task-command"),

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
@@ -16,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bosun.images import ImageError, image_reference
 from sequences import configuration, integration_logs
 from sequences import registrations as uniform
-from sequences.api.auth import MANAGE, OPERATE, authenticate
+from sequences.api.auth import MANAGE, OPERATE, PASS_FREEZES, authenticate
 from sequences.models import ApiToken, Event, Project, TaskExecution
 from sequences.notices.metrics import REGISTRY
 from sequences.rules import outcomes
@@ -25,7 +26,7 @@ from sequences.store import throttle
 from sequences.transitions import arrivals as intake
 from sequences.transitions import claims
 from sequences.transitions import commands as control
-from sequences.transitions import decisions
+from sequences.transitions import decisions, holds, reopen
 
 from . import queries
 from .detail import context_detail
@@ -164,8 +165,12 @@ def _outcome_response(request, project, context, outcome: control.Outcome):
     if request.htmx:
         found = _project(project)
         detail = context_detail(found, context)
-        return render(request, "bridge/sequence.html#live", page_context(
-            request, found, d=detail, outcome={"ok": ok, "text": text}, now=timezone.now()))
+        frame = page_context(request, found, d=detail, outcome={"ok": ok, "text": text}, now=timezone.now())
+        # The outcome into its slot, which lives outside the region (a push that redraws the region while the
+        # command is under way detaches the form, and htmx then finds no target inside the form's old tree),
+        # and the region again out of band beside it.
+        return HttpResponse(render_to_string("bridge/sequence.html#outcome", frame, request)
+                            + render_to_string("bridge/sequence.html#live", {**frame, "oob": True}, request))
     messages.add_message(request, messages.SUCCESS if ok else messages.ERROR, text)
     return redirect(reverse("sequence", args=[project, context]))
 
@@ -208,6 +213,21 @@ def sequence_rerun(request, project, context):
 
 @login_required
 @require_POST
+def sequence_let_through(request, project, context):
+    """The Let through dialog: a sequence of a stage passes the freeze window that keeps it (audited)."""
+    if not request.user.has_perm(PASS_FREEZES):
+        outcome = control.Outcome(403, {"code": 403, "message": "You may not let sequences through a freeze "
+                                                                "window; ask an admin."})
+    else:
+        outcome = holds.let_through_command(
+            project, context, actor=control.Actor(request.user.get_username(), "bridge"),
+            stage=request.POST.get("stage", ""), reason=request.POST.get("reason", ""),
+            idempotency_key=request.POST.get("idempotency_key", ""))
+    return _outcome_response(request, project, context, outcome)
+
+
+@login_required
+@require_POST
 def task_command(request, project, context, triggered_id, command):
     get_object_or_404(TaskExecution, triggered_id=triggered_id, sequence_execution__context=context)
     who = control.Actor(request.user.get_username(), "bridge")
@@ -221,6 +241,8 @@ def task_command(request, project, context, triggered_id, command):
                                           idempotency_key=key)
         elif command == "kill":
             outcome = control.kill_task(triggered_id, reason, actor=who, idempotency_key=key)
+        elif command == "retry":
+            outcome = reopen.retry_task(triggered_id, reason, actor=who, idempotency_key=key)
         elif command in ("approve", "decline"):
             outcome = decisions.decide_approval(triggered_id, command == "approve", reason, actor=who,
                                               idempotency_key=key)

@@ -5,16 +5,21 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from sequences.models import (ApiToken, ControlAction, Event, Integration, IntegrationLog, Project,
+from sequences import freeze_config
+from sequences.models import (ApiToken, ControlAction, Event, FreezeWindow, Integration, IntegrationLog, Project,
                               SequenceExecution, Service, TaskExecution, TaskLog)
 from sequences.notices import outbox as webhooks
 from sequences.rules import machine
+from sequences.rules.shipyard import format_duration
 from sequences.store.db import write_transaction
 from sequences.transitions import commands as control
+from sequences.transitions import holds, reopen
 
 
 def pretty(field: str, label: str | None = None):
@@ -137,6 +142,76 @@ class ProjectAdmin(ManagedAdmin):
         return form
 
 
+class FreezeWindowForm(forms.ModelForm):
+    """A window's fields as people type them (a duration such as 2h or 2d12h), checked by the same rules as
+    the API's (sequences/rules/windows.py); each error is shown beside its field."""
+
+    duration_text = forms.CharField(label="Duration", required=False,
+                                    help_text="A recurring window's length: 2h, 90m, 2d12h")
+    FIELDS = {"name": "name", "reason": "reason", "stages": "stages", "services": "services", "start": "starts_at",
+              "end": "ends_at", "cron": "cron", "duration": "duration_text", "timeZone": "time_zone",
+              "running": "running"}
+
+    class Meta:
+        model = FreezeWindow
+        fields = ["project", "name", "reason", "stages", "services", "starts_at", "ends_at", "cron",
+                  "duration_text", "time_zone", "running"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.cron:
+            self.initial["duration_text"] = format_duration(self.instance.duration)
+
+    def clean(self):
+        data = super().clean()
+        project = data.get("project")
+        if project is None or self.errors:
+            return data
+        fields = {api: data.get(field) for api, field in self.FIELDS.items()}
+        try:
+            self.rule = freeze_config.checked(project, {k: v for k, v in fields.items() if v not in (None, "", [])})
+        except freeze_config.WindowFieldError as exc:
+            raise ValidationError({self.FIELDS.get(exc.field, "name"): exc.message.split(": ", 1)[-1]}) from None
+        return data
+
+
+@admin.register(FreezeWindow)
+class FreezeWindowAdmin(ManagedAdmin):
+    form = FreezeWindowForm
+    list_display = ["name", "project", "scope", "when", "running", "on_now"]
+    list_filter = ["project", "running"]
+    search_fields = ["name", "reason"]
+    readonly_fields = ["created_by", "created_at", "next_end"]
+
+    @admin.display(description="stages · services")
+    def scope(self, window):
+        return f"{', '.join(window.stages) or 'every stage'} · {', '.join(window.services) or 'every service'}"
+
+    @admin.display(description="when")
+    def when(self, window):
+        shown = freeze_config.window_json(window.rule())
+        if window.cron:
+            return f"every '{window.cron}' for {shown['duration']} ({window.time_zone})"
+        return f"{shown['start']} – {shown['end']}"
+
+    @admin.display(description="on now", boolean=True)
+    def on_now(self, window):
+        return window.rule().on_at(timezone.now()) is not None
+
+    def save_model(self, request, obj, form, change):
+        freeze_config.apply(obj, form.rule)
+        if not change:
+            obj.created_by = request.user.get_username()
+        freeze_config.save_window(obj, actor=request.user.get_username(), source="admin")
+
+    def delete_model(self, request, obj):
+        freeze_config.delete_window(obj.project, obj.name, actor=request.user.get_username(), source="admin")
+
+    def delete_queryset(self, request, queryset):
+        for window in queryset.select_related("project"):
+            self.delete_model(request, window)
+
+
 class TaskExecutionInline(admin.TabularInline):
     model = TaskExecution
     extra = 0
@@ -161,7 +236,7 @@ class SequenceExecutionAdmin(ReadOnlyAdmin):
     date_hierarchy = "triggered_at"
     readonly_fields = ["on_the_bridge", "allowed_now"] + read_only_fields(SequenceExecution, "input_data", "tasks")
     inlines = [TaskExecutionInline]
-    actions = ["pause", "resume", "abort", "abort_force", "abort_kill", "rerun"]
+    actions = ["pause", "resume", "abort", "abort_force", "abort_kill", "rerun", "let_through"]
 
     @admin.display(description="context", ordering="context")
     def context_id(self, run):
@@ -242,8 +317,29 @@ class SequenceExecutionAdmin(ReadOnlyAdmin):
             self.message_user(request, f"{run}: {detail}", messages.SUCCESS if ok else messages.WARNING)
         return None
 
+    @admin.action(description="Let the selected sequences through their freeze windows…",
+                  permissions=["pass_freezes"])
+    def let_through(self, request, queryset):
+        answer = confirm(self, request, queryset, title="Let these sequences through the freeze?",
+                         explain="A sequence held under a freeze window goes on now; one waiting in a frozen lane "
+                                 "goes first in its lane and starts as soon as the lane is free. Later windows do "
+                                 "not hold them. One that is not frozen is left alone.", submit="Let through")
+        if isinstance(answer, TemplateResponse):
+            return answer
+        who = control.Actor(request.user.get_username(), "admin")
+        for run in queryset.select_related("project"):
+            outcome = holds.let_through_command(run.project.name, run.context, actor=who, stage=run.stage,
+                                                reason=answer)
+            ok = outcome.code < 300
+            detail = f"let through, {outcome.body['state']}" if ok else outcome.body.get("message")
+            self.message_user(request, f"{run}: {detail}", messages.SUCCESS if ok else messages.WARNING)
+        return None
+
     def has_operate_permission(self, request):
         return request.user.has_perm("sequences.operate_sequences")
+
+    def has_pass_freezes_permission(self, request):
+        return request.user.has_perm("sequences.pass_freezes")
 
 
 class TaskLogInline(admin.StackedInline):
@@ -266,7 +362,7 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
     readonly_fields = ["on_the_bridge"] + read_only_fields(TaskExecution, "properties", "executors",
                                                            "finished_data", "facts")
     inlines = [TaskLogInline]
-    actions = ["kill"]
+    actions = ["kill", "retry"]
 
     @admin.display(description="triggered id", ordering="triggered_id")
     def task_id(self, task):
@@ -293,6 +389,22 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
             outcome = control.kill_task(task.triggered_id, answer, actor=who)
             level = messages.SUCCESS if outcome.code == 200 else messages.WARNING
             self.message_user(request, f"{task}: {outcome.body.get('state') or outcome.body.get('message')}", level)
+        return None
+
+    @admin.action(description="Retry from the selected tasks (where their sequence failed)…", permissions=["operate"])
+    def retry(self, request, queryset):
+        answer = confirm(self, request, queryset, title="Retry these tasks and go on from there?", submit="Retry",
+                         danger=False, explain="A new attempt of each task is triggered and its sequence goes on "
+                                               "from it. Only the task an ended sequence failed or timed out at "
+                                               "is retried; the others are left alone.")
+        if isinstance(answer, TemplateResponse):
+            return answer
+        who = control.Actor(request.user.get_username(), "admin")
+        for task in queryset:
+            outcome = reopen.retry_task(task.triggered_id, answer, actor=who)
+            ok = outcome.code == 200
+            detail = f"retried, the sequence is {outcome.body['sequenceState']}" if ok else outcome.body.get("message")
+            self.message_user(request, f"{task}: {detail}", messages.SUCCESS if ok else messages.WARNING)
         return None
 
     def has_operate_permission(self, request):

@@ -7,7 +7,7 @@ import difflib
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from sequences.models import Event, Project, Service, TaskExecution
 from sequences.rules import jobs as jobs_module
@@ -62,10 +62,18 @@ def _check_approval_groups(shipyard):
                 rule = task.approval or {}
                 if not rule.get("group"):
                     continue
-                members = get_user_model().objects.filter(groups__name=rule["group"], is_active=True).count()
-                if members < rule["required"]:
+                people = get_user_model().objects.filter(groups__name=rule["group"], is_active=True)
+                members = people.count()
+                # approving is operating a sequence: only members who may do that count
+                may = Q(is_superuser=True) | Q(user_permissions__codename="operate_sequences") | Q(
+                    groups__permissions__codename="operate_sequences")
+                operators = get_user_model().objects.filter(may, id__in=people.values("id")).distinct().count()
+                if operators < rule["required"]:
                     has = (f"has {members} active member{'s' if members != 1 else ''}"
                            if Group.objects.filter(name=rule["group"]).exists() else "does not exist")
+                    if members >= rule["required"]:
+                        has += (f", and only {operators} of them may operate sequences (approving needs that "
+                                "permission)")
                     raise ProjectError(400, f"The shipyard is not valid: {task.where}.approval.required: "
                                             f"{rule['required']} approvals from group '{rule['group']}' can never "
                                             f"be given: the group {has}.")

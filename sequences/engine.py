@@ -1,4 +1,4 @@
-"""The engine: fires timeouts and delayed tasks on time and mends half-done work. Safe to run several.
+"""The engine: fires timeouts, delayed tasks and the ends of freeze windows on time and mends half-done work. Safe to run several.
 
 `manage.py run_engine` runs it alone; `manage.py up` runs it on a thread beside the web server, where
 every committed change wakes it at once. Alone, it also looks again at least every `max_sleep` seconds,
@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from sequences.notices import sending as delivering
 from sequences.store.signals import context_changed
-from sequences.transitions import repair, timeouts
+from sequences.transitions import holds, repair, timeouts
 
 log = logging.getLogger("bosun.engine")
 
@@ -38,7 +38,7 @@ class Engine:
         """Fire what is due and, now and then, mend; returns whether it did any work."""
         fired = mended = 0
         try:
-            fired = timeouts.fire_due(now)
+            fired = timeouts.fire_due(now) + holds.fire_ended(now)
         except Exception:  # e.g. the database went away: the repairs below may still work
             log.exception("engine: firing timers failed")
         moment = (now or timezone.now()).timestamp()
@@ -53,7 +53,7 @@ class Engine:
         return bool(fired or mended)
 
     def seconds_to_next(self) -> float:
-        deadline = timeouts.next_deadline()
+        deadline = min((d for d in (timeouts.next_deadline(), holds.next_end()) if d is not None), default=None)
         if deadline is None:
             return self.max_sleep
         return max(0.0, min(self.max_sleep, (deadline - timezone.now()).total_seconds()))

@@ -10,7 +10,7 @@ def run_of(context, stage="dev", name="delivery") -> SequenceExecution:
 
 
 def current_task(context, stage="dev", name="delivery") -> TaskExecution:
-    return run_of(context, stage, name).task_executions.order_by("-index").first()
+    return run_of(context, stage, name).task_executions.order_by("-index", "-id").first()  # its latest attempt
 
 
 def one_stage_shipyard(name: str, tasks: list[dict]) -> str:

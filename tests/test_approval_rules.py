@@ -2,7 +2,7 @@
 when the rule says so; one decline ends it; the page says who approved and who is still needed."""
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.test import Client
 
 from sequences.configuration import create_project
@@ -129,6 +129,21 @@ def test_a_rule_that_cannot_work_is_refused_with_its_line_and_nothing_is_stored(
                                                ".tasks[0]")
     assert answer.json()["message"].endswith(error)
     assert admin_api.get("/api/controlPlane/v1/project/bad").status_code == 404
+
+
+def test_a_group_whose_members_may_not_operate_cannot_give_the_approvals(people, admin_api):
+    for name in ("erin", "frank"):  # release managers who may only look
+        person(name, "release-managers", operate=False)
+    shipyard = SHIPYARD.replace(RULE, "              approval: {required: 4, group: release-managers}\n")
+    answer = admin_api.post("/api/controlPlane/v1/project", {"name": "bad", "shipyard": shipyard})
+    assert answer.status_code == 400
+    assert answer.json()["message"].endswith(
+        "approval.required: 4 approvals from group 'release-managers' can never be given: the group has 5 active "
+        "members, and only 3 of them may operate sequences (approving needs that permission).")
+    assert admin_api.get("/api/controlPlane/v1/project/bad").status_code == 404
+    group = Group.objects.get(name="release-managers")
+    group.permissions.add(Permission.objects.get(codename="operate_sequences"))  # the whole group may now
+    assert admin_api.post("/api/controlPlane/v1/project", {"name": "good", "shipyard": shipyard}).status_code == 201
 
 
 def test_an_approval_rule_on_another_task_is_refused(admin_api):

@@ -290,6 +290,54 @@ def test_an_ended_delivery_is_re_run_from_the_cli_and_the_sdk(cli, shop):
     assert refused.returncode == 5 and f"Context {context} has no sequence in stage 'prod'." in refused.stderr
 
 
+def test_a_failed_delivery_is_retried_from_its_failed_task_from_the_cli_and_the_sdk(cli, shop):
+    first = cli("trigger", "delivery", "--project", "cli", "--service", "orders", "--image", "o:2", "-l", "fail=true")
+    context = context_of(first.stdout)
+    shop.wait(lambda: shop.state("cli", context) == "finished", seconds=60)
+    failed = shop.current_task("cli", context) or shop.execution("cli", context)["status"]["previousTasks"][-1]
+    assert failed["name"] == "test"
+    done = cli("task", "retry", failed["triggeredID"], "--reason", "the test database was down")
+    assert done.returncode == 0, done.stderr
+    assert re.fullmatch(r"Retrying test in dev: attempt 2, triggered id [0-9a-f-]{36}\.\n", done.stdout), done.stdout
+    second = done.stdout.rsplit(" ", 1)[1].rstrip(".\n")
+    shop.wait(lambda: shop.state("cli", context) == "finished", seconds=60)  # the same input fails again
+    answer = Client(shop.base, shop.token).task(second).retry("once more")
+    assert (answer["attempt"], answer["sequenceState"], answer["retryOf"]) == (3, "started", second)
+    refused = cli("task", "retry", failed["triggeredID"])  # an earlier attempt is not where it ended
+    assert refused.returncode == 6 and "cannot be retried" in refused.stderr
+    audit = shop.http.get(f"/api/controlPlane/v1/sequence/cli/{context}/audit").json()["actions"]
+    assert [(a["command"], a["source"]) for a in audit] == [("retry", "cli"), ("retry", "api")]
+
+
+def test_a_freeze_window_from_the_cli_keeps_a_delivery_waiting_until_it_is_let_through(cli, executors):
+    from datetime import datetime, timedelta, timezone
+
+    executors.project("frozen", [{"name": "deployment"}], [], services=("carts",))
+    now = datetime.now(timezone.utc)
+    created = cli("freeze", "create", "release-week", "--project", "frozen", "--stage", "dev", "--reason",
+                  "release week", "--start", (now - timedelta(minutes=1)).isoformat(),
+                  "--end", (now + timedelta(hours=2)).isoformat())
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.startswith("Freeze window 'release-week' of frozen is created: on now, until ")
+    bad = cli("freeze", "create", "nightly", "--project", "frozen", "--cron", "0 25 * * *", "--duration", "1h")
+    assert bad.returncode == 6 and "cron: 25 is outside the hour field's 0-23" in bad.stderr
+    listed = json.loads(cli("get", "freezes", "--project", "frozen", "-o", "json").stdout)
+    assert [(w["name"], w["active"], w["stages"]) for w in listed] == [("release-week", True, ["dev"])]
+    table = cli("freeze", "list", "--project", "frozen").stdout
+    assert "release-week" in table and "on until" in table and "staging" not in table and "dev" in table
+    context = context_of(cli("trigger", "delivery", "--project", "frozen", "--service", "carts", "--image",
+                             "c:1").stdout)
+    assert executors.state("frozen", context) == "waiting"
+    queue = executors.execution("frozen", context)["queue"]
+    assert queue["frozen"]["window"] == "release-week"
+    through = cli("freeze", "let-through", "--context", context, "--stage", "dev", "--reason", "hotfix")
+    assert through.returncode == 0, through.stderr
+    assert through.stdout == "Let through: the sequence in dev is started.\n"
+    deleted = cli("freeze", "delete", "release-week", "--project", "frozen")
+    assert deleted.stdout == "Freeze window 'release-week' of project 'frozen' is deleted.\n"
+    assert json.loads(cli("freeze", "list", "--project", "frozen", "-o", "json").stdout) == []
+
+
 def test_send_event_from_a_file_and_read_the_events(cli, shop, tmp_path):
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"type": "sh.keptn.event.dev.delivery.triggered", "source": "file",

@@ -159,6 +159,28 @@ def test_a_repeated_event_id_is_applied_once_and_the_answer_says_so(api, socksho
     assert Event.objects.filter(event_id=body["id"]).count() == 1
 
 
+def test_a_trigger_with_its_own_context_sent_again_while_it_runs_is_a_duplicate(api, sockshop):
+    body = dev_delivery()
+    body["shkeptncontext"] = "0c3a1e56-3a8e-4a5e-9d57-5f0e8d1b7c11"
+    assert api.post("/api/v1/event", body).status_code == 202
+    again = api.post("/api/v1/event", body)
+    assert (again.status_code, again.json()["duplicate"]) == (200, True)
+    other = {**body, "id": "another-id"}  # a new event for the same running sequence is refused as before
+    refused = api.post("/api/v1/event", other)
+    assert refused.status_code == 409 and "already runs" in refused.json()["message"]
+    assert SequenceExecution.objects.count() == 1
+    assert Event.objects.filter(event_id=body["id"]).count() == 1
+
+
+def test_a_refused_event_sent_again_is_answered_as_the_first_time_and_stored_once(api, sockshop):
+    body = event("sh.keptn.event.deployment.finished", triggeredid="no-such-task", data={"result": "pass"})
+    first = api.post("/api/v1/event", body)
+    again = api.post("/api/v1/event", body)
+    assert (first.status_code, again.status_code) == (409, 409)
+    assert again.json()["message"] == f"Event {body['id']} was received before (rejected); it is not applied twice."
+    assert Event.objects.filter(event_id=body["id"]).count() == 1
+
+
 def test_a_repeated_finished_event_finishes_the_task_once(api, sockshop):
     context = api.trigger()
     task = current_task(context)
@@ -265,3 +287,18 @@ def test_a_batch_that_starts_and_finishes_the_same_task_and_repeats_an_event_app
     assert task.state == "finished"
     assert current_task(context).name == "test"  # handed off once, after both executors finished
     assert run_of(context).task_executions.count() == 2
+
+
+def test_the_events_of_one_arrival_are_logged_in_the_order_they_happened(api, sockshop):
+    """A last task's .finished, the sequence's .finished, the chained trigger of the next stage and its first
+    task's .triggered are written together, at the end of the arrival, in that order."""
+    context = api.trigger()
+    while (task := current_task(context)).name != "release":
+        api.finish(task)
+    last = Event.objects.order_by("-id").first().id
+    api.finish(current_task(context))
+    logged = list(Event.objects.filter(id__gt=last).order_by("id").values_list("type", "outcome"))
+    assert logged == [("sh.keptn.event.release.finished", "applied"),
+                      ("sh.keptn.event.dev.delivery.finished", "emitted"),
+                      ("sh.keptn.event.staging.delivery.triggered", "emitted"),
+                      ("sh.keptn.event.deployment.triggered", "emitted")]

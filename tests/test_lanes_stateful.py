@@ -1,5 +1,5 @@
-"""Random interleavings of triggers, task events, control commands, re-runs, approvals and timeouts keep the
-lane rules."""
+"""Random interleavings of triggers, task events, control commands, re-runs, retries from a task, approvals,
+freeze windows and timeouts keep the lane rules."""
 
 import uuid
 from datetime import timedelta
@@ -11,11 +11,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
+from sequences import freeze_config
 from sequences.configuration import create_project
-from sequences.models import Event, Lane, Project, SequenceExecution, TaskExecution
+from sequences.models import Event, FreezeWindow, Lane, Project, SequenceExecution, TaskExecution
 from sequences.transitions import arrivals as intake
 from sequences.transitions import commands as control
-from sequences.transitions import decisions
+from sequences.transitions import decisions, holds, reopen
 from sequences.transitions import timeouts
 
 SE = SequenceExecution
@@ -65,8 +66,12 @@ class LaneMachine(RuleBasedStateMachine):
             model.objects.all().delete()
         self.project = create_project("lanes", SHIPYARD, services=SERVICES)
         self.ever_paused: set[int] = set()
+        self.retried: set[int] = set()  # back in the queue with their first place: others started meanwhile
         self.snapshot: dict[int, tuple[str, int]] = {}
         self.clock = timezone.now()
+        # per service: when dev's lane was frozen (real time, as windows are), the last task id then, and when
+        # it thawed (None while it is frozen)
+        self.freezes: dict[str, list[list]] = {service: [] for service in SERVICES}
 
     def send(self, raw):
         receipt = intake.receive_event(raw)
@@ -126,7 +131,7 @@ class LaneMachine(RuleBasedStateMachine):
         paused = list(SE.objects.filter(state=SE.PAUSED).order_by("id"))
         run = paused[pick % len(paused)]
         outcome = control.control_sequence("lanes", run.context, "resume", actor=OPERATOR, stage=run.stage)
-        assert outcome.code == 200, outcome.body
+        assert outcome.code == (409 if run.frozen_by else 200), outcome.body  # a freeze is not resumed
 
     @precondition(lambda self: SE.objects.exists())
     @rule(pick=st.integers(0, 20), mode=st.sampled_from(["graceful", "force", "kill"]))
@@ -172,6 +177,81 @@ class LaneMachine(RuleBasedStateMachine):
                                           actor=control.Actor(who, "api"))
         assert outcome.code in (200, 409), outcome.body  # 409: it approved already, or it is not waiting
 
+    def frozen_now(self, service) -> bool:
+        periods = self.freezes[service]
+        return bool(periods) and periods[-1][2] is None
+
+    @rule(service=st.sampled_from(SERVICES))
+    def freeze(self, service):
+        if self.frozen_now(service):
+            return
+        now = timezone.now()
+        last_task = TaskExecution.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        freeze_config.create_window(Project.objects.get(name="lanes"), {
+            "name": f"freeze-{service}", "stages": ["dev"], "services": [service],
+            "start": (now - timedelta(seconds=1)).isoformat(), "end": (now + timedelta(days=1)).isoformat()},
+            actor="hypothesis", source="api")
+        self.freezes[service].append([timezone.now(), last_task, None])
+
+    @rule(service=st.sampled_from(SERVICES), how=st.sampled_from(["ends", "deleted"]))
+    def thaw(self, service, how):
+        if not self.frozen_now(service):
+            return
+        if how == "deleted":
+            freeze_config.delete_window(Project.objects.get(name="lanes"), f"freeze-{service}", actor="hypothesis",
+                                        source="api")
+        else:
+            now = timezone.now()
+            FreezeWindow.objects.filter(name=f"freeze-{service}").update(ends_at=now, next_end=now)
+            Project.objects.filter(name="lanes").update(freeze_key=uuid.uuid4().hex)  # as a change of it does
+            assert holds.fire_ended(now + timedelta(milliseconds=1)) == 1
+            FreezeWindow.objects.filter(name=f"freeze-{service}").delete()
+            freeze_config.forget_deleted(Project.objects.get(name="lanes"))
+        self.freezes[service][-1][2] = timezone.now()
+
+    @precondition(lambda self: SE.objects.filter(state__in=(SE.WAITING, SE.PAUSED)).exists())
+    @rule(pick=st.integers(0, 20))
+    def let_through(self, pick):
+        runs = list(SE.objects.filter(state__in=(SE.WAITING, SE.PAUSED)).order_by("id"))
+        run = runs[pick % len(runs)]
+        outcome = holds.let_through_command("lanes", run.context, actor=OPERATOR, stage=run.stage, reason="test")
+        assert outcome.code in (200, 409), outcome.body  # 409: nothing of it is frozen
+
+    def born_frozen(self, run) -> bool:
+        """Triggered while its lane was frozen: it queued like any other, with no follow-up privilege."""
+        return run.stage == "dev" and any(start <= run.triggered_at and (end is None or run.triggered_at <= end)
+                                          for start, _, end in self.freezes[run.service])
+
+    @invariant()
+    def a_frozen_lane_starts_nothing(self):
+        """While dev's lane of a service is frozen, no sequence starts in it and no task is triggered there
+        (a retry's next attempt of the task that was running aside), unless an operator let it through."""
+        for service in SERVICES:
+            if not self.frozen_now(service):
+                continue
+            since, last_task, _ = self.freezes[service][-1]
+            lane = SE.objects.filter(stage="dev", service=service, passes_freeze=False)
+            assert not lane.filter(started_at__gt=since).exists(), "a sequence started in a frozen lane"
+            assert not TaskExecution.objects.filter(sequence_execution__in=lane, id__gt=last_task, attempt=1).exists(), \
+                "a task was triggered in a frozen lane"
+
+    @precondition(lambda self: SE.objects.filter(state__in=(SE.FINISHED, SE.TIMED_OUT), result="fail").exists())
+    @rule(pick=st.integers(0, 20))
+    def retry_from_its_task(self, pick):
+        ended = list(SE.objects.filter(state__in=(SE.FINISHED, SE.TIMED_OUT), result="fail").order_by("id"))
+        run = ended[pick % len(ended)]
+        task = run.retry_point()
+        if task is None:  # it never had a task (no such stage or sequence)
+            return
+        outcome = reopen.retry_task(task.triggered_id, "again", actor=OPERATOR)
+        if task.state == TaskExecution.KILLING:  # its processes may still run: not before the kill is confirmed
+            assert outcome.code == 409 and "being killed" in outcome.body["message"], outcome.body
+            return
+        assert outcome.code == 200, outcome.body
+        self.retried.add(run.id)
+        run.refresh_from_db()
+        assert run.state in (SE.STARTED, SE.WAITING, SE.WAITING_FOR_APPROVAL, SE.FINISHED), run.state
+
     @rule(minutes=st.sampled_from([1, 4, 11]))
     def time_passes(self, minutes):
         self.clock += timedelta(minutes=minutes)
@@ -188,7 +268,9 @@ class LaneMachine(RuleBasedStateMachine):
         self.snapshot = now
 
     def teardown(self):
-        """Every sequence ends terminal once its tasks finish or time out."""
+        """Every sequence ends terminal once its tasks finish or time out (and the freezes are lifted)."""
+        for window in FreezeWindow.objects.all():
+            freeze_config.delete_window(window.project, window.name, actor="hypothesis", source="api")
         for _ in range(40):
             for run in SE.objects.filter(state=SE.PAUSED):
                 control.control_sequence("lanes", run.context, "resume", actor=OPERATOR, stage=run.stage)
@@ -217,7 +299,9 @@ class LaneMachine(RuleBasedStateMachine):
             run = task.sequence_execution
             running_paused = run.state == SE.PAUSED and run.state_before_pause != SE.WAITING
             assert run.state in HOLDING or running_paused, (task, run.state)
-        assert not TaskExecution.objects.filter(sequence_execution__state=SE.WAITING).exists()
+        # a waiting sequence has no task that runs (one retried from a task keeps its ended attempts)
+        assert not TaskExecution.objects.filter(sequence_execution__state=SE.WAITING,
+                                                state__in=TaskExecution.UNFINISHED).exists()
 
     @invariant()
     def a_free_lane_has_nobody_waiting_and_the_queue_keeps_its_order(self):
@@ -226,20 +310,24 @@ class LaneMachine(RuleBasedStateMachine):
         trigger that took its kind's place, a parallel one, a follow-up of the holder, or one passed over."""
         for project_id, stage, service in set(SE.objects.values_list("project_id", "stage", "service")):
             runs = SE.objects.in_lane(project_id, stage, service)
-            waiting = runs.filter(state=SE.WAITING).exclude(id__in=self.ever_paused)
-            if not waiting.exists():
-                continue
+            waiting = runs.filter(state=SE.WAITING).exclude(id__in=self.ever_paused | self.retried)
+            if not waiting.exists() or (stage == "dev" and self.frozen_now(service)):
+                continue  # in a frozen lane, sequences wait though it is free
             assert runs.filter(holds_lane=True).exists(), "a sequence waits in a free lane"
             first = waiting.filter(queue_priority=0, queue_policy=SE.FIFO).order_by("id").first()
             if first is None:
                 continue
             jumped = runs.filter(id__gt=first.id, started_at__isnull=False, queue_policy=SE.FIFO)
             jumped = jumped.exclude(name="rollback").exclude(id__in=self.ever_paused)  # follow-ups go first
+            jumped = jumped.exclude(passes_freeze=True)  # let through a freeze: it went first
             assert not jumped.exists(), "a later fifo sequence started first"
 
     @invariant()
     def no_task_of_a_superseded_sequence_is_ever_triggered(self):
-        assert not TaskExecution.objects.filter(sequence_execution__state=SE.SUPERSEDED).exists()
+        superseded = TaskExecution.objects.filter(sequence_execution__state=SE.SUPERSEDED)
+        # one retried from a task waited again (its ended attempts kept) and may be superseded there
+        assert not superseded.exclude(sequence_execution_id__in=self.retried).exists()
+        assert not superseded.filter(state__in=TaskExecution.UNFINISHED).exists()
         for run in SE.objects.filter(state=SE.SUPERSEDED).select_related("superseded_by"):
             newer = run.superseded_by
             assert newer is not None and newer.id > run.id and newer.name == run.name, run
@@ -249,13 +337,14 @@ class LaneMachine(RuleBasedStateMachine):
     def parallel_sequences_never_hold_or_wait(self):
         parallel = SE.objects.filter(queue_policy=SE.PARALLEL)
         assert not parallel.filter(holds_lane=True).exists()
-        assert not parallel.filter(state=SE.WAITING).exists()
+        for run in parallel.filter(state=SE.WAITING):
+            assert self.frozen_now(run.service), "a parallel sequence waits in a lane that is not frozen"
 
     @invariant()
     def follow_ups_of_the_holder_never_wait(self):
         """A rollback chained from the lane's holder (same context) starts before the backlog, at once."""
         for run in SE.objects.filter(name="rollback", rerun_of__isnull=True):  # a re-run queues like any trigger
-            assert run.started_at is not None, (run.state, run.context)
+            assert run.started_at is not None or self.born_frozen(run), (run.state, run.context)
 
     @invariant()
     def an_approval_passes_only_with_enough_distinct_approvers(self):

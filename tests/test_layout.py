@@ -14,8 +14,8 @@ LAYERS = [
     ("store", ["sequences.store"]),
     ("notices", ["sequences.notices"]),
     ("transitions", ["sequences.transitions"]),
-    ("services", ["sequences.configuration", "sequences.registrations", "sequences.integration_logs",
-                  "sequences.engine", "sequences.demo"]),
+    ("services", ["sequences.configuration", "sequences.freeze_config", "sequences.registrations",
+                  "sequences.integration_logs", "sequences.engine", "sequences.demo"]),
     ("interfaces", ["sequences.api", "sequences.admin", "sequences.apps", "sequences.management", "bridge"]),
 ]
 PACKAGES = {"sequences"}  # only a docstring: it belongs to no layer

@@ -186,3 +186,63 @@ def test_every_prepared_query_of_the_hot_paths_reads_what_the_orm_reads(api, soc
         assert fields(found[0].project) == fields(sockshop)
     assert arrivals._service("sockshop", "no-such-service") == []
     assert arrivals._service("no-such-project", "carts") == []
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks: PostgreSQL (SQLite has one writer)")
+@pytest.mark.django_db(transaction=True)  # two connections, each with its own transaction
+def test_a_task_s_lock_waits_for_its_sequence_first_and_reads_the_task_at_its_newest(api, sockshop):
+    context = api.trigger()
+    task = current_task(context)
+    seen = []
+
+    def waiter():
+        try:
+            with transaction.atomic():
+                seen.append(locks.lock_task(task.triggered_id).message)
+        finally:
+            connection.close()
+
+    with transaction.atomic():  # as a control command: the sequence first
+        SE.objects.select_for_update().get(pk=task.sequence_execution_id)
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        with connection.cursor() as cursor:  # until the other connection waits for a lock
+            for _ in range(500):
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                               "AND datname = current_database()")
+                if cursor.fetchone()[0]:
+                    break
+                thread.join(0.01)
+            else:
+                raise AssertionError("lock_task did not wait for the locked sequence execution")
+            # It waits holding nothing of the task: the task is locked here without waiting, and changed.
+            cursor.execute("SELECT id FROM sequences_taskexecution WHERE id = %s FOR NO KEY UPDATE NOWAIT",
+                           [task.pk])
+        TE.objects.filter(pk=task.pk).update(message="changed while it waited")
+    thread.join()
+    assert seen == ["changed while it waited"]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL")
+def test_the_hot_statements_are_prepared_once_per_connection_on_postgresql(api, sockshop):
+    context = api.trigger()
+    for _ in range(2):
+        api.finish(current_task(context))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s",
+                       ['INSERT INTO "sequences_event" %'])
+        inserts = cursor.fetchall()
+    assert len(inserts) == 1  # one statement, prepared once, run for every event on this connection
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL")
+def test_a_duplicate_event_is_still_answered_as_one_when_statements_are_prepared(api, sockshop):
+    from sequences.models import Event
+
+    body = {"specversion": "1.0", "id": "prepared-twice", "source": "test",
+            "type": "sh.keptn.event.dev.delivery.triggered",
+            "data": {"project": "sockshop", "stage": "dev", "service": "carts"}}
+    assert api.post("/api/v1/event", body).status_code == 202
+    again = api.post("/api/v1/event", body)  # its insert fails on the prepared statement: Django's IntegrityError
+    assert (again.status_code, again.json()["duplicate"]) == (200, True)
+    assert Event.objects.filter(event_id="prepared-twice").count() == 1

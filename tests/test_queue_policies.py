@@ -6,6 +6,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from sequences import freeze_config
 from sequences.configuration import create_project
 from sequences.models import ControlAction, Event, SequenceExecution
 from sequences.transitions import timeouts
@@ -235,3 +236,23 @@ def test_an_unknown_queue_policy_is_refused_with_its_line(admin_api, db, policy,
     response = admin_api.post("/api/controlPlane/v1/project", {"name": "queues", "shipyard": shipyard})
     assert response.status_code == 400
     assert message in response.json()["message"]
+
+
+def test_a_parallel_sequence_waits_for_a_freeze_only_and_starts_when_it_goes_whoever_holds_the_lane(ctl, queues):
+    holder = trigger(ctl, tag="1")
+    now = timezone.now()
+    window = {"name": "freeze", "stages": ["dev"], "start": (now - timedelta(minutes=1)).isoformat(),
+              "end": (now + timedelta(hours=1)).isoformat()}
+    freeze_config.create_window(queues, window, actor="alice", source="api")
+    queued = trigger(ctl, sequence="remediation")
+    smoke = trigger(ctl, sequence="smoke")
+    assert run_of(smoke, name="smoke").state == SE.WAITING  # frozen: not even a parallel one starts
+    listed = execution(ctl, smoke)
+    assert (listed["queue"]["position"], listed["queue"]["frozen"]["window"]) == (None, "freeze")  # not in the line
+    assert listed["outcome"] == {"key": "waiting", "label": "Waiting (frozen)"}
+    assert execution(ctl, queued)["queue"]["position"] == 1
+    freeze_config.delete_window(queues, "freeze", actor="alice", source="api")
+    started = run_of(smoke, name="smoke")
+    assert (started.state, started.holds_lane) == (SE.STARTED, False)  # though the lane is still held
+    assert current_task(smoke, name="smoke").name == "probe"
+    assert run_of(holder).state == SE.STARTED and run_of(queued, name="remediation").state == SE.WAITING

@@ -236,21 +236,23 @@ def test_a_timeout_the_engine_fires_reaches_an_open_page_and_an_executor_s_socke
     assert api.post("/api/controlPlane/v1/project/timers/service", json={"serviceName": "carts"}).status_code == 201
     context = str(uuid.uuid4())
     ws = web.replace("http://", "ws://")
+    # Both sockets open before the trigger: the start timeout (2 s) cannot fire before they listen.
     with connect(f"{ws}/ws/live/?context={context}", origin=web, open_timeout=10,
-                 additional_headers={"Cookie": f"sessionid={_page_session(web)}"}) as page:
+                 additional_headers={"Cookie": f"sessionid={_page_session(web)}"}) as page, \
+            connect(f"{ws}/ws/executor/?project=timers", additional_headers={"x-token": cluster["token"]},
+                    open_timeout=10) as executor:
         answer = api.post("/api/v1/event", json={"type": "sh.keptn.event.dev.delivery.triggered", "source": "test",
                                                  "shkeptncontext": context,
                                                  "data": {"project": "timers", "stage": "dev", "service": "carts"}})
         assert answer.status_code == 202
-        first = page.recv(timeout=20)  # the web process's own push of the trigger: its notices are out
-        assert context in first
-        with connect(f"{ws}/ws/executor/?project=timers", additional_headers={"x-token": cluster["token"]},
-                     open_timeout=10) as executor:
-            # from here on only the engine changes anything: its start timeout fires after 2 s
-            timed_out = ""
-            while "Timed out" not in timed_out:
-                timed_out = page.recv(timeout=30)
-            assert json.loads(executor.recv(timeout=30)) == {"event": "changed", "project": "timers"}
+        # the web process's own push of the trigger (one commit: one notice to each socket)
+        assert context in page.recv(timeout=20)
+        assert json.loads(executor.recv(timeout=20)) == {"event": "changed", "project": "timers"}
+        # from here on only the engine changes anything: its start timeout fires after 2 s
+        timed_out = ""
+        while "Timed out" not in timed_out:
+            timed_out = page.recv(timeout=30)
+        assert json.loads(executor.recv(timeout=30)) == {"event": "changed", "project": "timers"}
     state = api.get("/api/controlPlane/v1/sequence-execution", params={"project": "timers", "keptnContext": context})
     assert state.json()["sequenceExecutions"][0]["status"]["state"] == "timedOut"
 

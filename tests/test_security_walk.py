@@ -37,7 +37,7 @@ def world(api, admin_api, sockshop):
     delivery = Delivery.objects.get(webhook_id=hook, event__type__endswith=".delivery.triggered")
     return {"project": "sockshop", "keptnContext": context, "webhookId": str(hook), "deliveryId": str(delivery.id), "triggeredId": task.triggered_id, "service": "carts",
             "stage": "dev", "eventType": "sh.keptn.event.deployment.triggered", "integrationID": integration,
-            "subscriptionID": "sub-1"}
+            "subscriptionID": "sub-1", "name": "freeze"}
 
 
 def operations(values):

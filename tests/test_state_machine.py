@@ -82,8 +82,36 @@ def to_timed_out(ctl):
     return context, "dev"
 
 
+def _freeze():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from sequences.freeze_config import create_window
+    from sequences.models import Project
+
+    now = timezone.now()
+    create_window(Project.objects.get(name="ops"), {"name": "freeze", "start": (now - timedelta(minutes=1)).isoformat(),
+                                                    "end": (now + timedelta(hours=1)).isoformat()},
+                  actor="test", source="api")
+
+
+def to_waiting_in_a_frozen_lane(ctl):
+    _freeze()
+    return ctl.trigger(project="ops"), "dev"
+
+
+def to_held_by_a_freeze_window(ctl):
+    context = ctl.trigger(project="ops")
+    _freeze()
+    ctl.finish(current_task(context))
+    assert run_of(context, "dev").frozen_by == "freeze"
+    return context, "dev"
+
+
 STATES = {
     SE.STARTED: to_started, SE.WAITING: to_waiting, SE.PAUSED: to_paused, SE.ABORTING: to_aborting,
+    "waiting, in a frozen lane": to_waiting_in_a_frozen_lane, "paused, held by a freeze window": to_held_by_a_freeze_window,
     SE.WAITING_FOR_APPROVAL: to_approval, SE.FINISHED: to_finished, SE.ABORTED: to_aborted,
     "aborted, its task abandoned while an executor ran it": to_aborted_with_a_running_task,
     SE.TIMED_OUT: to_timed_out,
@@ -94,7 +122,7 @@ SEQUENCE_COMMANDS = [c.name for c in machine.SEQUENCE_COMMANDS]
 def allowed(run) -> set[str]:
     abandoned = run.state == SE.ABORTED and TE.objects.filter(
         sequence_execution=run, state=TE.ABANDONED, kill_requested_at__isnull=True).exclude(executors={}).exists()
-    return set(machine.run_commands(run.state, abandoned_with_executor=abandoned))
+    return set(machine.run_commands(run.state, abandoned_with_executor=abandoned, frozen=run.frozen()))
 
 
 def as_request(command: str) -> dict:
@@ -105,6 +133,9 @@ def as_request(command: str) -> dict:
 @pytest.mark.parametrize("state", STATES)
 @pytest.mark.parametrize("command", SEQUENCE_COMMANDS)
 def test_the_api_applies_a_sequence_command_exactly_where_the_table_allows_it(ctl, ops, state, command):
+    from django.contrib.auth.models import Permission, User
+
+    User.objects.get(username="operator").user_permissions.add(Permission.objects.get(codename="pass_freezes"))
     context, stage = STATES[state](ctl)
     run = run_of(context, stage)
     assert run.state == state.split(",")[0]
@@ -115,6 +146,9 @@ def test_the_api_applies_a_sequence_command_exactly_where_the_table_allows_it(ct
     assert set(listed) == allowed(run)  # what the CLI offers to abort, and scripts read
     if rerun:
         response = ctl.post(f"/api/controlPlane/v1/sequence/ops/{context}/retrigger", {"stage": stage})
+    elif command == "let-through":
+        response = ctl.post(f"/api/controlPlane/v1/sequence/ops/{context}/let-through",
+                            {"stage": stage, "reason": "checked"})
     else:
         response = ctl.control(context, project="ops", stage=stage, **as_request(command))
     assert response.status_code == expected, response.json()
@@ -122,7 +156,11 @@ def test_the_api_applies_a_sequence_command_exactly_where_the_table_allows_it(ct
         assert response.json()["message"] == (
             f"Sequence '{run.name}' in stage '{stage}' is {run.state}; it cannot be re-run. Abort it first, or "
             "wait for it to end." if rerun else
-            f"Nothing in context {context} can be {machine.COMMANDS[command].done}: it is {run.state}.")
+            f"Stage '{stage}' of context {context} is {run.state}; it cannot be let through. Only a sequence that "
+            "waits in a frozen lane, or holds under a freeze window, is let through." if command == "let-through" else
+            f"Nothing in context {context} can be {machine.COMMANDS[command].done}: it is {run.state}." + (
+                f" Its {run.name} in {stage} holds under the freeze window 'freeze': it goes on when the window "
+                "ends, or when somebody lets it through." if command == "resume" and run.frozen_by else ""))
         assert run_of(context, stage).state == run.state
 
 
@@ -144,22 +182,26 @@ def test_the_bridge_offers_a_button_exactly_where_the_table_allows_the_command(c
     assert offered == expected
     reruns = set(re.findall(r'data-rerun-stage="([\w-]+)"', page))
     assert reruns == {run.stage for run in runs if "retrigger" in allowed(run)}
+    passes = set(re.findall(r'data-let-through-stage="([\w-]+)"', page))
+    assert passes == {run.stage for run in runs if "let-through" in allowed(run)}
     modes = set(re.findall(r'name="mode" value="(\w+)"', page))
     assert modes == {c.partition(":")[2] for c in commands if c.startswith("abort:")}
 
 
-@pytest.mark.parametrize("state", [SE.STARTED, SE.PAUSED, SE.ABORTING, SE.WAITING_FOR_APPROVAL, SE.FINISHED])
+@pytest.mark.parametrize("state", [SE.STARTED, SE.PAUSED, SE.ABORTING, SE.WAITING_FOR_APPROVAL, SE.FINISHED,
+                                   SE.TIMED_OUT, SE.ABORTED])
 def test_task_commands_in_the_api_and_the_bridge_follow_the_table(ctl, ops, admin_user, state):
     context, stage = STATES[state](ctl)
     run = run_of(context, stage)
     task = run.task_executions.order_by("-index").first()
-    can = set(machine.task_commands(task.state, run.state, task.name))
+    can = set(machine.task_commands(task.state, run.state, task.name,
+                                    failed_here=getattr(run.retry_point(), "id", None) == task.id))
     client = Client()
     client.force_login(admin_user)
     page = client.get(f"/bridge/project/ops/sequence/{context}").content.decode()
-    shown = set(re.findall(rf'data-open-dialog="(finish|kill|approve|decline)-{task.triggered_id}"', page))
+    shown = set(re.findall(rf'data-open-dialog="(finish|kill|approve|decline|retry)-{task.triggered_id}"', page))
     assert shown == can
-    for command in ("approve", "finish"):  # each changes state: one allowed and one refused at most
+    for command in ("approve", "finish", "retry"):  # each changes state: one allowed and one refused at most
         body = {"reason": "checked", **({"result": "pass", "status": "succeeded"} if command == "finish" else {})}
         response = ctl.task_command(run_of(context, stage).task_executions.get(id=task.id), command, **body)
         assert response.status_code == (200 if command in can else 409), response.json()

@@ -62,3 +62,14 @@ def image_wrap(image: str):
     if colon:
         text += f'<wbr><span class="nobreak" title="{escape(image)}">:{escape(tag)}</span>'
     return mark_safe(text)
+
+
+@register.filter
+def moment(text):
+    """An ISO 8601 time as the API writes it ("2026-12-24T18:00:00Z") -> a datetime for Django's `date`."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(text).replace("Z", "+00:00")) if text else None
+    except ValueError:
+        return None

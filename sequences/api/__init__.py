@@ -12,6 +12,7 @@ from sequences.api.control import router as control_router
 from sequences.api.evaluations import router as evaluations_router
 from sequences.api.events import router as events_router
 from sequences.api.executions import router as executions_router
+from sequences.api.freeze import router as freeze_router
 from sequences.api.keptn import router as keptn_router
 from sequences.api.logs import router as logs_router
 from sequences.api.projects import router as projects_router
@@ -152,3 +153,4 @@ api.add_router("/controlPlane/v1", uniform_router)
 api.add_router("/controlPlane/v1", webhooks_router)
 api.add_router("/controlPlane/v1", evaluations_router)
 api.add_router("/controlPlane/v1", logs_router)
+api.add_router("/controlPlane/v1", freeze_router)

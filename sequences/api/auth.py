@@ -15,9 +15,11 @@ from sequences.store.generations import Generation
 OPERATE = "sequences.operate_sequences"
 MANAGE = "sequences.manage_projects"
 DEFINE_JOBS = "sequences.define_jobs"  # jobs are commands run on executor hosts: code execution there
+PASS_FREEZES = "sequences.pass_freezes"
 
 WHAT = {OPERATE: "trigger and control sequences", MANAGE: "manage projects",
-        DEFINE_JOBS: "define jobs (commands that executors run)"}
+        DEFINE_JOBS: "define jobs (commands that executors run)",
+        PASS_FREEZES: "let a sequence through a freeze window"}
 
 
 # A token's lookup (and its user's permissions) is kept for a few seconds, keyed by the token's SHA-256:

@@ -6,13 +6,13 @@ from ninja import Field, Header, Router, Schema, Status
 
 from sequences.api.auth import OPERATE, actor, require
 from sequences.api.params import project_or_404, task_or_404
-from sequences.api.schemas import (AUDIT, CONTROL_ANSWER, RETRIGGER_ANSWER, TASK, TASK_ANSWER, TASK_REQUESTS,
-                                   answers)
+from sequences.api.schemas import (AUDIT, CONTROL_ANSWER, RETRIGGER_ANSWER, RETRY_ANSWER, TASK, TASK_ANSWER,
+                                   TASK_REQUESTS, answers)
 from sequences.api.tasks import task_facts_json
 from sequences.models import ControlAction, TaskExecution
 from sequences.rules.cloudevents import iso_or_none
 from sequences.transitions import commands as control
-from sequences.transitions import decisions
+from sequences.transitions import decisions, reopen
 
 router = Router(tags=["Control"])
 TASK_ANSWERS = answers({200: TASK_ANSWER}, 403, 404, 409)
@@ -132,6 +132,17 @@ def kill(request, triggeredId: str, payload: ReasonBody,
          source: str | None = Header(None, alias="X-Bosun-Source")):
     require(request, OPERATE)
     return _answer(control.kill_task(triggeredId, payload.reason, actor=_actor(request, source),
+                                     idempotency_key=idempotency_key))
+
+
+@router.post("/task/{triggeredId}/retry", **answers({200: RETRY_ANSWER}, 403, 404, 409),
+             summary="Retry from here: the task an ended sequence failed or timed out at runs again (a new "
+                     "attempt), and the sequence goes on from it")
+def retry(request, triggeredId: str, payload: ReasonBody,
+          idempotency_key: str = Header("", alias="Idempotency-Key"),
+          source: str | None = Header(None, alias="X-Bosun-Source")):
+    require(request, OPERATE)
+    return _answer(reopen.retry_task(triggeredId, payload.reason, actor=_actor(request, source),
                                      idempotency_key=idempotency_key))
 
 

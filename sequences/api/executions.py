@@ -87,7 +87,7 @@ def execution_json(execution: SequenceExecution, queue: dict | None, context_run
         "rerunAs": [_link(r) for r in reruns],
         "outcome": outcomes.as_json(outcomes.run_words(execution, queue, context_runs)),
         "commands": run_commands(execution.state, abandoned_with_executor=execution.id in killable,
-                                 refused=not execution.tasks),
+                                 refused=not execution.tasks, frozen=execution.frozen()),
     }
 
 

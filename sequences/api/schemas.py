@@ -60,6 +60,7 @@ QUEUE = {"type": ["object", "null"], "properties": {
     "description": STRING,
     "skipped": {"type": "integer", "minimum": 0},
     "willBeSkipped": {"type": "boolean"},
+    "frozen": {"anyOf": [obj({"until": STRING, "window": STRING, "description": STRING}), {"type": "null"}]},
 }}
 SUPERSEDED_BY = {"anyOf": [obj({"keptnContext": STRING, "_id": STRING, "sequence": STRING}), {"type": "null"}]}
 # What a person is shown (sequences/rules/outcomes.py): a key for scripts, a label for people, e.g.
@@ -115,6 +116,22 @@ JOB = obj({"name": STRING, "task": STRING, "command": {"type": "array", "items":
 JOBS_ANSWER = obj({"project": STRING, "jobs": {"type": "array", "items": JOB}})
 SERVICE = obj({"serviceName": STRING, "project": STRING})
 MESSAGE = obj({"message": STRING})
+OPT_TIME = {"type": ["string", "null"]}
+FREEZE_WINDOW = obj({
+    "name": STRING, "reason": STRING, "stages": {"type": "array", "items": STRING},
+    "services": {"type": "array", "items": STRING}, "timeZone": STRING,
+    "running": {"type": "string", "enum": ["hold", "finish"]}, "active": {"type": "boolean"},
+    "over": {"type": "boolean"}}, {
+    "start": OPT_TIME, "end": OPT_TIME, "cron": OPT_STRING, "duration": OPT_STRING, "createdBy": STRING,
+    "createdAt": OPT_TIME, "activeUntil": OPT_TIME, "nextStart": OPT_TIME, "nextEnd": OPT_TIME},
+    description="A freeze window: one-off (start, end) or recurring (cron, duration, timeZone)")
+RETRY_ANSWER = obj({"keptnContext": STRING, "stage": STRING, "task": STRING, "retryOf": STRING,
+                    "sequenceState": {"type": "string", "enum": SEQUENCE_STATES}, "previousState": STRING,
+                    "triggeredId": OPT_STRING, "attempt": {"type": ["integer", "null"]}, "state": OPT_STRING,
+                    "message": STRING},
+                   description="A retry from a task: the new attempt (or none yet, while the sequence waits for "
+                               "its lane)")
+FREEZE_WINDOWS = obj({"windows": {"type": "array", "items": FREEZE_WINDOW}})
 
 SEQUENCE_SUMMARY = obj({"_id": STRING, "stage": STRING, "service": STRING, "sequence": STRING,
                         "state": {"type": "string", "enum": SEQUENCE_STATES}}, {"stateBeforePause": STRING})

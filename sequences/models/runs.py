@@ -13,7 +13,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from sequences.rules import shipyard as shipyard_module
-from sequences.rules.machine import Run, Task, run_commands
+from sequences.rules import windows
+from sequences.rules.machine import Run, Task, failed_at_its_end, run_commands
 from sequences.rules.timers import TIMERS
 
 
@@ -21,6 +22,9 @@ class Project(models.Model):
     name = models.CharField(max_length=100, unique=True)
     shipyard = models.TextField(help_text="The shipyard as YAML (spec.keptn.sh/0.2.x)")
     jobs = models.TextField(blank=True, help_text="Job definitions as YAML: which command runs which task")
+    # "" while it has no freeze window (a trigger into it asks nothing more); else a new value at every change
+    # of its windows, so each process knows when the windows it keeps in memory are stale.
+    freeze_key = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -31,6 +35,7 @@ class Project(models.Model):
             ("manage_projects", "Can create, change and delete projects"),
             # Jobs are commands that executors run on their hosts: defining them is running code there.
             ("define_jobs", "Can define jobs (runs commands on executor hosts)"),
+            ("pass_freezes", "Can let a sequence through a freeze window"),
         ]
 
     def __str__(self):
@@ -46,8 +51,39 @@ class Project(models.Model):
             _SHIPYARDS[self.shipyard] = cached
         return cached
 
+    @property
+    def has_freezes(self) -> bool:
+        return bool(self.freeze_key)
+
+    def freeze(self, stage: str, service: str, now=None) -> windows.Freeze | None:
+        """The lane's freeze now (sequences/rules/windows.py), or None. No query for a project without
+        windows, nor while the process's copy of its windows is current (its freeze_key). Lanes asked about
+        without `now` within a second of the first are asked about at that moment (a page shows every lane
+        as of one moment)."""
+        if not self.freeze_key:
+            return None
+        if now is None:
+            now = timezone.now()
+            first = getattr(self, "_freeze_moment", None)
+            if first is not None and (now - first).total_seconds() < 1:
+                now = first
+            else:
+                self._freeze_moment = now
+        return self.calendar().freeze(stage, service, now)
+
+    def calendar(self) -> windows.Calendar:
+        """Its windows, kept per process until they change."""
+        cached = _CALENDARS.get(self.pk)
+        if cached is None or cached[0] != self.freeze_key:
+            if len(_CALENDARS) > 256:
+                _CALENDARS.clear()
+            cached = _CALENDARS[self.pk] = (self.freeze_key, windows.Calendar(
+                w.rule() for w in self.freeze_windows.all()))
+        return cached[1]
+
 
 _SHIPYARDS: dict[str, shipyard_module.Shipyard] = {}
+_CALENDARS: dict[int, tuple[str, windows.Calendar]] = {}
 
 
 class Service(models.Model):
@@ -131,6 +167,9 @@ class SequenceExecution(models.Model):
     root = models.BooleanField(default=False, help_text="The first sequence of its context (one list row each)")
     rerun_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, db_index=False,
                                  related_name="reruns", help_text="The ended execution this one runs again")
+    frozen_by = models.CharField(max_length=100, blank=True,
+                                 help_text="The freeze window it holds under at a task boundary (paused)")
+    passes_freeze = models.BooleanField(default=False, help_text="An operator let it through freeze windows")
     result = models.CharField(max_length=10, blank=True)
     status = models.CharField(max_length=10, blank=True)
     message = models.TextField(blank=True)
@@ -182,7 +221,25 @@ class SequenceExecution(models.Model):
         """The commands sequences/rules/machine.py allows now. On an aborted run, kill applies while a task
         it abandoned may still have processes (one query, only then)."""
         killable = self.state == self.ABORTED and self.task_executions.killable_abandoned().exists()
-        return run_commands(self.state, abandoned_with_executor=killable, refused=not self.tasks)
+        return run_commands(self.state, abandoned_with_executor=killable, refused=not self.tasks,
+                            frozen=self.frozen())
+
+    def frozen(self) -> bool:
+        """Whether it holds under a freeze window, or waits in a frozen lane without being let through."""
+        if self.state == self.PAUSED:
+            return bool(self.frozen_by)
+        return (self.state == self.WAITING and not self.passes_freeze
+                and self.project.freeze(self.stage, self.service) is not None)
+
+    def retry_point(self, tasks=None):
+        """The task execution it failed or timed out at (its last), which a retry runs again; or None. None too
+        once it was re-run (the re-run is where it goes on). `tasks`: its task executions in order, when the
+        caller has them (else one query more)."""
+        if not self.tasks or not failed_at_its_end(self.state, self.result) or self.reruns.exists():
+            return None
+        if tasks is not None:
+            return tasks[-1] if tasks else None
+        return self.task_executions.order_by("-id").first()
 
     def task_spec(self, index: int) -> dict | None:
         return self.tasks[index] if 0 <= index < len(self.tasks) else None

@@ -73,11 +73,18 @@ RUN_MOVES = {m.name: m for m in (
     Move("pause", "command", (R.STARTED, R.WAITING), (R.PAUSED,),
          "no further task is triggered (a waiting one keeps its place in the queue)"),
     Move("resume", "command", (R.PAUSED,), (R.STARTED, R.WAITING), "back to where the pause found it"),
+    Move("hold", "policy", (R.STARTED,), (R.PAUSED,),
+         "a freeze window that holds running sequences is on at its task boundary: no further task until it ends"),
+    Move("thaw", "timer", (R.PAUSED,), (R.STARTED,),
+         "the freeze window it held under ended (or an operator let it through): its next task is triggered"),
     Move("abort-gracefully", "command", _ALIVE, (R.ABORTING,),
          "no further task; it keeps its lane until the running task ends"),
     Move("abort", "command", R.ACTIVE, (R.ABORTED,), "ends now and lets its lane go; it leaves the queue"),
     Move("finish", "event", _ALIVE, (R.FINISHED,), "its last task ended, or a task failed"),
     Move("time-out", "timer", _ALIVE, (R.TIMED_OUT,), "a task's timer fired"),
+    Move("reopen", "command", (R.FINISHED, R.TIMED_OUT), (R.STARTED, R.WAITING),
+         "a person retries it from the task it failed or timed out at: a new attempt of that task, with the lane "
+         "taken again (or it waits for it)"),
     Move("supersede", "policy", (R.WAITING, R.PAUSED), (R.SUPERSEDED,),
          "a newer execution of its sequence took its turn in the queue"),
 )}
@@ -124,10 +131,16 @@ COMMANDS = {c.name: c for c in (
             label="Kill"),
     # a new execution of an ended sequence, in its stage, with the same input (it queues like any other)
     Command("retrigger", "sequence", ("start", "wait"), R.TERMINAL, done="re-run", label="Re-run"),
+    # through a freeze window: a sequence waiting in a frozen lane, or holding under a window at a task boundary
+    Command("let-through", "sequence", ("start", "thaw"), (R.WAITING, R.PAUSED), done="let through",
+            label="Let through"),
     Command("finish", "task", ("finish",), _ALIVE + (R.ABORTING,), T.OPEN, done="force-finished",
             label="Force-finish", approval=False),
     Command("kill", "task", ("kill",), _ALIVE + (R.ABORTING,), T.OPEN, done="killed", label="Kill",
             approval=False),
+    # in place: the task a sequence failed or timed out at runs again, and the sequence goes on from there
+    Command("retry", "task", ("reopen",), (R.FINISHED, R.TIMED_OUT), (T.FINISHED, T.TIMED_OUT, T.KILLED),
+            done="retried", label="Retry from here"),
     Command("approve", "task", ("finish", "approval-decided"), (R.WAITING_FOR_APPROVAL,), T.OPEN,
             done="approved", label="Approve", approval=True),
     Command("decline", "task", ("finish", "approval-decided"), (R.WAITING_FOR_APPROVAL,), T.OPEN,
@@ -142,12 +155,19 @@ def may_move(table: dict, name: str, state: str) -> bool:
     return state in table[name].sources
 
 
-def run_allows(command: str, state: str, *, abandoned_with_executor: bool = False, refused: bool = False) -> bool:
+def run_allows(command: str, state: str, *, abandoned_with_executor: bool = False, refused: bool = False,
+               frozen: bool = False) -> bool:
     """Whether a sequence command applies to a run in `state`. Kill on an aborted run applies only while a
     task it abandoned may still have processes (an executor had started it and no kill was asked yet). A
-    trigger that was refused (no such stage or sequence: it never had a task) is not re-run."""
+    trigger that was refused (no such stage or sequence: it never had a task) is not re-run. `frozen`: it
+    waits in a frozen lane, or holds under a freeze window (paused by the window, not by a person); only
+    such a run is let through, and one a window holds is let through rather than resumed."""
     spec = COMMANDS[command]
     if state not in spec.run_states or (refused and command == "retrigger"):
+        return False
+    if command == "let-through":
+        return frozen
+    if command == "resume" and frozen:
         return False
     if state == R.ABORTED and command == "abort:kill":
         return abandoned_with_executor
@@ -161,22 +181,31 @@ def awaits_decision(task_name: str, run_state: str) -> bool:
     return task_name == "approval" and run_state == R.WAITING_FOR_APPROVAL
 
 
-def task_allows(command: str, task_state: str, run_state: str, task_name: str) -> bool:
+def task_allows(command: str, task_state: str, run_state: str, task_name: str, failed_here: bool = False) -> bool:
     """Whether a task command applies to a task in `task_state` of a run in `run_state`. A manual approval
-    that waits for a person is approved or declined; any other open task is force-finished or killed."""
+    that waits for a person is approved or declined; any other open task is force-finished or killed; the
+    task an ended sequence failed or timed out at (`failed_here`: its last, and the sequence failed) is retried."""
     spec = COMMANDS[command]
+    if command == "retry":
+        return failed_here and task_state in spec.task_states and run_state in spec.run_states
     awaiting_decision = awaits_decision(task_name, run_state)
     return (task_state in spec.task_states and run_state in spec.run_states
             and awaiting_decision == bool(spec.approval))
 
 
-def run_commands(state: str, *, abandoned_with_executor: bool = False, refused: bool = False) -> list[str]:
-    return [c.name for c in SEQUENCE_COMMANDS
-            if run_allows(c.name, state, abandoned_with_executor=abandoned_with_executor, refused=refused)]
+def run_commands(state: str, *, abandoned_with_executor: bool = False, refused: bool = False,
+                 frozen: bool = False) -> list[str]:
+    return [c.name for c in SEQUENCE_COMMANDS if run_allows(
+        c.name, state, abandoned_with_executor=abandoned_with_executor, refused=refused, frozen=frozen)]
 
 
-def task_commands(task_state: str, run_state: str, task_name: str) -> list[str]:
-    return [c.name for c in TASK_COMMANDS if task_allows(c.name, task_state, run_state, task_name)]
+def task_commands(task_state: str, run_state: str, task_name: str, failed_here: bool = False) -> list[str]:
+    return [c.name for c in TASK_COMMANDS if task_allows(c.name, task_state, run_state, task_name, failed_here)]
+
+
+def failed_at_its_end(run_state: str, run_result: str) -> bool:
+    """An ended sequence that failed (or timed out) at its last task: that task may be retried in place."""
+    return run_state in (R.FINISHED, R.TIMED_OUT) and run_result == "fail"
 
 
 def refusal(command: str, subject: str, state: str, whole: bool = False) -> str:

@@ -63,12 +63,16 @@ def run_words(run: SE, queue: dict | None = None, context_runs: list[SE] = ()) -
     """A run's state as a person reads it; `queue` gives a waiting run its place, `context_runs` (its
     context's runs) tell whether a failure was rolled back."""
     key = _key(run)
+    if key == "paused" and run.frozen_by:
+        return _words("paused", f"Held (freeze window '{run.frozen_by}')")
     if key == "paused" and run.state_before_pause == SE.WAITING:
         position = queue.get("position") if queue else None
         return _words("paused", f"Paused (waiting #{position})" if position else "Paused (waiting)")
     if key == "waiting":
         position = queue.get("position") if queue else None
-        return _words("waiting", f"Waiting #{position}" if position else None)
+        frozen = " (frozen)" if queue and queue.get("frozen") else ""
+        label = f"Waiting #{position}{frozen}" if position else f"Waiting{frozen}" if frozen else None
+        return _words("waiting", label)
     if key == "failed" and rolled_back(run, list(context_runs)):
         return _words("failed", "Failed (rolled back)")
     return _words(key)

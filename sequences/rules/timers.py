@@ -3,6 +3,9 @@
 it fires, and how the API and the Bridge show it. The model's indexes, the engine's queries
 (sequences/transitions/timeouts.py), the arming (sequences/transitions/deadlines.py), the API's `timeouts`
 and the Bridge's countdowns all read this table: a new kind is one entry here and a migration for its index.
+
+The one timer that is not a task's is a freeze window's end (FreezeWindow.next_end, with its own partial
+index): sequences/transitions/holds.py fires it, and the engine sleeps no longer than the next one.
 """
 
 from dataclasses import dataclass

@@ -6,9 +6,10 @@ Taking and releasing a lane happens in sequences/transitions/flow.py, under the 
 from collections import defaultdict
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
 
-from sequences.models import Lane, SequenceExecution
+from sequences.models import Lane, Project, SequenceExecution
 from sequences.store.prepared import Prepared
 
 
@@ -29,13 +30,14 @@ def _holders(table: str) -> str:
     return f"{table} INDEXED BY seq_holders" if connection.vendor == "sqlite" else table
 
 
-def holder_contexts(project_id: int, stage: str, service: str) -> list[str]:
-    """The contexts that hold the lane (one, or none; a context may hold it with several sequences)."""
+def _blocked() -> RawSQL:
+    """For a waiting row: whether a context other than its own holds its lane (a look-up of the lane's
+    holders in the same statement as the line's)."""
     table = SequenceExecution._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT context FROM {_holders(table)} WHERE project_id = %s AND stage = %s "
-                       "AND service = %s AND holds_lane", [project_id, stage, service])
-        return [context for (context,) in cursor.fetchall()]
+    holders = f"{table} AS h INDEXED BY seq_holders" if connection.vendor == "sqlite" else f"{table} AS h"
+    return RawSQL(f"EXISTS (SELECT 1 FROM {holders} WHERE h.project_id = {table}.project_id AND "
+                  f"h.stage = {table}.stage AND h.service = {table}.service AND h.holds_lane AND "
+                  f"h.context <> {table}.context)", [], output_field=BooleanField())
 
 
 def may_take(sequence: SequenceExecution, follow_up: bool = True) -> bool:
@@ -67,31 +69,33 @@ def line(project, stage: str, service: str):
     """The lane's waiting sequences that are not paused (paused ones keep their place but are passed over),
     in start order. A cancel-in-progress trigger that took its sequence's place goes first
     (queue_priority); then FIFO. The order is the seq_lane_queue index's: reading the first few never
-    sorts the queue.
+    sorts the queue. Parallel sequences take no lane and are not in its line: one waits for a freeze window
+    only (transitions/flow.py starts it when the lane thaws).
     """
     return (SequenceExecution.objects.in_lane(project, stage, service).filter(state=SequenceExecution.WAITING)
-            .order_by("-queue_priority", "id"))
+            .exclude(queue_policy=SequenceExecution.PARALLEL).order_by("-queue_priority", "id"))
 
 
 def next_in_line(project, stage: str, service: str) -> list[SequenceExecution]:
     """The first two of the line, the next to start and who would follow it, each with `blocked`: whether
-    a context other than its own holds the lane. One query when nobody waits, two when someone does."""
+    a context other than its own holds the lane. One query."""
     found = _first_two(project.id, stage, service)
-    holders = holder_contexts(project.id, stage, service) if found else []
     for sequence in found:
         sequence.project = project
-        sequence.blocked = any(context != sequence.context for context in holders)
     return found
 
 
-_first_two = Prepared(lambda project_id, stage, service: line(project_id, stage, service)[:2], int, str, str)
+_first_two = Prepared(lambda project_id, stage, service: line(project_id, stage, service).annotate(
+    blocked=_blocked())[:2], int, str, str)
 
 
 def queue_info(sequences) -> dict[int, dict]:
     """For each waiting sequence among `sequences`: {position (1 = next), blockedBy (the holder or None),
-    policy, description}. Under `newest`, the description says how many older ones will be skipped.
+    frozen (the freeze window that keeps its lane, or None), policy, description}. Under `newest`, the description says how many older ones will be skipped.
 
-    Two queries whatever the number of sequences: the queues of the lanes involved and their holders.
+    Two queries whatever the number of sequences: the queues of the lanes involved and their holders (and,
+    for runs that do not carry their project, one for the projects with freeze windows; one for each such
+    project's windows).
     """
     waiting = [s for s in sequences if s.state == SequenceExecution.WAITING or (
         s.state == SequenceExecution.PAUSED and s.state_before_pause == SequenceExecution.WAITING)]
@@ -106,6 +110,8 @@ def queue_info(sequences) -> dict[int, dict]:
     of_kind: dict[tuple, list[int]] = defaultdict(list)  # (lane, sequence name) -> waiting ids
     for row_id, project_id, stage, service, name, policy, state in SequenceExecution.objects.filter(
             lane_filter).waiting().values_list("id", "project_id", "stage", "service", "name", "queue_policy", "state"):
+        if policy == SequenceExecution.PARALLEL:
+            continue  # not in the line: it waits for a freeze window alone
         queues[(project_id, stage, service)].append(row_id)
         of_kind[(project_id, stage, service, name)].append(row_id)
         if policy == SequenceExecution.NEWEST and state == SequenceExecution.WAITING:
@@ -114,6 +120,7 @@ def queue_info(sequences) -> dict[int, dict]:
     holder_of: dict[tuple, SequenceExecution] = {}
     for holder in SequenceExecution.objects.filter(lane_filter).holding().order_by("id"):
         holder_of.setdefault(holder.lane_key, holder)
+    frozen_projects = _projects_with_freezes(waiting)
     info = {}
     for s in waiting:
         queue = queues.get(s.lane_key, [])
@@ -128,6 +135,7 @@ def queue_info(sequences) -> dict[int, dict]:
                 "state": holder.state,
             },
             **policy_info(s),
+            "frozen": freeze_info(frozen_projects.get(s.project_id), s),
         }
         newest = newest_of_kind.get((*s.lane_key, s.name))
         if s.queue_policy == SequenceExecution.NEWEST and newest:
@@ -137,6 +145,25 @@ def queue_info(sequences) -> dict[int, dict]:
             entry["willBeSkipped"] = s.id != newest
         info[s.id] = entry
     return info
+
+
+def _projects_with_freezes(runs) -> dict:
+    """{id: project} of the runs' projects that have freeze windows: from the runs when they carry their project
+    (no query), else one query."""
+    known = {s.project_id: s.project for s in runs if SequenceExecution.project.is_cached(s)}
+    missing = {s.project_id for s in runs} - set(known)
+    if missing:
+        known.update((p.id, p) for p in Project.objects.filter(id__in=missing).exclude(freeze_key=""))
+    return {pid: p for pid, p in known.items() if p.has_freezes}
+
+
+def freeze_info(project, run) -> dict | None:
+    """A waiting run's freeze: {until, window, description}, or None (no window is on, or it was let through)."""
+    freeze = None if project is None or run.passes_freeze else project.freeze(run.stage, run.service)
+    if freeze is None:
+        return None
+    return {"until": freeze.until.isoformat().replace("+00:00", "Z"), "window": freeze.window,
+            "description": freeze.words()}
 
 
 def policy_words(policy: str, skipped: int = 0, name: str = "") -> str:

@@ -27,9 +27,10 @@ def lock_tasks(triggered_ids) -> dict:
 
 
 def lock_task(triggered_id: str):
-    """The task with this id, locked (its sequence execution first), or None. Every task event asks."""
-    if connection.vendor != "sqlite":
-        _lock_run_of(triggered_id)
+    """The task with this id, locked (its sequence execution first), or None. Every task event asks.
+
+    On PostgreSQL one statement locks both: rows are locked in the order of the FOR UPDATE OF list, the
+    sequence execution and then the task, and a row changed while it waited is read again at its newest."""
     found = (_task if connection.vendor == "sqlite" else _locked_task)(triggered_id)
     return found[0] if found else None
 
@@ -40,7 +41,5 @@ def _tasks(triggered_id):
 
 
 _task = Prepared(_tasks, str)
-_locked_task = Prepared(lambda triggered_id: _tasks(triggered_id).select_for_update(no_key=True, of=("self",)), str)
-_lock_run_of = Prepared(lambda triggered_id: SE.objects.order_by().filter(
-    id__in=TE.objects.filter(triggered_id=triggered_id).values("sequence_execution_id")
-).select_for_update(no_key=True).values_list("id"), str, values=True)
+_locked_task = Prepared(lambda triggered_id: _tasks(triggered_id).select_for_update(
+    no_key=True, of=("sequence_execution", "self")), str)

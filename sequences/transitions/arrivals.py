@@ -17,7 +17,7 @@ from sequences.store import locks
 from sequences.store.db import announce, write_transaction
 from sequences.store.prepared import Prepared
 from sequences.transitions import deadlines, flow, task_moves
-from sequences.transitions.eventlog import store_event
+from sequences.transitions.eventlog import DuplicateEvent, store_event, together
 
 SE = SequenceExecution
 TE = TaskExecution
@@ -62,8 +62,16 @@ def receive_event(raw, sent_by: str = "") -> Receipt:
     except EventError as exc:
         event_id = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else ""
         return Receipt(exc.code, event_id, message=exc.message)
-    with write_transaction():
-        return _apply(incoming, sent_by=sent_by)
+    try:
+        with write_transaction():
+            return _apply(incoming, sent_by=sent_by)
+    except DuplicateEvent as exc:
+        if (exc.event_id, exc.event_type) != (incoming.id, incoming.type):
+            raise
+        # Received before: its own insert met the unique index and what this arrival did is rolled back. The
+        # look-up is made here, on the rare path, rather than before every event (one statement fewer each).
+        previous = _seen_before(incoming)
+        return _again(incoming, previous) if previous else Receipt(exc.code, incoming.id, message=exc.message)
 
 
 def receive_batch(raws: list, sent_by: str = "") -> list[Receipt]:
@@ -131,19 +139,28 @@ def _task(triggered_id):
     return locks.lock_task(triggered_id)
 
 
+def _again(incoming: ev.IncomingEvent, previous: "Seen") -> Receipt:
+    """The answer to an event received before: what it was answered then, and nothing applied twice."""
+    return Receipt(
+        200 if previous.outcome != Event.REJECTED else 409,
+        incoming.id,
+        previous.context or None,
+        message=f"Event {incoming.id} was received before ({previous.outcome}); it is not applied twice.",
+        duplicate=True,
+    )
+
+
 def _apply(incoming: ev.IncomingEvent, known: Known | None = None, sent_by: str = "") -> Receipt:
-    previous = known.event(incoming) if known else _seen_before(incoming)
+    """Apply one event. A batch (`known`) looks up the events it holds that were received before, all in one
+    query; a single event is stored first thing instead, and one received before fails that insert
+    (DuplicateEvent, answered by receive_event)."""
+    previous = known.event(incoming) if known else None
     if previous is not None:
-        return Receipt(
-            200 if previous.outcome != Event.REJECTED else 409,
-            incoming.id,
-            previous.context or None,
-            message=f"Event {incoming.id} was received before ({previous.outcome}); it is not applied twice.",
-            duplicate=True,
-        )
-    if incoming.parsed.is_sequence:
-        return _apply_sequence_trigger(incoming, sent_by)
-    return _apply_task_event(incoming, known)
+        return _again(incoming, previous)
+    with together():  # the event and those it makes Bosun emit: one INSERT, at the end
+        if incoming.parsed.is_sequence:
+            return _apply_sequence_trigger(incoming, sent_by)
+        return _apply_task_event(incoming, known)
 
 
 def _apply_sequence_trigger(incoming: ev.IncomingEvent, sent_by: str) -> Receipt:
@@ -170,6 +187,9 @@ def _apply_sequence_trigger(incoming: ev.IncomingEvent, sent_by: str) -> Receipt
     new_context = not incoming.context  # a context Bosun just made up: nothing can run in it yet
     if not new_context and SE.objects.active().filter(context=context, stage=stage, name=name,
                                                       service=data["service"]).exists():
+        previous = _seen_before(incoming)  # this very trigger, sent again while its sequence runs
+        if previous is not None:
+            return _again(incoming, previous)
         return Receipt(
             409, incoming.id, context,
             message=f"Sequence '{name}' already runs in stage '{stage}' for context {context}.",

@@ -109,7 +109,7 @@ def run_command(command: str, actor: Actor, key: str, reason: str, work, request
         return _replay(done, digest)
 
 
-def _summary(runs) -> list[dict]:
+def summary(runs) -> list[dict]:
     return [{"_id": str(r.execution_id), "stage": r.stage, "service": r.service, "sequence": r.name,
              "state": r.state, "stateBeforePause": r.state_before_pause} for r in runs]
 
@@ -136,7 +136,7 @@ def control_sequence(project_name: str, context: str, state: str, *, actor: Acto
     command = state if state != "abort" else f"abort:{mode}"
 
     def work():
-        runs = _context_runs(project_name, context)
+        runs = context_runs(project_name, context)
         project = runs[0].project
         if stage:
             runs = [r for r in runs if r.stage == stage]
@@ -147,8 +147,11 @@ def control_sequence(project_name: str, context: str, state: str, *, actor: Acto
         changed = handler(runs, mode=mode, suspend_running=suspend_running, reason=reason, actor=actor,
                           command=command)
         if not changed:
-            raise Refused(409, machine.refusal(command, f"context {context}", before, whole=True), state=before,
-                           sequenceExecutions=_summary(runs))
+            held = [r for r in runs if r.frozen_by] if command == "resume" else []
+            hint = "".join(f" Its {r.name} in {r.stage} holds under the freeze window '{r.frozen_by}': it goes on "
+                           "when the window ends, or when somebody lets it through." for r in held)
+            raise Refused(409, machine.refusal(command, f"context {context}", before, whole=True) + hint,
+                          state=before, sequenceExecutions=summary(runs))
         # A pause changes only the rows in hand. An abort or a resume into the queue may start a sequence
         # through a lane release, on another copy of the same row: read them again then.
         if state == "abort" or any(run.state == SE.WAITING for run in changed):
@@ -157,7 +160,7 @@ def control_sequence(project_name: str, context: str, state: str, *, actor: Acto
         after = context_state(runs)
         announce(project.name, context)
         body = {"keptnContext": context, "state": after, "previousState": before,
-                "sequenceExecutions": _summary(runs)}
+                "sequenceExecutions": summary(runs)}
         if command == "abort:force":  # a job an executor runs is not stopped by force: say where it may go on
             left = [task_moves.still_running(task, context) for run in changed
                     for task in run.task_executions.killable_abandoned()]
@@ -180,7 +183,7 @@ def retrigger_sequence(project_name: str, context: str, *, actor: Actor, stage: 
         return Outcome(400, {"code": 400, "message": "stage is required: the stage whose sequence runs again."})
 
     def work():
-        runs = _context_runs(project_name, context)
+        runs = context_runs(project_name, context)
         found = [r for r in runs if r.stage == stage and (not sequence or r.name == sequence)]
         if not found:
             what = f"sequence '{sequence}'" if sequence else "sequence"
@@ -204,7 +207,7 @@ def retrigger_sequence(project_name: str, context: str, *, actor: Actor, stage: 
                  "newContext": new_context})
 
 
-def _context_runs(project_name: str, context: str) -> list:
+def context_runs(project_name: str, context: str) -> list:
     """The context's sequence executions, locked, or 404 naming what does not exist."""
     runs = _runs_of(project_name, context)
     if not runs:
@@ -235,7 +238,7 @@ def _pause(runs, *, suspend_running, **_):
 def _resume(runs, **_):
     changed = []
     for run in runs:
-        if not machine.run_allows("resume", run.state):
+        if not machine.run_allows("resume", run.state, frozen=run.frozen()):
             continue
         previous = run.state_before_pause or SE.STARTED
         enter(run, "resume", previous)
@@ -250,17 +253,9 @@ def _resume(runs, **_):
                 save(task, ["suspend_requested"])
         changed.append(run)
         if previous == SE.WAITING:
-            flow.release_lane(run.project, run.stage, run.service)  # it may be first in a free lane
+            flow.release_lane(run.project, run.stage, run.service, thawed=True)  # it may be first in a free lane
             continue
-        current = next((t for t in reversed(tasks) if t.state in TE.UNFINISHED), None)
-        if current is None:
-            last = tasks[-1] if tasks else None
-            if last is None:
-                flow.trigger_task(run, 0)
-            else:
-                flow.advance(run, last)  # what the pause held back: the next task, or the sequence's end
-        elif current.state == TE.SCHEDULED and current.due_at and current.due_at <= timezone.now():
-            flow.emit_task_triggered(run, current, timezone.now())
+        flow.go_on(run, tasks)
     return changed
 
 
@@ -281,7 +276,18 @@ def task_work(triggered_id: str, command: str):
     if task is None:
         raise Refused(404, f"No task was triggered with id {triggered_id}.")
     run = task.sequence_execution
-    if not machine.task_allows(command, task.state, run.state, task.name):
+    point = run.retry_point() if command == "retry" else None
+    failed_here = point is not None and point.id == task.id
+    if command == "retry" and not failed_here:
+        why = (f"its sequence is {run.state}; only one that failed or timed out is retried"
+               if not machine.failed_at_its_end(run.state, run.result)
+               else f"its sequence was re-run ({run.reruns.order_by('id').first().context}); go on there"
+               if point is None else f"its sequence failed at task '{point.name}' ({point.triggered_id}), not here")
+        raise Refused(409, f"Task '{task.name}' cannot be retried: {why}.", state=run.state)
+    if command == "retry" and task.state == TE.KILLING:
+        raise Refused(409, f"Task '{task.name}' cannot be retried yet: its processes are being killed. Retry it "
+                           "once an executor confirms the kill, or once it is taken as killed.", state=task.state)
+    if not machine.task_allows(command, task.state, run.state, task.name, failed_here):
         if task.state in TE.OPEN and run.state in machine.COMMANDS[command].run_states:
             hint = ("it waits for a decision: approve or decline it" if task.name == "approval"
                     and run.state == SE.WAITING_FOR_APPROVAL else "it does not wait for an approval")

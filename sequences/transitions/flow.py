@@ -59,8 +59,10 @@ def trigger_sequence(project, stage, sequence, service, data, context, triggered
         policies.lock_running(project, stage, service, sequence.name)
     if policy != SE.PARALLEL:
         lanes.lock_lane(project, stage, service)
-    # The state it starts in is decided before the row is written: one INSERT, no UPDATE after it.
-    if policy == SE.PARALLEL or lanes.may_take(execution, follow_up=rerun_of is None):
+    # The state it starts in is decided before the row is written: one INSERT, no UPDATE after it. In a
+    # frozen lane (sequences/rules/windows.py) it waits, whatever its policy, until the window ends.
+    frozen = project.has_freezes and project.freeze(stage, service) is not None
+    if not frozen and (policy == SE.PARALLEL or lanes.may_take(execution, follow_up=rerun_of is None)):
         _start_sequence(execution, take_lane=policy != SE.PARALLEL)
     else:
         enter(execution, "wait")
@@ -89,6 +91,7 @@ def refuse_sequence(project, stage, name, service, data, context, triggered_id, 
 
 
 def _start_sequence(execution, take_lane=True):
+    again = execution.started_at is not None  # retried from a task (reopen.py) while its lane was taken
     enter(execution, "start")
     execution.holds_lane = take_lane
     execution.started_at = timezone.now()
@@ -97,7 +100,11 @@ def _start_sequence(execution, take_lane=True):
     else:
         save(execution, ["state", "holds_lane", "started_at", "updated_at"])
     observe.transition("sequence.started", execution)
-    trigger_task(execution, 0)
+    if again:  # it goes on from the task it failed at, with a new attempt of it
+        last = execution.task_executions.order_by("-id").first()
+        trigger_task(execution, last.index, attempt=last.attempt + 1)
+    else:
+        trigger_task(execution, 0)
 
 
 def trigger_task(execution, index: int, tasks=None, attempt: int = 1, delay: float | None = None):
@@ -191,12 +198,47 @@ def advance(execution, finished_task):
         return  # resume triggers what the pause held back
     next_index = finished_task.index + 1
     if execution.task_spec(next_index) is not None:
+        if _held(execution):
+            return
         # After the first task, the tasks before the next one are known without asking the database.
         trigger_task(execution, next_index, tasks=[finished_task] if finished_task.index == 0 else None)
         return
     tasks = tasks_of(execution.id)
     result = "warning" if any(t.result == "warning" for t in tasks) else "pass"
     end_sequence(execution, "finish", SE.FINISHED, result, "succeeded", tasks=tasks, only_its_end=True)
+
+
+def _held(execution) -> bool:
+    """At a task boundary, under a freeze window that holds running sequences (and unless an operator let it
+    through): it holds, paused by the window, until the window ends (sequences/transitions/holds.py)."""
+    project = execution.project
+    if not project.has_freezes or execution.passes_freeze:
+        return False
+    freeze = project.freeze(execution.stage, execution.service)
+    if freeze is None or not freeze.holds_running:
+        return False
+    execution.state_before_pause = enter(execution, "hold")
+    execution.frozen_by = freeze.window
+    execution.message = f"Held at its task boundary: {freeze.words()}."
+    save(execution, ["state", "state_before_pause", "frozen_by", "message", "updated_at"])
+    observe.transition("sequence.paused", execution, message=execution.message)
+    announce(project.name, execution.context, stage=execution.stage, service=execution.service)
+    return True
+
+
+def go_on(run, tasks=None):
+    """A run that was paused (by a person, or held by a freeze window) goes on from where it stopped: the task
+    the pause held back is triggered (or it ends, if that task was its last)."""
+    tasks = tasks if tasks is not None else tasks_of(run.id)
+    current = next((t for t in reversed(tasks) if t.state in TE.UNFINISHED), None)
+    if current is None:
+        last = tasks[-1] if tasks else None
+        if last is None:
+            trigger_task(run, 0)
+        else:
+            advance(run, last)  # what the pause held back: the next task, or the sequence's end
+    elif current.state == TE.SCHEDULED and current.due_at and current.due_at <= timezone.now():
+        emit_task_triggered(run, current, timezone.now())
 
 
 def _retried(execution, task) -> bool:
@@ -272,20 +314,29 @@ def end_sequence(execution, move, state, result, status, message="", tasks=None,
     announce(project.name, execution.context, stage=execution.stage, service=execution.service)
 
 
-def release_lane(project, stage: str, service: str):
+def release_lane(project, stage: str, service: str, *, thawed: bool = False):
     """Start waiting sequences, in queue order, while the lane is free or held by their own context.
 
     Queue order is FIFO by trigger, except that a cancel-in-progress trigger goes first and a `newest`
     sequence lets its newest waiting execution start in place of the older ones, which are superseded.
+    `thawed`: a freeze may have stopped holding the lane (a window ended or went, a sequence was let through
+    or resumed), so the parallel sequences that waited for the freeze alone start too, whoever holds the lane.
+    In a frozen lane only a sequence let through starts, and a newer one of its kind takes its turn only if
+    it was let through too: a pass is given to one execution, never handed on.
     """
     lanes.lock_lane(project, stage, service)
+    if thawed:
+        _start_parallel(project, stage, service)
+    frozen = project.has_freezes and project.freeze(stage, service) is not None
     while True:
         in_line = lanes.next_in_line(project, stage, service)
-        if not in_line or in_line[0].blocked:
+        if not in_line:
             return
         candidate = in_line[0]
-        chosen, superseded = policies.newest_of(candidate)
-        _start_sequence(chosen)
+        if candidate.blocked or (frozen and not candidate.passes_freeze):
+            return
+        chosen, superseded = policies.newest_of(candidate, frozen=frozen)
+        _start_sequence(chosen, take_lane=True)
         for older in superseded:
             supersede(older, chosen, SE.NEWEST)
         announce(project.name, chosen.context, stage=stage, service=service)
@@ -294,6 +345,20 @@ def release_lane(project, stage: str, service: str):
         follower = in_line[1] if len(in_line) > 1 else None
         if chosen is candidate and not superseded and (follower is None or follower.context != chosen.context):
             return
+
+
+def _start_parallel(project, stage: str, service: str):
+    """Parallel sequences take no lane and wait for nothing but a freeze window: those it no longer holds (or
+    that were let through) start, oldest first. They are not in the lane's line (store/lanes.py)."""
+    waiting = list(SE.objects.in_lane(project.id, stage, service).filter(state=SE.WAITING, queue_policy=SE.PARALLEL)
+                   .order_by("id"))
+    frozen = bool(waiting) and project.has_freezes and project.freeze(stage, service) is not None
+    for run in waiting:
+        if frozen and not run.passes_freeze:
+            continue
+        run.project = project
+        _start_sequence(run, take_lane=False)
+        announce(project.name, run.context, stage=stage, service=service)
 
 
 # --- ending early: the abort ladder and the queue policies ---------------------------------------

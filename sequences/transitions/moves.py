@@ -31,10 +31,11 @@ def enter(obj, move: str, state: str | None = None) -> str:
 def audit(run, command: str, *, actor: str, source: str, reason: str = "", before: str = "", after: str = "",
           task: TaskExecution | None = None, response: dict | None = None, idempotency_key: str = "",
           request_digest: str = "", project: str = "", context: str = "") -> ControlAction:
-    """The audit trail's row: who did what to which sequence (and task), from where, why, and what changed."""
+    """The audit trail's row: who did what to which sequence (and task), from where, why, and what changed.
+    A project's own change (a freeze window made or deleted) has no sequence: `run` is None, `project` given."""
     row = ControlAction(
         sequence_execution=run, task_execution=task, project=project or run.project.name,
-        context=context or run.context, command=command, actor=actor, source=source, reason=reason,
+        context=context or (run.context if run is not None else ""), command=command, actor=actor, source=source, reason=reason,
         state_before=before, state_after=after, idempotency_key=idempotency_key, request_digest=request_digest,
         response=response or {})
     save(row)

@@ -32,15 +32,17 @@ def _older_waiting(execution, newer):
         .select_related("project"))
 
 
-def newest_of(candidate):
+def newest_of(candidate, frozen: bool = False):
     """The lane is free and `candidate` is next: under `newest`, the newest waiting one of its kind
     starts instead, and those older than it are superseded (after it took the lane, so the lane they
-    release stays with it)."""
+    release stays with it). In a `frozen` lane only one let through the freeze may take its turn."""
     if candidate.queue_policy != SE.NEWEST:
         return candidate, []
-    newest = (SE.objects.in_lane(candidate.project_id, candidate.stage, candidate.service)
-              .filter(state=SE.WAITING, name=candidate.name, queue_policy=SE.NEWEST)
-              .select_related("project").order_by("-id").first())
+    newer = (SE.objects.in_lane(candidate.project_id, candidate.stage, candidate.service)
+             .filter(state=SE.WAITING, name=candidate.name, queue_policy=SE.NEWEST))
+    if frozen:
+        newer = newer.filter(passes_freeze=True)
+    newest = newer.select_related("project").order_by("-id").first()
     if newest is None or newest.id == candidate.id:
         return candidate, _older_waiting(candidate, candidate)
     return newest, _older_waiting(candidate, newest)

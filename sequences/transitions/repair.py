@@ -26,10 +26,12 @@ def repair() -> int:
     mended = 0
     waiting_lanes = set(SE.objects.filter(state=SE.WAITING).values_list("project_id", "stage", "service"))
     held = set(SE.objects.filter(holds_lane=True).values_list("project_id", "stage", "service"))
-    for project_id, stage, service in sorted(waiting_lanes - held):
+    parallel = set(SE.objects.filter(state=SE.WAITING, queue_policy=SE.PARALLEL)
+                   .values_list("project_id", "stage", "service"))  # they wait for a freeze only, held or not
+    for project_id, stage, service in sorted((waiting_lanes - held) | parallel):
         try:
             with write_transaction():
-                flow.release_lane(Project.objects.get(pk=project_id), stage, service)
+                flow.release_lane(Project.objects.get(pk=project_id), stage, service, thawed=True)
             mended += 1
         except Exception:
             log.exception("engine: could not start the queue of lane %s/%s/%s; going on", project_id, stage, service)

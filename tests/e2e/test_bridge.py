@@ -139,6 +139,43 @@ def test_a_command_that_no_longer_applies_shows_the_409_message_in_place(logged_
     shot(page, "409-in-place")
 
 
+def open_new_delivery(page, bosun, api):
+    """A delivery in a new project, its page open and live: (project, context)."""
+    project = api.project()
+    context = api.trigger(project, "1")
+    page.goto(f"{bosun['url']}/bridge/project/{project}/sequence/{context}")
+    expect(page.locator("#live-indicator")).to_have_attribute("data-state", "live")
+    return project, context
+
+
+def test_a_command_s_answer_stays_on_the_page_when_a_push_redraws_it(logged_in, bosun, api):
+    page, project, context = logged_in, *open_new_delivery(logged_in, bosun, api)
+    page.get_by_role("button", name="Pause…").click()
+    page.locator("#pause-dialog").get_by_role("button", name="Pause").click()
+    outcome = page.locator("#outcome")
+    expect(outcome).to_have_text("Done: the sequence is paused.")
+    api.send(project, context, "finished")  # the executor's news redraws the page's live part
+    expect(page.locator(".task .badge").first).to_contain_text("passed")
+    expect(outcome).to_have_text("Done: the sequence is paused.")
+
+
+def test_a_command_s_answer_is_shown_when_a_push_redraws_the_page_while_it_is_under_way(logged_in, bosun, api):
+    page, project, context = logged_in, *open_new_delivery(logged_in, bosun, api)
+    held = []
+
+    def hold(route):  # the command reaches Bosun now; its answer reaches the page only when let go
+        held.append((route, route.fetch()))
+
+    page.route("**/control", hold)
+    page.evaluate("document.getElementById('live').dataset.before = 'yes'")
+    page.get_by_role("button", name="Pause…").click()
+    page.locator("#pause-dialog").get_by_role("button", name="Pause").click()
+    # The pause's own push redraws the live part (and the form that sent the command) first.
+    page.wait_for_function("!document.getElementById('live').dataset.before")
+    expect(page.locator("#context-badge")).to_contain_text("Paused")
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    expect(page.locator("#outcome")).to_have_text("Done: the sequence is paused.")
 def test_force_finish_a_task_from_the_page(logged_in, bosun, api, shot):
     project = api.project()
     context = api.trigger(project, "1")
@@ -157,11 +194,7 @@ def test_force_finish_a_task_from_the_page(logged_in, bosun, api, shot):
 
 
 def test_an_update_through_the_api_appears_in_an_open_page_within_a_second(logged_in, bosun, api, shot):
-    project = api.project()
-    context = api.trigger(project, "1")
-    page = logged_in
-    page.goto(f"{bosun['url']}/bridge/project/{project}/sequence/{context}")
-    expect(page.locator("#live-indicator")).to_have_attribute("data-state", "live")
+    page, project, context = logged_in, *open_new_delivery(logged_in, bosun, api)
     api.send(project, context, "finished")
     expect(page.locator(".task").nth(1)).to_contain_text("test", timeout=1000)
     # executor payloads are text, never markup

@@ -43,13 +43,18 @@ def second_person(bosun) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-@pytest.fixture
-def gates(bosun):
+def new_project(bosun, prefix):
+    """A project of SHIPYARD with the service carts, named `prefix`-something: (the API's client, its name)."""
     http = httpx.Client(base_url=bosun["url"], headers={"x-token": bosun["token"]}, timeout=10)
-    name = f"gates-{uuid.uuid4().hex[:6]}"
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
     http.post("/api/controlPlane/v1/project", json={"name": name, "shipyard": SHIPYARD}).raise_for_status()
     http.post(f"/api/controlPlane/v1/project/{name}/service", json={"serviceName": "carts"}).raise_for_status()
     return http, name
+
+
+@pytest.fixture
+def gates(bosun):
+    return new_project(bosun, "gates")
 
 
 def trigger(http, project, sequence):
@@ -70,25 +75,43 @@ def fits(page, width):
     assert wide <= width, f"{page.url} is {wide}px wide at {width}px"
 
 
+def failed_delivery(http, project, message="the registry answered 503"):
+    """A delivery whose first task (deployment) failed with an error: its context."""
+    context = trigger(http, project, "delivery")
+    task = current(http, project, context)
+    http.post("/api/v1/event", json={"type": "sh.keptn.event.deployment.finished", "source": "e2e",
+                                     "shkeptncontext": context, "triggeredid": task["triggeredID"],
+                                     "data": {"result": "fail", "status": "errored",
+                                              "message": message}}).raise_for_status()
+    return context
+
+
+def open_live(page, bosun, project, context):
+    page.goto(f"{bosun['url']}/bridge/project/{project}/sequence/{context}")
+    expect(page.locator("#live-indicator")).to_have_attribute("data-state", "live")
+
+
+def confirm(page, button, question, reason, *, width, shot, name, action):
+    """Open a command's dialog with `button`, check it asks `question`, give the reason, check the page fits
+    and take its picture, then press `action`."""
+    page.get_by_role("button", name=button).click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text(question)
+    dialog.get_by_label("Reason").fill(reason)
+    fits(page, width)
+    shot(page, f"{name}-{width}")
+    dialog.get_by_role("button", name=action).click()
+
+
 @pytest.mark.parametrize("width,height", [(1440, 900), (390, 844)])
 def test_a_failed_delivery_is_re_run_from_its_page(logged_in, bosun, gates, shot, width, height):
     http, project = gates
     page = logged_in
     page.set_viewport_size({"width": width, "height": height})
-    context = trigger(http, project, "delivery")
-    task = current(http, project, context)
-    http.post("/api/v1/event", json={"type": "sh.keptn.event.deployment.finished", "source": "e2e",
-                                     "shkeptncontext": context, "triggeredid": task["triggeredID"],
-                                     "data": {"result": "fail", "status": "errored"}}).raise_for_status()
-    page.goto(f"{bosun['url']}/bridge/project/{project}/sequence/{context}")
-    expect(page.locator("#live-indicator")).to_have_attribute("data-state", "live")
-    page.get_by_role("button", name="↻ Re-run…").click()
-    dialog = page.get_by_role("dialog")
-    expect(dialog).to_contain_text("Re-run delivery in dev?")
-    dialog.get_by_label("Reason").fill("the registry was down")
-    fits(page, width)
-    shot(page, f"rerun-dialog-{width}")
-    dialog.get_by_role("button", name="Re-run").click()
+    context = failed_delivery(http, project)
+    open_live(page, bosun, project, context)
+    confirm(page, "↻ Re-run…", "Re-run delivery in dev?", "the registry was down", width=width, shot=shot,
+            name="rerun-dialog", action="Re-run")
     expect(page.locator(".flash")).to_contain_text("Re-run: delivery of carts in dev is started.")
     expect(page.locator(".rerun-note").first).to_contain_text("Re-run as delivery in dev")
     expect(page.locator(".rerun-note").nth(1)).to_contain_text("Re-run of delivery in dev")

@@ -73,7 +73,7 @@ def cluster(tmp_path_factory):
     token = subprocess.run([sys.executable, "manage.py", "create_token", "admin", "--name", "scale"], cwd=ROOT,
                            env=env, capture_output=True, text=True, check=True).stdout.split()[-1]
     try:
-        yield {"urls": urls, "token": token, "database": env["DATABASE_URL"], "env": env}
+        yield {"urls": urls, "token": token, "database": env["DATABASE_URL"], "env": env, "work": work}
     finally:
         for process in processes:
             process.terminate()
@@ -250,11 +250,20 @@ def test_a_timeout_the_engine_fires_reaches_an_open_page_and_an_executor_s_socke
         assert json.loads(executor.recv(timeout=20)) == {"event": "changed", "project": "timers"}
         # from here on only the engine changes anything: its start timeout fires after 2 s
         timed_out = ""
-        while "Timed out" not in timed_out:
-            timed_out = page.recv(timeout=30)
-        assert json.loads(executor.recv(timeout=30)) == {"event": "changed", "project": "timers"}
+        try:
+            while "Timed out" not in timed_out:
+                timed_out = page.recv(timeout=30)
+            assert json.loads(executor.recv(timeout=30)) == {"event": "changed", "project": "timers"}
+        except TimeoutError:
+            pytest.fail("the engine's start timeout never reached a socket; the processes' logs:\n" + _logs(cluster))
     state = api.get("/api/controlPlane/v1/sequence-execution", params={"project": "timers", "keptnContext": context})
     assert state.json()["sequenceExecutions"][0]["status"]["state"] == "timedOut"
+
+
+def _logs(cluster) -> str:
+    """The last lines each web process and engine wrote, for a failure's message."""
+    return "\n".join(f"--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+                     for log in sorted(cluster["work"].glob("*.log")))
 
 
 def _manage(cluster, *args) -> str:

@@ -52,6 +52,18 @@ def server(tmp_path):
             process.wait()
 
 
+def test_usr1_makes_up_write_what_each_thread_is_doing_and_go_on_serving(server):
+    process, port, log, _ = server
+    process.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 20
+    while "sequences/engine.py" not in log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    output = log.read_text()
+    assert "(most recent call first)" in output and "sequences/engine.py" in output  # the engine thread's stack
+    assert process.poll() is None
+    assert httpx.get(f"http://127.0.0.1:{port}/api/openapi.json").status_code == 200
+
+
 def test_up_serves_the_api_with_the_demo_project_and_stops_cleanly_on_ctrl_c(server):
     process, port, log, tmp_path = server
     output = log.read_text()

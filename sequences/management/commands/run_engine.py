@@ -3,6 +3,7 @@ import signal
 from django.core.management.base import BaseCommand
 
 from sequences.engine import Engine
+from sequences.management.stacks import dump_on_signal
 from sequences.notices import sending as delivering
 
 
@@ -24,6 +25,7 @@ class Command(BaseCommand):
         from bridge import live
 
         live.start()  # what the engine changes (timeouts, delayed tasks, repairs) reaches pages and executors
+        dump_on_signal()
         signal.signal(signal.SIGINT, engine.stop)
         signal.signal(signal.SIGTERM, engine.stop)
         engine.run()

@@ -16,6 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from sequences.demo import ensure_demo_project
+from sequences.management.stacks import dump_on_signal
 from sequences.models import ApiToken
 
 log = logging.getLogger("bosun.up")
@@ -98,6 +99,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-executor", action="store_true", help="Do not start the local job executor")
 
     def handle(self, host, port, no_demo, no_engine, no_executor, **options):
+        dump_on_signal()
         # The database, its WAL, the secret key and the tokens: readable by this user only.
         os.umask(0o077)
         settings.DATA_DIR.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from sequences.store import locks
 from sequences.store.db import announce, write_transaction
 from sequences.store.prepared import Prepared
 from sequences.transitions import deadlines, flow, task_moves
+from sequences.transitions.refusals import refuse_sequence
 from sequences.transitions.eventlog import DuplicateEvent, store_event, together
 
 SE = SequenceExecution
@@ -180,8 +181,8 @@ def _apply_sequence_trigger(incoming: ev.IncomingEvent, sent_by: str) -> Receipt
     if missing:
         payload = {**incoming.raw, "id": incoming.id, "shkeptncontext": context, "time": _arrival(incoming)}
         store_event(payload, context=context, note=missing, sent_by=sent_by)
-        flow.refuse_sequence(project, stage, name, data["service"], data, context, incoming.id,
-                             incoming.raw.get("gitcommitid") or "", missing)
+        refuse_sequence(project, stage, name, data["service"], data, context, incoming.id,
+                        incoming.raw.get("gitcommitid") or "", missing)
         return Receipt(202, incoming.id, context, message=missing)
     sequence = shipyard.sequence(stage, name)
     new_context = not incoming.context  # a context Bosun just made up: nothing can run in it yet
@@ -257,11 +258,20 @@ def _apply_task_event(incoming: ev.IncomingEvent, known: Known | None = None) ->
         deadlines.heard_from(task, sequence, now)
     else:  # finished
         handoff_started = time.perf_counter()
-        flow.executor_finished(task, sequence, incoming.source, counted, now)
+        _executor_finished(task, sequence, incoming.source, counted, now)
         if task.state != TE.STARTED:
             observe.handoff(handoff_started)
     announce(sequence.project.name, context, stage=sequence.stage, service=sequence.service)
     return Receipt(202, incoming.id, context)
+
+
+def _executor_finished(task, sequence, source, data, now):
+    """A `.finished` from one executor; the task ends when every executor that started it has finished."""
+    if not task_moves.executor_finished(task, source, data, now):
+        return
+    result, status = task_moves.outcome(task.executors.values())
+    flow.finish_task(task, sequence, "finish", TE.FINISHED, result, status, data.get("message") or "", now,
+                     also=["executors", "started_at", "finished_data", "last_heard_at"])
 
 
 def _closed_reason(task: TaskExecution) -> str:

@@ -29,18 +29,6 @@ SE = SequenceExecution
 TE = TaskExecution
 
 
-def executor_finished(task, sequence, source, data, now):
-    """A `.finished` from one executor; the task ends when every executor that started it has finished."""
-    if not task_moves.executor_finished(task, source, data, now):
-        return
-    result, status = task_moves.outcome(task.executors.values())
-    finish_task(task, sequence, "finish", TE.FINISHED, result, status, data.get("message") or "", now,
-                also=["executors", "started_at", "finished_data", "last_heard_at"])
-
-
-# --- sequences ---------------------------------------------------------------------------------
-
-
 def trigger_sequence(project, stage, sequence, service, data, context, triggered_id, gitcommitid="",
                      new_context=False, rerun_of=None):
     """Create a sequence execution; it takes its lane at once if it may, else it waits.
@@ -69,23 +57,6 @@ def trigger_sequence(project, stage, sequence, service, data, context, triggered
         save(execution)
         if policy == SE.CANCEL_IN_PROGRESS:
             cancel_in_progress(execution)
-    announce(project.name, context, stage=stage, service=service)
-    return execution
-
-
-def refuse_sequence(project, stage, name, service, data, context, triggered_id, gitcommitid, message):
-    """A trigger of a stage or sequence the shipyard does not have. As Keptn does, it is accepted and ends at
-    once: a sequence execution finished (fail, errored) that takes no lane and has no task, and a .finished
-    that says what exists, so a script waiting for the .finished ends too."""
-    execution = SE(
-        root=not SE.objects.filter(project=project, context=context).exists(), project=project, stage=stage,
-        service=service, name=name[:100], context=context, triggered_id=triggered_id, gitcommitid=gitcommitid,
-        input_data=data, tasks=[], result="fail", status="errored", message=message, ended_at=timezone.now())
-    enter(execution, "refuse")
-    save(execution)
-    observe.transition("sequence.finished", execution, result="fail", status="errored", message=message)
-    emit(ev.sequence_type(stage, name, "finished"), {**data, "result": "fail", "status": "errored",
-                                                      "message": message}, context, triggered_id, gitcommitid)
     announce(project.name, context, stage=stage, service=service)
     return execution
 

@@ -13,11 +13,11 @@ import threading
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
-from django.db import close_old_connections
 from django.template.loader import render_to_string
 from django.utils import timezone
 
 from sequences.models import Project
+from sequences.store.db import let_go_of_connection
 
 from . import consumers, queries
 from .detail import context_detail, job_for
@@ -135,21 +135,29 @@ class Pusher(threading.Thread):
                     pending.add(self.notices.get_nowait())
                 except queue.Empty:
                     break
-            close_old_connections()
-            for project in {p for p, _, job in pending if job is None}:
-                try:
-                    wake_executors(project)
-                except Exception:
-                    log.exception("live: could not wake the executors of %s", project)
-            for project, context, triggered_id in sorted(pending, key=lambda n: n[2] or ""):
-                try:
-                    if triggered_id is None:
-                        push_now(project, context)
-                    elif (project, context, None) not in pending:  # a full render shows the log too
-                        for group, html in job_fragment(context, triggered_id):
-                            send(group, html)
-                except Exception:
-                    log.exception("live: could not push %s/%s", project, context)
+            try:
+                self._push(pending)
+            except Exception:  # one bad batch must not end the pusher: later changes still reach the pages
+                log.exception("live: a batch of pushes failed")
+            finally:
+                let_go_of_connection()  # not kept while it waits for the next change
+
+    @staticmethod
+    def _push(pending: set):
+        for project in {p for p, _, job in pending if job is None}:
+            try:
+                wake_executors(project)
+            except Exception:
+                log.exception("live: could not wake the executors of %s", project)
+        for project, context, triggered_id in sorted(pending, key=lambda n: n[2] or ""):
+            try:
+                if triggered_id is None:
+                    push_now(project, context)
+                elif (project, context, None) not in pending:  # a full render shows the log too
+                    for group, html in job_fragment(context, triggered_id):
+                        send(group, html)
+            except Exception:
+                log.exception("live: could not push %s/%s", project, context)
 
 
 _pusher: Pusher | None = None

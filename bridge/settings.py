@@ -167,7 +167,10 @@ def _database() -> dict:
         # Bosun's hot statements are prepared once per connection (sequences/store/prepared.py): parsing
         # them again costs PostgreSQL more than running them. Plans stay custom, made for each call's values
         # (as unprepared statements' are), so a partial index still serves the values it covers.
-        "OPTIONS": {"pool": True, "options": "-c plan_cache_mode=force_custom_plan"},
+        # The pool: the intake's four threads, the engine, the pusher and the webhook sender of one process
+        # never wait for each other's connections (each gives its own back before it waits).
+        "OPTIONS": {"pool": {"min_size": 2, "max_size": 8, "timeout": 10},
+                    "options": "-c plan_cache_mode=force_custom_plan"},
         "TEST": {"NAME": env_str("BOSUN_TEST_DATABASE", f"test_{name}")},
     }
 

@@ -12,6 +12,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from sequences.notices import sending as delivering
+from sequences.store.db import let_go_of_connection
 from sequences.store.signals import context_changed
 from sequences.transitions import holds, repair, timeouts
 
@@ -65,7 +66,6 @@ class Engine:
         log.info("engine: running")
         try:
             while not self.stopping.is_set():
-                close_old_connections()
                 try:
                     if self.step():
                         continue
@@ -73,6 +73,8 @@ class Engine:
                 except Exception:  # a database hiccup must not end the engine; say so and go on
                     log.exception("engine: step failed; trying again in a second")
                     pause = 1.0
+                finally:
+                    let_go_of_connection()  # a pooled connection is not kept through the wait
                 if self.woken.wait(pause):
                     # Woken by a commit: let a burst of commits settle, then look once for all of them. A
                     # commit brings at most a new deadline (minutes away, as a rule), so a quarter second

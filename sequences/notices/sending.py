@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from sequences.notices.outbox import Delivery, _written
 from sequences.rules import destinations
-from sequences.store.db import write_transaction
+from sequences.store.db import let_go_of_connection, write_transaction
 
 log = logging.getLogger("bosun.webhooks")
 
@@ -163,7 +163,7 @@ class Sender(threading.Thread):
         return len(claimed)
 
     def _send(self, deliveries: list[Delivery]):
-        from django.db import close_old_connections
+        from django.db import connection
 
         try:
             for delivery in deliveries:
@@ -171,22 +171,20 @@ class Sender(threading.Thread):
         except Exception:
             log.exception("webhooks: sending failed")
         finally:
-            close_old_connections()
+            connection.close()  # the thread ends here: its connection goes back (or is closed) with it
             _written.set()  # a receiver is free again: its next deliveries may be due
 
     def run(self):
-        from django.db import close_old_connections
-
         try:
             while not self.stopping.is_set():
-                close_old_connections()
                 try:
                     if self.turn():
                         continue
                 except Exception:
                     log.exception("webhooks: sending failed; trying again in a second")
+                let_go_of_connection()  # not kept while it waits
                 # Woken only by a commit that wrote deliveries: a busy intake without webhooks costs nothing.
                 _written.wait(self.max_sleep)
                 _written.clear()
         finally:
-            close_old_connections()
+            let_go_of_connection()

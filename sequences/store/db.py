@@ -1,9 +1,11 @@
-"""One way into a writing transaction, and one way out to after-commit side effects."""
+"""One way into a writing transaction, one way out to after-commit side effects, and one way for a long-lived
+thread to let go of its connection."""
 
+import logging
 import threading
 from contextlib import contextmanager
 
-from django.db import connection, transaction
+from django.db import close_old_connections, connection, transaction
 
 from sequences.store.signals import context_changed
 
@@ -48,3 +50,13 @@ def storage_trouble(exc: BaseException) -> tuple[int, str] | None:
         return 503, ("Bosun's database is unavailable right now, so nothing of this request was applied; "
                      "send it again in a moment.")
     return None
+
+
+def let_go_of_connection():
+    """Give this thread's database connection back (to the pool, on PostgreSQL) before a long-lived thread
+    waits, so that waiting threads hold none; SQLite's one persistent connection stays open. Never raises:
+    a broken connection is dropped, and the next query opens a new one."""
+    try:
+        close_old_connections()
+    except Exception:
+        logging.getLogger("bosun").exception("could not close a database connection; it is dropped")

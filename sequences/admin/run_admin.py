@@ -105,16 +105,9 @@ class SequenceExecutionAdmin(ReadOnlyAdmin):
                          explain="Each runs again in its stage and context with the same input; it waits in its "
                                  "lane if another sequence holds it. One that has not ended is left alone.",
                          submit="Re-run", danger=False)
-        if isinstance(answer, TemplateResponse):
-            return answer
-        who = control.Actor(request.user.get_username(), "admin")
-        for run in queryset.select_related("project"):
-            outcome = control.retrigger_sequence(run.project.name, run.context, actor=who, stage=run.stage,
-                                                 sequence=run.name, reason=answer)
-            ok = outcome.code < 300
-            detail = f"re-run, {outcome.body['state']}" if ok else outcome.body.get("message")
-            self.message_user(request, f"{run}: {detail}", messages.SUCCESS if ok else messages.WARNING)
-        return None
+        return answer if isinstance(answer, TemplateResponse) else self._each(
+            request, queryset, "re-run", lambda run, who: control.retrigger_sequence(
+                run.project.name, run.context, actor=who, stage=run.stage, sequence=run.name, reason=answer))
 
     @admin.action(description="Let the selected sequences through their freeze windows…",
                   permissions=["pass_freezes"])
@@ -123,14 +116,17 @@ class SequenceExecutionAdmin(ReadOnlyAdmin):
                          explain="A sequence held under a freeze window goes on now; one waiting in a frozen lane "
                                  "goes first in its lane and starts as soon as the lane is free. Later windows do "
                                  "not hold them. One that is not frozen is left alone.", submit="Let through")
-        if isinstance(answer, TemplateResponse):
-            return answer
+        return answer if isinstance(answer, TemplateResponse) else self._each(
+            request, queryset, "let through", lambda run, who: holds.let_through_command(
+                run.project.name, run.context, actor=who, stage=run.stage, reason=answer))
+
+    def _each(self, request, queryset, done: str, command):
+        """Run `command(run, actor)` on each selected sequence; say what became of each."""
         who = control.Actor(request.user.get_username(), "admin")
         for run in queryset.select_related("project"):
-            outcome = holds.let_through_command(run.project.name, run.context, actor=who, stage=run.stage,
-                                                reason=answer)
+            outcome = command(run, who)
             ok = outcome.code < 300
-            detail = f"let through, {outcome.body['state']}" if ok else outcome.body.get("message")
+            detail = f"{done}, {outcome.body['state']}" if ok else outcome.body.get("message")
             self.message_user(request, f"{run}: {detail}", messages.SUCCESS if ok else messages.WARNING)
         return None
 

@@ -4,7 +4,7 @@ import uuid
 
 from django.test import Client
 
-from sequences.models import ControlAction, SequenceExecution as SE
+from sequences.models import ControlAction, SequenceExecution as SE, TaskExecution
 from tests.helpers import current_task, run_of
 
 
@@ -74,3 +74,25 @@ def test_admin_shows_a_sequence_but_no_form_can_set_its_state(admin_user, ctl, s
     assert 'name="_save"' not in html
     browser.post(f"/admin/sequences/sequenceexecution/{run.pk}/change/", {"state": "finished"})
     assert run_of(context).state == SE.STARTED
+
+
+def test_admin_kills_a_task_and_retries_the_sequence_from_it_through_the_same_functions(admin_user, ctl, sockshop):
+    context = ctl.trigger()
+    task = run_of(context).task_executions.get()
+    browser = Client()
+    browser.force_login(admin_user)
+    url = "/admin/sequences/taskexecution/"
+    page = browser.post(url, {"action": "kill", "_selected_action": [task.pk]})
+    assert page.status_code == 200 and b'name="reason"' in page.content
+    assert TaskExecution.objects.get(pk=task.pk).state == TaskExecution.TRIGGERED  # nothing yet
+    done = browser.post(url, {"action": "kill", "_selected_action": [task.pk], "confirmed": "yes",
+                              "reason": "wrong image"}, follow=True)
+    assert [str(m) for m in done.context["messages"]] == [f"{task}: killed"]
+    assert (run_of(context).state, run_of(context).result) == (SE.FINISHED, "fail")
+    done = browser.post(url, {"action": "retry", "_selected_action": [task.pk], "confirmed": "yes",
+                              "reason": "image fixed"}, follow=True)
+    assert [str(m) for m in done.context["messages"]] == [f"{task}: retried, the sequence is started"]
+    attempts = list(run_of(context).task_executions.order_by("attempt").values_list("attempt", "state"))
+    assert attempts == [(1, TaskExecution.KILLED), (2, TaskExecution.TRIGGERED)]
+    trail = list(ControlAction.objects.values_list("command", "source", "reason"))
+    assert [row[1:] for row in trail] == [("admin", "wrong image"), ("admin", "image fixed")]

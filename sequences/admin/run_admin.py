@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from sequences.admin.shared import ReadOnlyAdmin, bridge_url, confirm, lane_of, read_only_fields, short
+from sequences.admin.shared import ReadOnlyAdmin, bridge_url, confirm, lane_of, on_each, read_only_fields, short
 from sequences.models import SequenceExecution, TaskExecution, TaskLog
 from sequences.rules import machine
 from sequences.transitions import commands as control
@@ -23,6 +23,18 @@ class TaskExecutionInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+def _command(state: str, mode: str | None, description: str, title: str, explain: str, submit: str,
+             danger: bool = True):
+    """An action that sends one control command to each selected sequence, once confirmed with a reason on a
+    page of its own."""
+
+    @admin.action(description=description, permissions=["operate"])
+    def action(modeladmin, request, queryset):
+        return modeladmin._confirmed(request, queryset, state, mode, title, explain, submit, danger)
+
+    return action
 
 
 @admin.register(SequenceExecution)
@@ -71,33 +83,19 @@ class SequenceExecutionAdmin(ReadOnlyAdmin):
         self._control(request, queryset, state, mode, answer)
         return None
 
-    @admin.action(description="Pause the selected sequences", permissions=["operate"])
-    def pause(self, request, queryset):
-        return self._confirmed(request, queryset, "pause", None, "Pause these sequences?",
-                               "The running task goes on; the next one waits for a resume.", "Pause", danger=False)
-
-    @admin.action(description="Resume the selected sequences", permissions=["operate"])
-    def resume(self, request, queryset):
-        return self._confirmed(request, queryset, "resume", None, "Resume these sequences?",
-                               "What the pause held back is triggered at once.", "Resume", danger=False)
-
-    @admin.action(description="Abort the selected sequences (graceful)…", permissions=["operate"])
-    def abort(self, request, queryset):
-        return self._confirmed(request, queryset, "abort", "graceful", "Abort these sequences gracefully?",
-                               "No further task is triggered; a running task is asked to cancel and holds the lane "
-                               "until it ends.", "Abort")
-
-    @admin.action(description="Abort the selected sequences (force: release the lane now)…", permissions=["operate"])
-    def abort_force(self, request, queryset):
-        return self._confirmed(request, queryset, "abort", "force", "Force-abort these sequences?",
-                               "They are aborted now and their lanes released now; running tasks are abandoned.",
-                               "Force abort")
-
-    @admin.action(description="Abort the selected sequences (kill the running task)…", permissions=["operate"])
-    def abort_kill(self, request, queryset):
-        return self._confirmed(request, queryset, "abort", "kill", "Abort these sequences and kill their tasks?",
-                               "As force, and executors terminate the running tasks' processes (SIGTERM, then "
-                               "SIGKILL).", "Abort and kill")
+    pause = _command("pause", None, "Pause the selected sequences", "Pause these sequences?",
+                     "The running task goes on; the next one waits for a resume.", "Pause", danger=False)
+    resume = _command("resume", None, "Resume the selected sequences", "Resume these sequences?",
+                      "What the pause held back is triggered at once.", "Resume", danger=False)
+    abort = _command("abort", "graceful", "Abort the selected sequences (graceful)…",
+                     "Abort these sequences gracefully?", "No further task is triggered; a running task is asked to "
+                     "cancel and holds the lane until it ends.", "Abort")
+    abort_force = _command("abort", "force", "Abort the selected sequences (force: release the lane now)…",
+                           "Force-abort these sequences?", "They are aborted now and their lanes released now; "
+                           "running tasks are abandoned.", "Force abort")
+    abort_kill = _command("abort", "kill", "Abort the selected sequences (kill the running task)…",
+                          "Abort these sequences and kill their tasks?", "As force, and executors terminate the "
+                          "running tasks' processes (SIGTERM, then SIGKILL).", "Abort and kill")
 
     @admin.action(description="Re-run the selected ended sequences in their stages…", permissions=["operate"])
     def rerun(self, request, queryset):
@@ -105,9 +103,10 @@ class SequenceExecutionAdmin(ReadOnlyAdmin):
                          explain="Each runs again in its stage and context with the same input; it waits in its "
                                  "lane if another sequence holds it. One that has not ended is left alone.",
                          submit="Re-run", danger=False)
-        return answer if isinstance(answer, TemplateResponse) else self._each(
-            request, queryset, "re-run", lambda run, who: control.retrigger_sequence(
-                run.project.name, run.context, actor=who, stage=run.stage, sequence=run.name, reason=answer))
+        return answer if isinstance(answer, TemplateResponse) else on_each(
+            self, request, queryset.select_related("project"), lambda run, who: control.retrigger_sequence(
+                run.project.name, run.context, actor=who, stage=run.stage, sequence=run.name, reason=answer),
+            lambda body: f"re-run, {body['state']}")
 
     @admin.action(description="Let the selected sequences through their freeze windows…",
                   permissions=["pass_freezes"])
@@ -116,19 +115,10 @@ class SequenceExecutionAdmin(ReadOnlyAdmin):
                          explain="A sequence held under a freeze window goes on now; one waiting in a frozen lane "
                                  "goes first in its lane and starts as soon as the lane is free. Later windows do "
                                  "not hold them. One that is not frozen is left alone.", submit="Let through")
-        return answer if isinstance(answer, TemplateResponse) else self._each(
-            request, queryset, "let through", lambda run, who: holds.let_through_command(
-                run.project.name, run.context, actor=who, stage=run.stage, reason=answer))
-
-    def _each(self, request, queryset, done: str, command):
-        """Run `command(run, actor)` on each selected sequence; say what became of each."""
-        who = control.Actor(request.user.get_username(), "admin")
-        for run in queryset.select_related("project"):
-            outcome = command(run, who)
-            ok = outcome.code < 300
-            detail = f"{done}, {outcome.body['state']}" if ok else outcome.body.get("message")
-            self.message_user(request, f"{run}: {detail}", messages.SUCCESS if ok else messages.WARNING)
-        return None
+        return answer if isinstance(answer, TemplateResponse) else on_each(
+            self, request, queryset.select_related("project"), lambda run, who: holds.let_through_command(
+                run.project.name, run.context, actor=who, stage=run.stage, reason=answer),
+            lambda body: f"let through, {body['state']}")
 
     def has_operate_permission(self, request):
         return request.user.has_perm("sequences.operate_sequences")
@@ -177,14 +167,9 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
         answer = confirm(self, request, queryset, title="Kill these tasks?", submit="Kill",
                          explain="Executors terminate their processes (SIGTERM, then SIGKILL); their sequences end "
                                  "failed.")
-        if isinstance(answer, TemplateResponse):
-            return answer
-        who = control.Actor(request.user.get_username(), "admin")
-        for task in queryset:
-            outcome = control.kill_task(task.triggered_id, answer, actor=who)
-            level = messages.SUCCESS if outcome.code == 200 else messages.WARNING
-            self.message_user(request, f"{task}: {outcome.body.get('state') or outcome.body.get('message')}", level)
-        return None
+        return answer if isinstance(answer, TemplateResponse) else on_each(
+            self, request, queryset, lambda task, who: control.kill_task(task.triggered_id, answer, actor=who),
+            lambda body: body.get("state"))
 
     @admin.action(description="Retry from the selected tasks (where their sequence failed)…", permissions=["operate"])
     def retry(self, request, queryset):
@@ -192,15 +177,9 @@ class TaskExecutionAdmin(ReadOnlyAdmin):
                          danger=False, explain="A new attempt of each task is triggered and its sequence goes on "
                                                "from it. Only the task an ended sequence failed or timed out at "
                                                "is retried; the others are left alone.")
-        if isinstance(answer, TemplateResponse):
-            return answer
-        who = control.Actor(request.user.get_username(), "admin")
-        for task in queryset:
-            outcome = reopen.retry_task(task.triggered_id, answer, actor=who)
-            ok = outcome.code == 200
-            detail = f"retried, the sequence is {outcome.body['sequenceState']}" if ok else outcome.body.get("message")
-            self.message_user(request, f"{task}: {detail}", messages.SUCCESS if ok else messages.WARNING)
-        return None
+        return answer if isinstance(answer, TemplateResponse) else on_each(
+            self, request, queryset, lambda task, who: reopen.retry_task(task.triggered_id, answer, actor=who),
+            lambda body: f"retried, the sequence is {body['sequenceState']}")
 
     def has_operate_permission(self, request):
         return request.user.has_perm("sequences.operate_sequences")

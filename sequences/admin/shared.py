@@ -3,12 +3,13 @@ confirmation page of an action."""
 
 import json
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from sequences.models import SequenceExecution, Service, TaskExecution
+from sequences.transitions.commands import Actor
 
 
 def pretty(field: str, label: str | None = None):
@@ -68,6 +69,17 @@ def confirm(modeladmin, request, queryset, *, title: str, explain: str, submit: 
         "count": queryset.count(), "action": request.POST.get("action"), "opts": modeladmin.model._meta,
         "selected": request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME),
     })
+
+
+def on_each(modeladmin, request, rows, command, done) -> None:
+    """After a confirmed action: `command(row, actor)` for each selected row, through the same functions as the
+    API; the person is told what became of each (`done(body)` of a success, else the refusal's message)."""
+    who = Actor(request.user.get_username(), "admin")
+    for row in rows:
+        outcome = command(row, who)
+        ok = outcome.code < 300
+        detail = done(outcome.body) if ok else outcome.body.get("message")
+        modeladmin.message_user(request, f"{row}: {detail}", messages.SUCCESS if ok else messages.WARNING)
 
 
 class ServiceInline(admin.TabularInline):

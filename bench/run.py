@@ -10,7 +10,7 @@ single-client figures with 10,000 sequences waiting in one lane and with 100,000
 besides (three servers side by side, in alternating rounds), and the Bridge's sequence list with a filter
 that matches nothing.
 
-  python bench/run.py [--rounds 3] [--quick] [--out bench/RESULTS.md] [--no-pg] [--no-growth]
+  python bench/run.py [--rounds 3] [--quick] [--out bench/RESULTS.md] [--no-pg] [--no-growth] [--interleaved]
 
 Figures drift on shared machines: read the ratios, which are measured side by side in the same run.
 """
@@ -137,10 +137,12 @@ def clock(send):
     return (time.perf_counter() - t0) * 1000
 
 
-def bosun_latencies(b: Bosun, n: int) -> dict[str, list[float]]:
-    """Single-client latency of each intake path, each request timed alone."""
+def bosun_latencies(b: Bosun, n: int, warm: int = 10, interleaved: bool = False) -> dict[str, list[float]]:
+    """Single-client latency of each intake path, each request timed alone. Like the floor's, the timed
+    requests of a path run back to back: what each needs (its sequence, its open task) is set up first.
+    `interleaved`: each timed request follows its own set-up instead (4-5 requests of other kinds)."""
     got = {}
-    got["trigger"] = timed(lambda: clock(lambda: b.trigger()), n)
+    got["trigger"] = timed(lambda: clock(lambda: b.trigger()), n, warm)
 
     # each lane of the project is busy by now: each measurement below uses a lane of its own
     fresh = iter(range(10**6))
@@ -151,17 +153,22 @@ def bosun_latencies(b: Bosun, n: int) -> dict[str, list[float]]:
         b.call("POST", "/api/controlPlane/v1/project/bench/service", {"serviceName": service})
         return service
 
+    def back_to_back(setup):
+        if interleaved:  # the way of runs before 2026-12-05 11:00: each timed request right after its set-up
+            return timed(lambda: (lambda body: clock(lambda: b.call("POST", "/api/v1/event", body)))(setup()),
+                         n, warm)
+        pending = iter([setup() for _ in range(n + warm)])
+        return timed(lambda: clock(lambda: b.call("POST", "/api/v1/event", next(pending))), n, warm)
+
     def started():
         context = b.trigger(new_lane("st"))
-        task = b.open_task(context)
-        return clock(lambda: b.call("POST", "/api/v1/event", b.task_event(context, task, "started")))
-    got["started"] = timed(started, n)
+        return b.task_event(context, b.open_task(context), "started")
+    got["started"] = back_to_back(started)
 
     def handoff_free_lane():
         context = b.trigger(new_lane("h"))
-        task = b.open_task(context)
-        return clock(lambda: b.call("POST", "/api/v1/event", b.task_event(context, task, "finished")))
-    got["finished, hand-off"] = timed(handoff_free_lane, n)
+        return b.task_event(context, b.open_task(context), "finished")
+    got["finished, hand-off"] = back_to_back(handoff_free_lane)
 
     def release():
         service = new_lane("r")
@@ -169,17 +176,16 @@ def bosun_latencies(b: Bosun, n: int) -> dict[str, list[float]]:
         b.trigger(service)  # waits behind it
         first = b.open_task(context)
         b.call("POST", "/api/v1/event", b.task_event(context, first, "finished"))
-        last = b.open_task(context)
-        return clock(lambda: b.call("POST", "/api/v1/event", b.task_event(context, last, "finished")))
-    got["finished, lane release"] = timed(release, n)
+        return b.task_event(context, b.open_task(context), "finished")
+    got["finished, lane release"] = back_to_back(release)
 
-    control_context = b.trigger(f"s{SERVICES - 1}")
-    states = iter(["pause", "resume"] * (n + 20))
+    control_context = b.trigger(new_lane("c"))  # a started sequence, in a lane of its own
+    states = iter(["pause", "resume"] * (n + warm))
 
     def control():
         path = f"/api/controlPlane/v1/sequence/bench/{control_context}/control"
         return clock(lambda: b.call("POST", path, {"state": next(states)}))
-    got["control (pause/resume)"] = timed(control, n)
+    got["control (pause/resume)"] = timed(control, n, warm)
     return got
 
 
@@ -257,7 +263,7 @@ def row(name, bosun, floor, raw=None):
 
 
 def measure(label: str, work: Path, database_url: str, floor_env: dict, rounds: int, n: int, seconds: float,
-            port: int) -> list[str]:
+            port: int, interleaved: bool = False) -> list[str]:
     bosun = Bosun(work / "bosun", port, database_url)
     fdir = work / "floor"
     shutil.copytree(FLOOR, fdir, ignore=shutil.ignore_patterns("*.sqlite3", "__pycache__"))
@@ -281,7 +287,7 @@ def measure(label: str, work: Path, database_url: str, floor_env: dict, rounds: 
         raw_lat: list[float] = []
         rates = {"b1": [], "b8": [], "f1": [], "f8": [], "r1": [], "r8": [], "two": []}
         for _ in range(rounds):
-            for key, values in bosun_latencies(bosun, n).items():
+            for key, values in bosun_latencies(bosun, n, interleaved=interleaved).items():
                 lat.setdefault(key, []).extend(values)
             floor_lat.extend(floor_latency(port + 1, n))
             if raw:
@@ -428,6 +434,8 @@ def main():
     parser.add_argument("--out", default="")
     parser.add_argument("--no-pg", action="store_true")
     parser.add_argument("--no-growth", action="store_true")
+    parser.add_argument("--interleaved", action="store_true",
+                        help="time each request right after its own set-up, as runs before 2026-12-05 11:00 did")
     args = parser.parse_args()
     if not FLOOR.exists():
         raise SystemExit(f"The floor is not at {FLOOR}: put ../shared beside the checkout.")
@@ -440,7 +448,8 @@ def main():
              f"{args.rounds} alternating rounds; the floor is ../shared/floor (daphne, one transaction per event).",
              ""]
     try:
-        lines += measure("SQLite (embedded mode)", work / "sqlite", "", {}, args.rounds, n, seconds, 8491)
+        lines += measure("SQLite (embedded mode)", work / "sqlite", "", {}, args.rounds, n, seconds, 8491,
+                         args.interleaved)
         print("\n".join(lines), flush=True)
         if not args.no_pg and pg_reachable():
             import psycopg
@@ -453,7 +462,7 @@ def main():
                     conn.execute(f"CREATE DATABASE {name} OWNER {owner}")
             pg = measure("PostgreSQL (Django's psycopg pool)", work / "pg", PG_URL.format(name="bosun_bench"),
                          {"FLOOR_DB": "pg", "FLOOR_PG_POOL": "1", "FLOOR_PG_PORT": "5432"},
-                         args.rounds, n, seconds, 8493)
+                         args.rounds, n, seconds, 8493, args.interleaved)
             print("\n".join(pg), flush=True)
             lines += pg
         elif not args.no_pg:

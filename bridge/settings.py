@@ -165,12 +165,14 @@ def _database() -> dict:
         "HOST": parsed.hostname or "",
         "PORT": str(parsed.port or ""),
         # Bosun's hot statements are prepared once per connection (sequences/store/prepared.py): parsing
-        # them again costs PostgreSQL more than running them. Plans stay custom, made for each call's values
-        # (as unprepared statements' are), so a partial index still serves the values it covers.
+        # them again costs PostgreSQL more than running them, and planning them more again. PostgreSQL keeps
+        # one plan for all calls of a statement once it is no worse than one made per call (auto, its
+        # default, set here in case a server's default differs); the values a query fixes itself are
+        # written into its SQL, so a partial index still serves them.
         # The pool: the intake's four threads, the engine, the pusher and the webhook sender of one process
         # never wait for each other's connections (each gives its own back before it waits).
         "OPTIONS": {"pool": {"min_size": 2, "max_size": 8, "timeout": 10},
-                    "options": "-c plan_cache_mode=force_custom_plan"},
+                    "options": "-c plan_cache_mode=auto"},
         "TEST": {"NAME": env_str("BOSUN_TEST_DATABASE", f"test_{name}")},
     }
 

@@ -52,6 +52,30 @@ def test_fixed_values_of_the_query_stay_and_arguments_change(api, sockshop):
     assert started("nothing") == []
 
 
+def test_a_fixed_value_with_quotes_and_percent_signs_reads_exactly_the_rows_it_names(api, sockshop):
+    odd, plain = api.trigger(service="carts"), api.trigger(service="orders")
+    SE.objects.filter(context=odd).update(message="it's 100% 'done' %s")
+    SE.objects.filter(context=plain).update(message="its 100 done")
+    named = Prepared(lambda service: SE.objects.filter(service=service, message="it's 100% 'done' %s")
+                     .values_list("context"), str, values=True)
+    assert named("carts") == [(odd,)]
+    assert named("orders") == []
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL")
+def test_values_a_prepared_query_fixes_are_written_into_its_statement_and_arguments_stay_parameters(api, sockshop):
+    api.trigger()
+    api.trigger()  # waits: the line of its lane is read
+    lanes.next_in_line(sockshop, "dev", "carts")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s",
+                       ['%FROM "sequences_sequenceexecution"%queue_priority%'])
+        statements = [row[0] for row in cursor.fetchall()]
+    line = [s for s in statements if "\"state\" = 'waiting'" in s]
+    assert len(line) == 1, statements
+    assert "'carts'" not in line[0] and "$1" in line[0]  # the lane's own values are the call's parameters
+
+
 @pytest.mark.django_db(transaction=True)  # the other thread reads what this one committed
 def test_each_connection_compiles_its_own(api, sockshop):
     context = api.trigger()

@@ -10,7 +10,7 @@ from django.db.models import BooleanField, Q
 from django.db.models.expressions import RawSQL
 
 from sequences.models import Lane, Project, SequenceExecution
-from sequences.store.prepared import Prepared
+from sequences.store.prepared import Prepared, fetch_one
 
 
 def lock_lane(project, stage: str, service: str) -> None:
@@ -18,10 +18,14 @@ def lock_lane(project, stage: str, service: str) -> None:
     every write, so no row is needed there."""
     if connection.vendor == "sqlite":
         return
-    lanes = Lane.objects.select_for_update(no_key=True).filter(project=project, stage=stage, service=service)
-    if not list(lanes.values_list("pk", flat=True)):  # the lane's first use: make its row, then lock it
-        Lane.objects.bulk_create([Lane(project=project, stage=stage, service=service)], ignore_conflicts=True)
-        lanes.get()
+    project_id = project if isinstance(project, int) else project.id
+    if not _lane_row(project_id, stage, service):  # the lane's first use: make its row, then lock it
+        Lane.objects.bulk_create([Lane(project_id=project_id, stage=stage, service=service)], ignore_conflicts=True)
+        _lane_row(project_id, stage, service)
+
+
+_lane_row = Prepared(lambda project_id, stage, service: Lane.objects.order_by().select_for_update(no_key=True).filter(
+    project_id=project_id, stage=stage, service=service).values_list("pk"), int, str, str, values=True)
 
 
 def _holders(table: str) -> str:
@@ -53,13 +57,11 @@ def may_take(sequence: SequenceExecution, follow_up: bool = True) -> bool:
     ahead = "queue_priority > %s OR (queue_priority = %s" + (")" if sequence.id is None else " AND id < %s)")
     params = [sequence.project_id, sequence.stage, sequence.service]
     priority = [sequence.queue_priority, sequence.queue_priority] + ([] if sequence.id is None else [sequence.id])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT EXISTS (SELECT 1 FROM {_holders(table)} WHERE {lane} AND holds_lane AND context <> %s), "
-            f"EXISTS (SELECT 1 FROM {_holders(table)} WHERE {lane} AND holds_lane), "
-            f"EXISTS (SELECT 1 FROM {table} WHERE {lane} AND state = %s AND ({ahead}))",
-            [*params, sequence.context, *params, *params, SequenceExecution.WAITING, *priority])
-        other_holder, held, someone_ahead = (bool(v) for v in cursor.fetchone())
+    other_holder, held, someone_ahead = (bool(v) for v in fetch_one(
+        f"SELECT EXISTS (SELECT 1 FROM {_holders(table)} WHERE {lane} AND holds_lane AND context <> %s), "
+        f"EXISTS (SELECT 1 FROM {_holders(table)} WHERE {lane} AND holds_lane), "
+        f"EXISTS (SELECT 1 FROM {table} WHERE {lane} AND state = '{SequenceExecution.WAITING}' AND ({ahead}))",
+        [*params, sequence.context, *params, *params, *priority]))
     if held:
         return follow_up and not other_holder
     return not someone_ahead

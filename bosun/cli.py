@@ -17,7 +17,9 @@ import typer
 from rich.table import Table
 
 from . import config
-from .cli_util import EXIT_FAILED, EXIT_USAGE, OUTPUT, confirm, emit, err, errors, fitted, out, pairs, short
+from .cli_freezes import freeze_app, get_freezes
+from .cli_tasks import approve, decline, task_app
+from .cli_util import EXIT_FAILED, EXIT_USAGE, OUTPUT, client, confirm, emit, err, errors, fitted, out, pairs, short
 from .client import BosunError
 from .client import answer as read
 from .sdk import RESULTS, TERMINAL, Client, Sequence, queue_words
@@ -28,18 +30,12 @@ app = typer.Typer(help="Bosun from the command line. Exit codes: 0 done, 1 the f
 trigger_app = typer.Typer(help="Trigger a delivery or any sequence.", no_args_is_help=True)
 get_app = typer.Typer(help="Read sequences, events and what blocks a lane.", no_args_is_help=True)
 send_app = typer.Typer(help="Send events.", no_args_is_help=True)
-task_app = typer.Typer(help="Look at and control one task (by its triggered id).", no_args_is_help=True)
 pause_app = typer.Typer(help="Pause a sequence.", no_args_is_help=True)
 resume_app = typer.Typer(help="Resume a sequence.", no_args_is_help=True)
 abort_app = typer.Typer(help="Abort a sequence.", no_args_is_help=True)
-freeze_app = typer.Typer(help="Freeze windows: while one is on, its lanes start nothing.", no_args_is_help=True)
 for sub, name in ((trigger_app, "trigger"), (get_app, "get"), (send_app, "send"), (task_app, "task"),
                   (pause_app, "pause"), (resume_app, "resume"), (abort_app, "abort"), (freeze_app, "freeze")):
     app.add_typer(sub, name=name)
-
-def client() -> Client:
-    return Client(source="cli")
-
 
 
 # --- configuration and the executor -------------------------------------------------------------
@@ -313,182 +309,11 @@ def abort_sequence(context: str = typer.Option(..., "--context", "--keptn-contex
         err.print(f"[yellow]Warning:[/] {answer['warning']}", highlight=False)
 
 
-@task_app.command("finish")
-def task_finish(triggered_id: str, result: str = typer.Option(..., help="pass, warning or fail"),
-                status: str = typer.Option("succeeded", help="succeeded, errored, aborted or unknown"),
-                reason: str = typer.Option(..., help="Why it is finished by hand"),
-                yes: bool = typer.Option(False, "--yes", "-y")):
-    """Finish a task by hand; later events of its executors are fenced off."""
-    with errors():
-        task = client().task(triggered_id)
-        confirm(f"finish ({result}, {status})", [f"{task.name} {triggered_id}"], yes)
-        answer = task.finish(result, status, reason)
-    print(f"Task {answer['task']} {triggered_id} is {answer['state']} ({answer['result']}); "
-          f"its sequence is {answer['sequenceState']}.")
+# --- tasks (cli_tasks.py) and freeze windows (cli_freezes.py) --------------------------------------
 
-
-@task_app.command("kill")
-def task_kill(triggered_ids: list[str], reason: str = typer.Option("", help="Why"),
-              yes: bool = typer.Option(False, "--yes", "-y")):
-    """Kill tasks: each ends failed now and its executor terminates its processes."""
-    with errors():
-        api = client()
-        tasks = [api.task(t) for t in triggered_ids]
-        confirm("kill", [f"{t.name} {t.triggered_id}" for t in tasks], yes)
-        for task in tasks:
-            task.kill(reason)
-            print(f"Successfully sent kill request for task {task.triggered_id}.")
-
-
-@task_app.command("retry")
-def task_retry(triggered_id: str, reason: str = typer.Option("", help="Why (kept in the audit trail)")):
-    """Retry from here: the task an ended sequence failed at runs again, and the sequence goes on from it."""
-    with errors():
-        answer = client().task(triggered_id).retry(reason)
-    if answer["triggeredId"]:
-        print(f"Retrying {answer['task']} in {answer['stage']}: attempt {answer['attempt']}, triggered id "
-              f"{answer['triggeredId']}.")
-    else:
-        print(f"Retrying {answer['task']} in {answer['stage']}: the sequence waits for its lane; the new attempt "
-              "starts when it gets it.")
-
-
-@task_app.command("status")
-def task_status(triggered_id: str):
-    """A task's state."""
-    with errors():
-        print(client().task(triggered_id).get_status())
-
-
-@task_app.command("info")
-def task_info(triggered_id: str, output: str = OUTPUT):
-    """A task's state, result and facts: machine, computation time, exit code, output files."""
-    with errors():
-        task = client().task(triggered_id)
-        info = task.info()
-    if output != "table":
-        emit(info, output)
-        return
-    facts = info.get("facts") or {}
-    table = Table(show_header=False, title=f"task {info['task']} {triggered_id}", title_justify="left")
-    rows = [("state", info["state"]), ("result", f"{info['result']} {info['status']}".strip()),
-            ("message", info.get("message") or ""), ("context", info.get("keptnContext") or ""),
-            ("stage / service", f"{info.get('stage')} / {info.get('service')}"),
-            ("executor", info.get("claimedBy") or ""), ("machine", task.get_machine_type() or ""),
-            ("computation time", task.get_computation_time() or ""),
-            ("exit code", "" if facts.get("exitCode") is None else str(facts["exitCode"]))]
-    for key, value in rows:
-        table.add_row(key, value)
-    out.print(table)
-    files = task.get_output_files_info()
-    if len(files):
-        print(files)
-
-
-@task_app.command("logs")
-def task_logs(triggered_id: str, follow_: bool = typer.Option(False, "--follow", "-f", help="Keep printing new output")):
-    """A task's log; --follow prints new output until the task ends."""
-    with errors():
-        task = client().task(triggered_id)
-        shown = task.logs()
-        print(shown, end="", flush=True)
-        while follow_ and task.get_status() in ("triggered", "started", "killing"):
-            time.sleep(0.5)
-            text = task.logs()
-            if text.startswith(shown):
-                print(text[len(shown):], end="", flush=True)
-            shown = text
-        if follow_:
-            print(task.logs()[len(shown):], end="", flush=True)
-
-
-@app.command()
-def approve(triggered_id: str, reason: str = typer.Option("")):
-    """Approve a manual approval task."""
-    with errors():
-        answer = client().task(triggered_id).approve(reason)
-    rule = answer.get("approvals") or {}
-    if rule.get("needed"):  # an approval rule asks for more people
-        print(f"Approved ({len(rule['given'])} of {rule['required']}); the sequence is {answer['sequenceState']}. "
-              f"Still needed: {rule['words']}.")
-    else:
-        print(f"Approved; the sequence is {answer['sequenceState']}.")
-
-
-@app.command()
-def decline(triggered_id: str, reason: str = typer.Option(..., help="Why (required)")):
-    """Decline a manual approval task: the sequence fails."""
-    with errors():
-        answer = client().task(triggered_id).decline(reason)
-    print(f"Declined; the sequence is {answer['sequenceState']}.")
-
-
-# --- freeze windows ---------------------------------------------------------------------------------
-
-
-def freezes_table(windows: list[dict], title: str) -> Table:
-    rows = []
-    for w in windows:
-        when = (f"every '{w['cron']}' for {w['duration']} ({w['timeZone']})" if w["cron"]
-                else f"{w['start']} – {w['end']}")
-        now = (f"on until {w['activeUntil']}" if w["active"] else "over" if w["over"]
-               else f"next {w['nextStart']}")
-        scope = f"{', '.join(w['stages']) or 'every stage'} · {', '.join(w['services']) or 'every service'}"
-        rows.append([w["name"], now, when, scope, w["running"]])
-    return fitted(title, ["name", "now", "when", "stages · services", "running"], rows)
-
-
-@freeze_app.command("list")
-def freeze_list(project: str = typer.Option(...), output: str = OUTPUT):
-    """A project's freeze windows: those on now, upcoming, and over."""
-    with errors():
-        windows = client().freezes(project)
-    emit(windows, output, freezes_table(windows, f"{project}: {len(windows)} freeze window(s)"))
-
-
-@get_app.command("freezes")
-def get_freezes(project: str = typer.Option(...), output: str = OUTPUT):
-    """A project's freeze windows (as `bosun freeze list`)."""
-    freeze_list(project, output)
-
-
-@freeze_app.command("create")
-def freeze_create(name: str, project: str = typer.Option(...),
-                  start: str = typer.Option(None, help="A one-off window's start, ISO 8601 (2026-12-24T18:00)"),
-                  end: str = typer.Option(None, help="A one-off window's end"),
-                  cron: str = typer.Option(None, help="A recurring window's starts: '0 18 * * fri'"),
-                  duration: str = typer.Option(None, help="A recurring window's length: 2h, 90m, 2d14h"),
-                  time_zone: str = typer.Option("UTC", "--time-zone", help="e.g. Europe/Vienna"),
-                  stage: list[str] = typer.Option([], "--stage", help="Only this stage (repeatable)"),
-                  service: list[str] = typer.Option([], "--service", help="Only this service (repeatable)"),
-                  reason: str = typer.Option("", help="Why (shown with the window)"),
-                  running: str = typer.Option("hold", help="hold: running sequences hold at their next task; "
-                                                           "finish: they run to their end")):
-    """Create a freeze window: one-off (--start, --end) or recurring (--cron, --duration)."""
-    with errors():
-        window = client().create_freeze(project, name, start=start, end=end, cron=cron, duration=duration,
-                                        time_zone=time_zone, stages=stage, services=service, reason=reason,
-                                        running=running)
-    state = (f"on now, until {window['activeUntil']}" if window["active"] else
-             f"next on {window['nextStart']} – {window['nextEnd']}" if window["nextStart"] else "already over")
-    print(f"Freeze window '{window['name']}' of {project} is created: {state}.")
-
-
-@freeze_app.command("delete")
-def freeze_delete(name: str, project: str = typer.Option(...)):
-    """Delete a freeze window: what it held or kept waiting goes on now."""
-    with errors():
-        answer = client().delete_freeze(project, name)
-    print(answer["message"])
-
-
-@freeze_app.command("let-through")
-def freeze_let_through(context: str = typer.Option(..., "--context", "--keptn-context", help="The context"),
-                       stage: str = typer.Option(...), reason: str = typer.Option(..., help="Why (required, audited)")):
-    """Let one sequence through the freeze window that keeps it."""
-    with errors():
-        answer = client().sequence(context).let_through(stage, reason)
-    print(f"Let through: the sequence in {stage} is {answer['state']}.")
+app.command()(approve)
+app.command()(decline)
+get_app.command("freezes")(get_freezes)
 
 
 @app.command()

@@ -10,12 +10,18 @@ from rich.console import Console
 from .client import TERMINAL, BadAnswer, BosunError, Unreachable
 from .config import ConfigError
 from .images import ImageError
+from .sdk import Client
 
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_UNCONFIRMED = 1, 2, 3, 4, 5, 6, 7
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
 OUTPUT = typer.Option("table", "--output", "-o", help="table, json or yaml")
+
+
+def client() -> Client:
+    """The SDK's client, from the saved configuration or the environment, saying it is the CLI."""
+    return Client(source="cli")
 
 
 @contextmanager

@@ -40,7 +40,7 @@ def env_networks(name: str, default: str = "") -> list:
 
 
 def env_duration(name: str, default: str) -> float:
-    from sequences.rules.shipyard import parse_duration
+    from sequences.rules.durations import parse_duration
 
     value = os.environ.get(name) or default
     try:

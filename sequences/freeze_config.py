@@ -10,7 +10,7 @@ from django.utils import timezone
 from sequences.configuration import ProjectError
 from sequences.models import FreezeWindow, Project
 from sequences.rules import windows
-from sequences.rules.shipyard import format_duration
+from sequences.rules.durations import format_duration
 from sequences.store.db import write_transaction
 from sequences.transitions import holds
 from sequences.transitions.moves import audit

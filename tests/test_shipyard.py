@@ -4,7 +4,8 @@ from pathlib import Path
 import pytest
 
 from sequences.demo import DEMO_SHIPYARD
-from sequences.rules.shipyard import ShipyardError, format_duration, parse, parse_duration
+from sequences.rules.durations import format_duration, parse_duration
+from sequences.rules.shipyard import ShipyardError, parse
 
 EXAMPLE = Path(__file__).resolve().parent / "data" / "example-shipyard.yaml"  # every feature of the format
 

@@ -11,7 +11,7 @@ from sequences import freeze_config
 from sequences.admin.shared import DEFINE_JOBS, ManagedAdmin, ServiceInline
 from sequences.models import FreezeWindow, Project
 from sequences.notices import outbox as webhooks
-from sequences.rules.shipyard import format_duration
+from sequences.rules.durations import format_duration
 from sequences.store.db import write_transaction
 
 

@@ -20,7 +20,8 @@ import re
 from dataclasses import dataclass, field
 
 from sequences.rules import yamlsafe
-from sequences.rules.shipyard import TASK_NAME_RE, parse_duration
+from sequences.rules.durations import parse_duration
+from sequences.rules.shipyard import TASK_NAME_RE
 from sequences.rules.yamlsafe import Locator
 
 DEFAULT_KILL_GRACE = 5.0

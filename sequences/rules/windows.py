@@ -12,7 +12,7 @@ from datetime import date, datetime, timedelta
 from datetime import timezone as dt_timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sequences.rules.shipyard import format_duration, parse_duration
+from sequences.rules.durations import format_duration, parse_duration
 
 UTC = dt_timezone.utc
 HOLD, FINISH = "hold", "finish"  # what a running sequence does when a window begins

@@ -6,7 +6,7 @@ and how executors' answers add up (its outcome). sequences/transitions/flow.py d
 from sequences.models import Event, TaskExecution
 from sequences.notices import metrics as observe
 from sequences.rules import cloudevents as ev
-from sequences.rules.shipyard import format_duration
+from sequences.rules.durations import format_duration
 from sequences.store.prepared import Prepared, save
 from sequences.transitions import deadlines
 from sequences.transitions.eventlog import store_event

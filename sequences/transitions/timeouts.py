@@ -17,7 +17,7 @@ from django.utils import timezone
 from sequences.models import SequenceExecution, TaskExecution
 from sequences.notices import metrics as observe
 from sequences.rules import timers
-from sequences.rules.shipyard import format_duration
+from sequences.rules.durations import format_duration
 from sequences.rules.timers import FIELDS, TIMERS, Timer
 from sequences.store.db import announce, write_transaction
 from sequences.transitions import flow, task_moves
